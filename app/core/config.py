@@ -1,0 +1,58 @@
+"""Settings from the environment (and an optional .env file)."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SQLITE_URL = "sqlite:///./data/hrc_digest.db"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every name but DATABASE_URL carries the HRC_DIGEST_ prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="HRC_DIGEST_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default=DEFAULT_SQLITE_URL,
+        validation_alias=AliasChoices("DATABASE_URL", "HRC_DIGEST_DATABASE_URL"),
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_offset: int = 10_000
+    count_cap: int = 10_000
+    seed_dir: Path = Path("seed_data")
+    auto_seed: bool = True
+    log_level: str = "info"
+    db_pool_size: int = 10
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """Accept a comma-separated list as well as JSON."""
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_scheme(cls, value: str) -> str:
+        """Only the two supported engines; psycopg 3 is the PostgreSQL driver."""
+        if value.startswith(("postgres://", "postgresql://")):
+            value = "postgresql+psycopg://" + value.split("://", 1)[1]
+        if not value.startswith(("sqlite://", "postgresql+psycopg://")):
+            raise ValueError("DATABASE_URL must be sqlite:///… or postgresql+psycopg://…")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the embedded engine."""
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return Settings()

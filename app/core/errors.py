@@ -1,0 +1,225 @@
+"""RFC 9457 problem details: one error type hierarchy and the handlers that render it."""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("hrc_digest.errors")
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "/problems/"
+
+
+class FieldError(BaseModel):
+    """One invalid input: where it is and what is wrong."""
+
+    loc: list[str | int] = Field(examples=[["body", "topics", 0]])
+    msg: str = Field(examples=["unknown topic 'tibbet'"])
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str = Field(examples=["/problems/validation-error"])
+    title: str = Field(examples=["Validation error"])
+    status: int = Field(examples=[422])
+    detail: str = Field(examples=["body.topics.0: unknown topic 'tibbet'"])
+    instance: str = Field(examples=["/api/v1/articles"])
+    errors: list[FieldError] | None = None
+
+
+class ProblemError(Exception):
+    """An error the client can act on; rendered as problem+json."""
+
+    status = 500
+    title = "Internal server error"
+    code = "internal-error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+
+
+class BadRequest(ProblemError):
+    status, title, code = 400, "Bad request", "bad-request"
+
+
+class Unauthorized(ProblemError):
+    status, title, code = 401, "Unauthorized", "unauthorized"
+
+
+class NotFound(ProblemError):
+    status, title, code = 404, "Not found", "not-found"
+
+
+class Conflict(ProblemError):
+    status, title, code = 409, "Conflict", "conflict"
+
+
+class PreconditionFailed(ProblemError):
+    status, title, code = 412, "Precondition failed", "precondition-failed"
+
+
+class PayloadTooLarge(ProblemError):
+    status, title, code = 413, "Payload too large", "payload-too-large"
+
+
+class UnsupportedMediaType(ProblemError):
+    status, title, code = 415, "Unsupported media type", "unsupported-media-type"
+
+
+class Unprocessable(ProblemError):
+    status, title, code = 422, "Validation error", "validation-error"
+
+
+class ServiceUnavailable(ProblemError):
+    status, title, code = 503, "Service unavailable", "service-unavailable"
+
+
+def unprocessable(loc: list[str | int], msg: str) -> Unprocessable:
+    """A 422 for one bad value, named in both detail and errors."""
+    return Unprocessable(f"{'.'.join(map(str, loc))}: {msg}", errors=[{"loc": loc, "msg": msg}])
+
+
+_STATUS_CODES = {
+    400: ("Bad request", "bad-request"),
+    401: ("Unauthorized", "unauthorized"),
+    403: ("Forbidden", "forbidden"),
+    404: ("Not found", "not-found"),
+    405: ("Method not allowed", "method-not-allowed"),
+    406: ("Not acceptable", "not-acceptable"),
+    409: ("Conflict", "conflict"),
+    412: ("Precondition failed", "precondition-failed"),
+    413: ("Payload too large", "payload-too-large"),
+    415: ("Unsupported media type", "unsupported-media-type"),
+    422: ("Validation error", "validation-error"),
+    429: ("Too many requests", "too-many-requests"),
+}
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    code: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """Render a problem document."""
+    default_title, default_code = _STATUS_CODES.get(status, ("Error", "error"))
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + (code or default_code),
+        "title": title or default_title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _loc_text(loc: list[str | int]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Pydantic's errors reduced to loc and msg (no input echo, no internals)."""
+    return [{"loc": list(err.get("loc", ())), "msg": err.get("msg", "invalid")} for err in exc.errors()]
+
+
+async def _on_problem(request: Request, exc: ProblemError) -> JSONResponse:
+    return problem_response(
+        request, exc.status, exc.detail, title=exc.title, code=exc.code,
+        errors=exc.errors, headers=exc.headers,
+    )
+
+
+async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no route matches {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        detail = f"method {request.method} is not allowed on {request.url.path}"
+    return problem_response(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+
+async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = _validation_errors(exc)
+    if any(err.get("type") == "json_invalid" for err in exc.errors()):
+        return problem_response(
+            request, 400, "request body is not valid JSON", code="malformed-json", errors=errors
+        )
+    detail = "; ".join(f"{_loc_text(err['loc'])}: {err['msg']}" for err in errors[:5])
+    return problem_response(request, 422, detail, errors=errors)
+
+
+async def _on_integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+    logger.info("integrity error: %s", exc.orig)
+    return problem_response(request, 409, "the request conflicts with existing data")
+
+
+async def _on_database(request: Request, exc: DBAPIError) -> JSONResponse:
+    logger.error("database error: %s", exc.__class__.__name__, exc_info=exc)
+    if isinstance(exc, OperationalError) or exc.connection_invalidated:
+        return problem_response(
+            request, 503, "the database is unavailable; try again shortly",
+            headers={"Retry-After": "5"},
+        )
+    return problem_response(request, 500, "internal server error", title="Internal server error",
+                            code="internal-error")
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(request, 500, "internal server error", title="Internal server error",
+                            code="internal-error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error the app can raise becomes problem+json."""
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(IntegrityError, _on_integrity)
+    app.add_exception_handler(DBAPIError, _on_database)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+_DESCRIPTIONS = {
+    400: "Unknown or malformed parameter, or malformed JSON",
+    401: "Missing, unknown, revoked or expired API key",
+    404: "No such resource",
+    409: "Conflicts with existing data (e.g. a slug already taken)",
+    412: "If-Match names a stale version",
+    422: "Invalid field value or unknown reference",
+    503: "Database unavailable",
+}
+
+
+def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the problem statuses a route can return."""
+    return {
+        code: {
+            "model": Problem,
+            "description": _DESCRIPTIONS.get(code, _STATUS_CODES.get(code, ("Error",))[0]),
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for code in codes
+    }

@@ -1,0 +1,91 @@
+"""Tables every entry kind shares: the entry core and its topic and country links.
+
+A kind's own columns live in its detail table (`articles`, `events`,
+`statements`), one row per entry, keyed by the entry id. The core row holds
+the kind's primary date as `date`, so lists, the timeline and cross-kind
+search sort and filter one table. `topics` and `countries` are kept twice on
+purpose: the link tables are what filters use (indexed on both engines), the
+JSON copies are what a page returns without a join per row.
+"""
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlmodel import Field, SQLModel
+
+
+class Entry(SQLModel, table=True):
+    """The common core of every article, event and statement."""
+
+    __tablename__ = "entries"
+    __table_args__ = (
+        Index("uq_entries_type_slug", "type", "slug", unique=True),
+        Index("ix_entries_type_date_id", "type", "date", "id"),
+        Index("ix_entries_date_id", "date", "id"),
+        Index("ix_entries_session", "session"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    type: str = Field(max_length=16, nullable=False)
+    slug: str = Field(max_length=120, nullable=False)
+    title: str = Field(max_length=500, nullable=False)
+    summary: str = Field(default="", sa_type=Text, nullable=False)
+    body: str | None = Field(default=None, sa_type=Text)
+    url: str | None = Field(default=None, max_length=2048)
+    language: str = Field(default="en", max_length=35, nullable=False)
+    session: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("sessions.number", ondelete="RESTRICT")),
+    )
+    date: dt.date | None = Field(default=None)
+    topics: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
+    countries: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
+    search_names: str = Field(default="", sa_type=Text, nullable=False)
+    provenance: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    created_at: dt.datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    updated_at: dt.datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    version: int = Field(default=1, nullable=False)
+
+
+class EntryTopic(SQLModel, table=True):
+    """An entry tagged with a topic (primary key serves 'entries with topic X')."""
+
+    __tablename__ = "entry_topics"
+    __table_args__ = (Index("ix_entry_topics_entry_id", "entry_id"),)
+
+    topic: str = Field(
+        sa_column=Column(
+            String(64), ForeignKey("topics.slug", ondelete="RESTRICT"), primary_key=True
+        )
+    )
+    entry_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+
+
+class EntryCountry(SQLModel, table=True):
+    """An entry tagged with a country (primary key serves 'entries about country X')."""
+
+    __tablename__ = "entry_countries"
+    __table_args__ = (Index("ix_entry_countries_entry_id", "entry_id"),)
+
+    country: str = Field(
+        sa_column=Column(
+            String(2), ForeignKey("countries.code", ondelete="RESTRICT"), primary_key=True
+        )
+    )
+    entry_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+
+
+def detail_id_column() -> Any:
+    """The primary key of a kind's detail table: the entry it details."""
+    return Field(
+        sa_column=Column(Integer, ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True)
+    )

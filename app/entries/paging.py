@@ -1,0 +1,147 @@
+"""Sorting and keyset paging, for any list of entries.
+
+A sort is a list of keys, each a SQL expression with a direction; the id is
+always the last key so every order is total and pages are stable. A cursor
+carries the sort and the last row's key values, so the next page is one
+indexed range scan whatever its depth.
+"""
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, or_
+
+from app.core.errors import BadRequest
+
+
+@dataclass(frozen=True)
+class SortField:
+    """A sortable field: its SQL expression, value type, and whether it may be NULL."""
+
+    name: str
+    expression: ColumnElement[Any]
+    value_type: type
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """A sortable field with a direction."""
+
+    field: SortField
+    descending: bool
+
+    @property
+    def token(self) -> str:
+        """The key as written in `sort=` (e.g. "-date")."""
+        return ("-" if self.descending else "") + self.field.name
+
+    def order_by(self) -> ColumnElement[Any]:
+        """ORDER BY term; NULLs sort last in both directions."""
+        expr = self.field.expression
+        ordered = expr.desc() if self.descending else expr.asc()
+        return ordered.nulls_last() if self.field.nullable else ordered
+
+    def after(self, value: Any) -> ColumnElement[bool]:
+        """Rows strictly after `value` in this key's order."""
+        expr = self.field.expression
+        if value is None:
+            return false()  # NULLs come last: nothing but other NULLs (ties) follows
+        beyond = expr < value if self.descending else expr > value
+        return or_(beyond, expr.is_(None)) if self.field.nullable else beyond
+
+    def equal(self, value: Any) -> ColumnElement[bool]:
+        """Rows tied with `value` on this key."""
+        expr = self.field.expression
+        return expr.is_(None) if value is None else expr == value
+
+
+def parse_sort(text: str, fields: Mapping[str, SortField], id_field: SortField) -> list[SortKey]:
+    """Parse `sort=-date,title` into keys, with id appended as the final tie-breaker."""
+    keys: list[SortKey] = []
+    for raw in text.split(","):
+        token = raw.strip()
+        descending = token.startswith("-")
+        name = token.lstrip("-+")
+        if name not in fields:
+            allowed = ", ".join(sorted(fields))
+            raise BadRequest(f"sort: unknown sort key '{name}'; use one of {allowed}",
+                             errors=[{"loc": ["query", "sort"], "msg": f"unknown key '{name}'"}])
+        if any(key.field.name == name for key in keys):
+            raise BadRequest(f"sort: key '{name}' given twice",
+                             errors=[{"loc": ["query", "sort"], "msg": f"repeated key '{name}'"}])
+        keys.append(SortKey(fields[name], descending))
+    if not any(key.field.name == id_field.name for key in keys):
+        keys.append(SortKey(id_field, keys[0].descending if keys else True))
+    return keys
+
+
+def sort_token(keys: Sequence[SortKey]) -> str:
+    """The canonical text of a sort (what a cursor is bound to)."""
+    return ",".join(key.token for key in keys)
+
+
+def keyset_after(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
+    """Rows after the row whose key values are `values`, in the order of `keys`."""
+    clauses = []
+    for index, key in enumerate(keys):
+        ties = [keys[j].equal(values[j]) for j in range(index)]
+        clauses.append(and_(*ties, key.after(values[index])))
+    return or_(*clauses)
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _decode_value(value: Any, key: SortKey) -> Any:
+    if value is None:
+        if not key.field.nullable:
+            raise ValueError("null for a key that is never null")
+        return None
+    kind = key.field.value_type
+    if kind is datetime:
+        return datetime.fromisoformat(value)
+    if kind is date:
+        return date.fromisoformat(value)
+    if kind is float:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ValueError("not a number")
+        return float(value)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ValueError("wrong type")
+    return value
+
+
+def encode_cursor(keys: Sequence[SortKey], values: Sequence[Any]) -> str:
+    """An opaque cursor for the page after the row with these key values."""
+    payload = {"s": sort_token(keys), "v": [_encode_value(v) for v in values]}
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
+    """The key values in a cursor made for this sort; 400 for anything else."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        if payload["s"] != sort_token(keys):
+            raise BadRequest(
+                "cursor: this cursor was made for another sort; repeat the sort it came with",
+                errors=[{"loc": ["query", "cursor"], "msg": "cursor does not match sort"}])
+        raw_values = payload["v"]
+        if not isinstance(raw_values, list) or len(raw_values) != len(keys):
+            raise ValueError("wrong length")
+        return [_decode_value(v, key) for v, key in zip(raw_values, keys, strict=True)]
+    except BadRequest:
+        raise
+    except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error):
+        raise BadRequest("cursor: not a valid cursor; use next_cursor from a previous page",
+                         errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor"}]) from None

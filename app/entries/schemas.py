@@ -1,0 +1,99 @@
+"""The input and output shapes every entry kind shares, and how a kind's family is derived.
+
+A kind declares one pydantic model of its own fields; `build_family` derives
+its Create, Update and Public models from it, so the family cannot drift:
+Update is Create with every field optional, Public is Create plus the
+server-managed fields.
+"""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
+
+from app.entries import fields as f
+
+
+class EntryIn(BaseModel):
+    """Fields a client writes on every kind."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    slug: f.Slug | None = None
+    title: f.Title
+    summary: f.Summary = ""
+    body: f.Body | None = None
+    url: f.Url | None = None
+    language: f.Language = "en"
+    session: f.SessionNumber | None = None
+    topics: f.TopicList = Field(default_factory=list)
+    countries: f.CountryList = Field(default_factory=list)
+
+
+class EntryOut(BaseModel):
+    """Fields every kind returns."""
+
+    id: int = Field(examples=[1])
+    slug: str
+    title: str
+    summary: str
+    body: str | None
+    url: str | None
+    language: str
+    session: int | None
+    topics: list[str]
+    countries: list[str]
+    created_at: f.Timestamp
+    updated_at: f.Timestamp
+    version: int = Field(description="Increments on every change; drives the ETag.", examples=[1])
+    provenance: f.Provenance = None
+
+
+# Fields a client writes that the loader also fills; provenance is the loader's alone.
+SERVER_FIELDS = ("id", "type", "created_at", "updated_at", "version", "provenance")
+
+
+def _optional(info: FieldInfo) -> tuple[Any, Any]:
+    """The same field, optional with no default (absent means 'leave as is')."""
+    inner = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+    return inner | None, Field(default=None, description=info.description,
+                               examples=info.examples)
+
+
+def build_family(
+    *, title: str, type_name: str, kind_fields: type[BaseModel], example: dict[str, Any]
+) -> tuple[type[BaseModel], type[BaseModel], type[BaseModel]]:
+    """Derive the Create, Update and Public models of a kind from its own fields."""
+    create = create_model(
+        f"{title}Create",
+        __base__=(kind_fields, EntryIn),
+        __config__=None,
+    )
+    create.model_config["json_schema_extra"] = {"examples": [example]}
+    create.model_rebuild(force=True)
+    update = create_model(
+        f"{title}Update",
+        __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [
+            {"summary": example.get("summary", ""), "topics": example.get("topics", [])}]}),
+        **{name: _optional(info) for name, info in create.model_fields.items()},
+    )
+    public = create_model(
+        f"{title}Public",
+        __base__=(kind_fields, EntryOut),
+        type=(Literal[type_name], Field(default=type_name, examples=[type_name])),
+    )
+    return create, update, public
+
+
+class Page(BaseModel):
+    """One page of a list."""
+
+    items: list[dict[str, Any]]
+    total: int | None = Field(
+        description="Matches counted; exact up to the count cap unless count=exact.",
+        examples=[26])
+    total_exact: bool = Field(description="False when counting stopped at the cap.")
+    limit: int = Field(examples=[20])
+    offset: int = Field(examples=[0])
+    next_cursor: str | None = Field(
+        description="Opaque keyset cursor for the next page; null on the last page.")

@@ -1,0 +1,26 @@
+"""Slugs: the natural key of an entry within its kind."""
+
+import re
+
+from slugify import slugify as _slugify
+
+SLUG_MAX_LENGTH = 120
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+_SLUG_RE = re.compile(SLUG_PATTERN)
+
+
+def slugify(title: str) -> str:
+    """Return the stable ASCII slug for a title (same title, same slug)."""
+    slug = _slugify(title, max_length=SLUG_MAX_LENGTH, word_boundary=True, save_order=True)
+    return slug or "entry"
+
+
+def is_valid_slug(value: str) -> bool:
+    """True when value is a well-formed slug."""
+    return len(value) <= SLUG_MAX_LENGTH and bool(_SLUG_RE.match(value))
+
+
+def with_suffix(slug: str, number: int) -> str:
+    """Return slug made unique with a numeric suffix, kept within the length limit."""
+    suffix = f"-{number}"
+    return slug[: SLUG_MAX_LENGTH - len(suffix)].rstrip("-") + suffix

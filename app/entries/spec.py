@@ -1,0 +1,49 @@
+"""What a kind declares: its tables, its own fields and how the shared machinery treats it."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Table
+from sqlmodel import SQLModel
+
+from app.entries.schemas import build_family
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """One entry kind, as the generic repository, service and router see it."""
+
+    type: str  # "article": the value of `type` on every item
+    plural: str  # "articles": the URL segment
+    title: str  # "Article": the prefix of its schema names
+    table: type[SQLModel]  # the detail table (kind columns, keyed by entry id)
+    kind_fields: type[BaseModel]  # the kind's own API fields, primary date included
+    primary_date: str  # the field stored as the entry's `date`
+    name_fields: tuple[str, ...]  # kind fields that full-text search covers
+    references: dict[str, str] = field(default_factory=dict)  # field -> type it must point at
+    example: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    create_model: type[BaseModel] = field(init=False)
+    update_model: type[BaseModel] = field(init=False)
+    public_model: type[BaseModel] = field(init=False)
+
+    def __post_init__(self) -> None:
+        create, update, public = build_family(
+            title=self.title, type_name=self.type, kind_fields=self.kind_fields,
+            example=self.example,
+        )
+        object.__setattr__(self, "create_model", create)
+        object.__setattr__(self, "update_model", update)
+        object.__setattr__(self, "public_model", public)
+
+    @property
+    def detail_table(self) -> Table:
+        """The SQLAlchemy table of the kind's own columns."""
+        return self.table.__table__  # type: ignore[attr-defined]
+
+    @property
+    def detail_fields(self) -> tuple[str, ...]:
+        """Kind fields stored in the detail table (all but the primary date)."""
+        return tuple(n for n in self.kind_fields.model_fields if n != self.primary_date)

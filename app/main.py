@@ -1,0 +1,60 @@
+"""The application: routers, error handlers and middleware."""
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app.core.config import get_settings
+from app.core.errors import install_error_handlers
+from app.entries.registry import KINDS
+from app.entries.router import build_router
+from app.reference.router import router as reference_router
+from app.system import router as system_router
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """
+A digest of UN Human Rights Council coverage: **articles**, **events** and
+**statements**, each tagged with the Council session, topics and countries.
+
+* Reads are public. Writes need `Authorization: Bearer <api key>`
+  (create one with `hrc-digest keys create NAME`).
+* Errors are RFC 9457 `application/problem+json`.
+* Lists page with `limit`/`offset` or the opaque keyset `cursor` from `next_cursor`.
+"""
+
+TAGS = [
+    {"name": "articles", "description": KINDS[0].description},
+    {"name": "events", "description": KINDS[1].description},
+    {"name": "statements", "description": KINDS[2].description},
+    {"name": "topics", "description": "The topic taxonomy, with entry counts."},
+    {"name": "countries", "description": "ISO 3166-1 countries, with entry counts."},
+    {"name": "sessions", "description": "Human Rights Council sessions, with entry counts."},
+    {"name": "operations", "description": "Health and readiness probes."},
+]
+
+
+def create_app() -> FastAPI:
+    """Build the ASGI application."""
+    settings = get_settings()
+    app = FastAPI(
+        title="hrc-digest",
+        version="0.1.0",
+        summary="REST API for a digest of UN Human Rights Council coverage.",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+    )
+    install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match"],
+        expose_headers=["ETag", "Location", "Link"],
+    )
+    api = APIRouter(prefix=API_PREFIX)
+    for spec in KINDS:
+        api.include_router(build_router(spec))
+    api.include_router(reference_router)
+    app.include_router(api)
+    app.include_router(system_router)
+    return app

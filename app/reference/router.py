@@ -1,0 +1,142 @@
+"""Topics, countries and sessions: read by everyone, curated with an API key."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from app.core.db import SessionDep
+from app.core.errors import Unprocessable, problem_responses
+from app.core.responses import FastJSONResponse
+from app.core.security import WriterDep
+from app.entries.models import Entry, EntryTopic
+from app.entries.query import reject_unknown
+from app.entries.registry import KINDS
+from app.reference import schemas
+from app.reference import service as ref
+from app.reference.service import sessions, topics
+
+router = APIRouter()
+KIND_TYPES = tuple(spec.type for spec in KINDS)
+TopicSlugPath = Annotated[str, Path(max_length=64, examples=["xinjiang"])]
+SessionNumberPath = Annotated[int, Path(ge=1, le=10_000, examples=[46])]
+WRITE_ERRORS = problem_responses(400, 401, 404, 409, 422)
+
+
+def _topic(session, slug: str) -> dict[str, Any]:
+    """A topic with its counts, or 404."""
+    rows = ref.list_topics(session, KIND_TYPES, only=slug)
+    return rows[0] if rows else ref.get_row(session, topics, topics.c.slug, slug, "topic")
+
+
+def _session(session, number: int) -> dict[str, Any]:
+    """A session with its counts, or 404."""
+    rows = ref.list_sessions(session, KIND_TYPES, only=number)
+    return rows[0] if rows else ref.get_row(session, sessions, sessions.c.number, number,
+                                            "session")
+
+
+def _validate_merged(model, current: dict, changes: dict) -> dict:
+    """Validate the row that a partial update would leave."""
+    merged = {k: v for k, v in (current | changes).items() if k in model.model_fields}
+    try:
+        return model.model_validate(merged).model_dump()
+    except ValidationError as exc:
+        errors = [{"loc": ["body", *e["loc"]], "msg": e["msg"]} for e in exc.errors()]
+        raise Unprocessable("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                      for e in errors), errors=errors) from None
+
+
+@router.get("/topics", tags=["topics"], summary="List topics",
+            response_model=list[schemas.TopicPublic], responses=problem_responses(400))
+def list_topics(request: Request, session: SessionDep) -> Response:
+    reject_unknown(request, frozenset())
+    return FastJSONResponse(ref.list_topics(session, KIND_TYPES))
+
+
+@router.get("/topics/{slug}", tags=["topics"], summary="Get a topic",
+            response_model=schemas.TopicPublic, responses=problem_responses(404))
+def get_topic(session: SessionDep, slug: TopicSlugPath) -> Response:
+    return FastJSONResponse(_topic(session, slug))
+
+
+@router.post("/topics", tags=["topics"], status_code=201, summary="Create a topic",
+             response_model=schemas.TopicPublic, responses=WRITE_ERRORS)
+def create_topic(request: Request, session: SessionDep, _key: WriterDep,
+                 payload: schemas.TopicCreate) -> Response:
+    ref.create_row(session, topics, topics.c.slug, payload.model_dump(), "topic")
+    row = _topic(session, payload.slug)
+    location = str(request.url_for("get_topic", slug=payload.slug).path)
+    return FastJSONResponse(row, status_code=201, headers={"Location": location})
+
+
+@router.patch("/topics/{slug}", tags=["topics"], summary="Update a topic",
+              response_model=schemas.TopicPublic, responses=WRITE_ERRORS)
+def update_topic(session: SessionDep, _key: WriterDep, slug: TopicSlugPath,
+                 payload: schemas.TopicUpdate) -> Response:
+    current = ref.get_row(session, topics, topics.c.slug, slug, "topic")
+    values = _validate_merged(schemas.TopicFields, current, payload.model_dump(exclude_unset=True))
+    ref.update_row(session, topics, topics.c.slug, slug, values, "topic")
+    return FastJSONResponse(_topic(session, slug))
+
+
+@router.delete("/topics/{slug}", tags=["topics"], status_code=204, summary="Delete a topic",
+               responses=WRITE_ERRORS)
+def delete_topic(session: SessionDep, _key: WriterDep, slug: TopicSlugPath) -> Response:
+    usage = select(EntryTopic.__table__.c.entry_id).where(EntryTopic.__table__.c.topic == slug)
+    ref.delete_row(session, topics, topics.c.slug, slug, "topic", usage)
+    return Response(status_code=204)
+
+
+@router.get("/countries", tags=["countries"], summary="List countries",
+            response_model=list[schemas.CountryPublic], responses=problem_responses(400, 422))
+def list_countries(
+    request: Request, session: SessionDep,
+    used: Annotated[bool, Query(description="Only countries some entry concerns.")] = False,
+) -> Response:
+    reject_unknown(request, frozenset({"used"}))
+    return FastJSONResponse(ref.list_countries(session, KIND_TYPES, used_only=used))
+
+
+@router.get("/sessions", tags=["sessions"], summary="List Council sessions",
+            response_model=list[schemas.SessionPublic], responses=problem_responses(400))
+def list_sessions(request: Request, session: SessionDep) -> Response:
+    reject_unknown(request, frozenset())
+    return FastJSONResponse(ref.list_sessions(session, KIND_TYPES))
+
+
+@router.get("/sessions/{number}", tags=["sessions"], summary="Get a session",
+            response_model=schemas.SessionPublic, responses=problem_responses(404, 422))
+def get_session(session: SessionDep, number: SessionNumberPath) -> Response:
+    return FastJSONResponse(_session(session, number))
+
+
+@router.post("/sessions", tags=["sessions"], status_code=201, summary="Create a session",
+             response_model=schemas.SessionPublic, responses=WRITE_ERRORS)
+def create_session(request: Request, session: SessionDep, _key: WriterDep,
+                   payload: schemas.SessionCreate) -> Response:
+    ref.create_row(session, sessions, sessions.c.number, payload.model_dump(), "session")
+    row = _session(session, payload.number)
+    location = str(request.url_for("get_session", number=payload.number).path)
+    return FastJSONResponse(row, status_code=201, headers={"Location": location})
+
+
+@router.patch("/sessions/{number}", tags=["sessions"], summary="Update a session",
+              response_model=schemas.SessionPublic, responses=WRITE_ERRORS)
+def update_session(session: SessionDep, _key: WriterDep, number: SessionNumberPath,
+                   payload: schemas.SessionUpdate) -> Response:
+    current = ref.get_row(session, sessions, sessions.c.number, number, "session")
+    values = _validate_merged(schemas.SessionFields, current,
+                              payload.model_dump(exclude_unset=True))
+    ref.update_row(session, sessions, sessions.c.number, number, values, "session")
+    return FastJSONResponse(_session(session, number))
+
+
+@router.delete("/sessions/{number}", tags=["sessions"], status_code=204,
+               summary="Delete a session", responses=WRITE_ERRORS)
+def delete_session(session: SessionDep, _key: WriterDep, number: SessionNumberPath) -> Response:
+    entries = Entry.__table__
+    usage = select(entries.c.id).where(entries.c.session == number)
+    ref.delete_row(session, sessions, sessions.c.number, number, "session", usage)
+    return Response(status_code=204)

@@ -1,0 +1,104 @@
+"""Request and response shapes of topics, countries and sessions."""
+
+from datetime import date
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+TopicSlug = Annotated[str, StringConstraints(strip_whitespace=True,
+                                             pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=64)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class KindCounts(BaseModel):
+    """Entries per kind."""
+
+    article: int = Field(examples=[4])
+    event: int = Field(examples=[9])
+    statement: int = Field(examples=[13])
+
+
+class TopicFields(BaseModel):
+    """Writable topic fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name = Field(examples=["Xinjiang"])
+    description: Annotated[str, StringConstraints(max_length=5000)] = Field(
+        default="", examples=["The Xinjiang Uygur Autonomous Region."])
+    keywords: list[Keyword] = Field(default_factory=list, max_length=200,
+                                    examples=[["Xinjiang", "Uygur"]])
+
+
+class TopicCreate(TopicFields):
+    """A new topic."""
+
+    slug: TopicSlug = Field(examples=["xinjiang"])
+
+
+class TopicUpdate(BaseModel):
+    """A partial topic update."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    description: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    keywords: list[Keyword] | None = Field(default=None, max_length=200)
+
+
+class TopicPublic(TopicCreate):
+    """A topic with its entry counts."""
+
+    counts: KindCounts
+
+
+class CountryPublic(BaseModel):
+    """A country (ISO 3166-1) with its entry counts."""
+
+    code: str = Field(examples=["CN"])
+    name: str = Field(examples=["China"])
+    official_name: str | None = Field(examples=["People's Republic of China"])
+    counts: KindCounts
+
+
+class SessionFields(BaseModel):
+    """Writable session fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name = Field(examples=["46th regular session of the Human Rights Council"])
+    starts_on: date | None = Field(default=None, examples=["2021-02-22"])
+    ends_on: date | None = Field(default=None, examples=["2021-03-24"])
+    location: Name | None = Field(default=None, examples=["Geneva"])
+    description: Annotated[str, StringConstraints(max_length=20_000)] = ""
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Self:
+        if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
+            raise ValueError("ends_on must not be before starts_on")
+        return self
+
+
+class SessionCreate(SessionFields):
+    """A new session."""
+
+    number: int = Field(ge=1, le=10_000, examples=[46])
+
+
+class SessionUpdate(BaseModel):
+    """A partial session update."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    starts_on: date | None = None
+    ends_on: date | None = None
+    location: Name | None = None
+    description: Annotated[str, StringConstraints(max_length=20_000)] | None = None
+
+
+class SessionPublic(SessionCreate):
+    """A session with its entry counts."""
+
+    counts: KindCounts
