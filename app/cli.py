@@ -157,10 +157,30 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="Id from 'keys list'.
     typer.echo(f"revoked key {key_id}")
 
 
+def _check_settings() -> None:
+    """Refuse to start on invalid settings, naming the first bad one."""
+    from pydantic import ValidationError
+
+    try:
+        get_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        name = name if name == "DATABASE_URL" else f"HRC_DIGEST_{name}"
+        message = first["msg"].removeprefix("Value error, ")
+        err.print(f"error: invalid setting {name}: {message}", markup=False)
+        sys.exit(1)
+
+
 def main() -> None:
     """Console-script entry point: expected failures exit 1 with one line, usage errors 2."""
+    _check_settings()
     try:
         cli()
     except CliError as exc:
         err.print(f"error: {exc}", markup=False)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

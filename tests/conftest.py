@@ -1,62 +1,28 @@
 """Test setup: one migrated database per run (SQLite, or PostgreSQL when TEST_DATABASE_URL
-is set); each test runs in a transaction that is rolled back."""
+is set). The app runs with its own sessions and real commits; every table but the
+reference data is emptied after each test."""
 
-import os
-import tempfile
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-ROOT = Path(__file__).resolve().parent.parent
-_TMP = Path(tempfile.mkdtemp(prefix="hrc-digest-tests-"))
-BASE_URL = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TMP / 'test.db'}"
-if BASE_URL.startswith(("postgres://", "postgresql://")):
-    BASE_URL = "postgresql+psycopg://" + BASE_URL.split("://", 1)[1]
-os.environ["DATABASE_URL"] = BASE_URL
-os.environ["HRC_DIGEST_SEED_DIR"] = str(ROOT / "seed_data")
-os.environ.pop("HRC_DIGEST_CORS_ORIGINS", None)
+from tests.databases import ROOT, configure_environment, drop_created_databases
+
+configure_environment()
 
 from app.core import db as core_db  # noqa: E402
 from app.core.migrations import upgrade  # noqa: E402
 from app.core.security import create_key  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.reference.seed import load_reference_data  # noqa: E402
-
-IS_POSTGRES = BASE_URL.startswith("postgresql")
-
-
-def new_database_url() -> str:
-    """A brand-new empty database on the engine under test."""
-    if not IS_POSTGRES:
-        return f"sqlite:///{_TMP / f'fresh-{uuid.uuid4().hex[:8]}.db'}"
-    name = f"hrc_digest_t_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(make_url(BASE_URL).set(database="postgres"),
-                          isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    _created_databases.append(name)
-    return make_url(BASE_URL).set(database=name).render_as_string(hide_password=False)
-
-
-_created_databases: list[str] = []
+from tests.databases import BASE_URL  # noqa: E402
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
     """Drop the databases made for CLI and process tests."""
-    if not (IS_POSTGRES and _created_databases):
-        return
-    admin = create_engine(make_url(BASE_URL).set(database="postgres"),
-                          isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        for name in _created_databases:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    drop_created_databases()
 
 
 @pytest.fixture(scope="session")
@@ -71,34 +37,38 @@ def engine():
     engine.dispose()
 
 
+# Emptied after every test, children first; reference rows are then restored from seed_data.
+_DATA_TABLES = ("entry_topics", "entry_countries", "articles", "events", "statements",
+                "entries", "api_keys", "topics", "sessions")
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request):
+    """Each test starts from migrated tables holding only the reference data."""
+    yield
+    if "engine" not in request.fixturenames:
+        return
+    engine = request.getfixturevalue("engine")
+    with Session(engine) as session:
+        for table in _DATA_TABLES:
+            session.execute(text(f"DELETE FROM {table}"))
+        load_reference_data(session, ROOT / "seed_data")
+        session.commit()
+
+
 @pytest.fixture
 def db(engine) -> Iterator[Session]:
-    """A session inside a transaction rolled back after the test."""
-    connection = engine.connect()
-    outer = connection.begin()
-    session = Session(bind=connection, join_transaction_mode="create_savepoint",
-                      expire_on_commit=False, autoflush=False)
+    """A session on the test database; what it commits is removed after the test."""
+    session = Session(engine, expire_on_commit=False)
     yield session
+    session.rollback()
     session.close()
-    outer.rollback()
-    connection.close()
 
 
 @pytest.fixture
-def app(db):
-    """The app, with its request session joined to the test's transaction."""
-    application = create_app()
-
-    def joined_session() -> Iterator[Session]:
-        try:
-            yield db
-            db.commit()
-        except BaseException:
-            db.rollback()
-            raise
-
-    application.dependency_overrides[core_db.get_session] = joined_session
-    return application
+def app(engine):
+    """The application, on the test database."""
+    return create_app()
 
 
 @pytest.fixture
@@ -114,7 +84,7 @@ def client(app):
 def api_key(db) -> str:
     """A valid API key (inside the test's transaction)."""
     _, secret = create_key(db, "tests")
-    db.flush()
+    db.commit()
     return secret
 
 

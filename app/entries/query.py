@@ -60,7 +60,7 @@ class ListParams:
 
 def reject_unknown(request: Request, allowed: frozenset[str]) -> None:
     """400 naming every query parameter the route does not know, or repeats needlessly."""
-    names = list(request.query_params.keys())
+    names = [name for name, _ in request.query_params.multi_items()]
     unknown = sorted({name for name in names if name not in allowed})
     if unknown:
         listed = ", ".join(f"'{name}'" for name in unknown)

@@ -1,0 +1,157 @@
+"""The list envelope, bounds, unknown parameters, sorting and keyset paging."""
+
+from datetime import date, timedelta
+
+import pytest
+
+from app.entries.registry import KINDS
+from tests.helpers import KIND_IDS, assert_problem, sample
+
+kinds = pytest.mark.parametrize("spec", KINDS, ids=KIND_IDS)
+
+
+def make_entries(client, auth, spec, count: int, *, undated_every: int = 0) -> list[dict]:
+    """Create `count` entries of a kind with distinct titles and dates (some undated)."""
+    created = []
+    start = date(2021, 2, 22)
+    for index in range(count):
+        day = None if undated_every and index % undated_every == 0 else (
+            start + timedelta(days=index % 7)).isoformat()
+        payload = sample(spec, title=f"Entry {index:03d} {'ZYX'[index % 3]}",
+                         **{spec.primary_date: day})
+        response = client.post(f"/api/v1/{spec.plural}", json=payload, headers=auth)
+        assert response.status_code == 201, response.text
+        created.append(response.json())
+    return created
+
+
+@kinds
+def test_envelope_and_default_order_newest_first(client, auth, spec):
+    make_entries(client, auth, spec, 5, undated_every=4)
+    body = client.get(f"/api/v1/{spec.plural}").json()
+    assert set(body) == {"items", "total", "total_exact", "limit", "offset", "next_cursor"}
+    assert body["total"] == 5 and body["total_exact"] is True
+    assert body["limit"] == 20 and body["offset"] == 0 and body["next_cursor"] is None
+    dates = [item[spec.primary_date] for item in body["items"]]
+    dated = [d for d in dates if d is not None]
+    assert dated == sorted(dated, reverse=True)
+    assert dates[-2:] == [None, None]  # undated entries come last
+    assert all(item["type"] == spec.type for item in body["items"])
+
+
+@pytest.mark.parametrize(("query", "mention"), [
+    ("limit=0", "limit"), ("limit=101", "limit"), ("limit=abc", "limit"),
+    ("offset=-1", "offset"), ("offset=10001", "offset"), ("count=maybe", "count"),
+])
+def test_out_of_bounds_paging_is_422_naming_the_parameter(client, query, mention):
+    body = assert_problem(client.get(f"/api/v1/articles?{query}"), 422, mention)
+    assert body["errors"][0]["loc"] == ["query", mention]
+
+
+@pytest.mark.parametrize("query", ["topicz=xinjiang", "LIMIT=5", "page=2", "q=x&limit=1"])
+def test_unknown_parameters_are_400_naming_them(client, query):
+    name = query.split("=")[0]
+    body = assert_problem(client.get(f"/api/v1/articles?{query}"), 400, f"'{name}'")
+    assert ["query", name] in [e["loc"] for e in body["errors"]]
+
+
+def test_repeated_single_parameter_is_400(client):
+    assert_problem(client.get("/api/v1/articles?limit=1&limit=2"), 400, "limit")
+
+
+def test_limit_and_offset_page_through(client, auth):
+    spec = KINDS[0]
+    make_entries(client, auth, spec, 7)
+    all_ids = [i["id"] for i in client.get("/api/v1/articles?limit=100").json()["items"]]
+    page = client.get("/api/v1/articles?limit=3&offset=3").json()
+    assert [i["id"] for i in page["items"]] == all_ids[3:6]
+    assert page["total"] == 7
+
+
+@kinds
+@pytest.mark.parametrize("sort", ["-date", "date", "title", "-title", "created_at",
+                                  "-updated_at", "id", "-id", "date,-title"])
+def test_cursor_visits_every_item_once_in_order(client, auth, spec, sort):
+    make_entries(client, auth, spec, 11, undated_every=5)
+    expected = [i["id"] for i in client.get(
+        f"/api/v1/{spec.plural}?limit=100&sort={sort}").json()["items"]]
+    seen, cursor = [], None
+    for _ in range(20):
+        url = f"/api/v1/{spec.plural}?limit=3&sort={sort}" + (f"&cursor={cursor}" if cursor
+                                                             else "")
+        response = client.get(url)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        seen += [i["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            assert "link" not in response.headers
+            break
+        assert 'rel="next"' in response.headers["link"]
+    assert seen == expected
+    assert len(set(seen)) == 11
+
+
+def test_sort_orders_are_right(client, auth):
+    spec = KINDS[0]
+    made = make_entries(client, auth, spec, 6)
+    titles = [i["title"] for i in client.get("/api/v1/articles?sort=title").json()["items"]]
+    assert titles == sorted(titles, key=str.lower)
+    ids = [i["id"] for i in client.get("/api/v1/articles?sort=-id").json()["items"]]
+    assert ids == sorted((m["id"] for m in made), reverse=True)
+
+
+def test_cursor_survives_inserts_between_pages(client, auth):
+    spec = KINDS[0]
+    make_entries(client, auth, spec, 6)
+    first = client.get("/api/v1/articles?limit=3&sort=id").json()
+    make_entries(client, auth, spec, 2)
+    second = client.get(f"/api/v1/articles?limit=3&sort=id&cursor={first['next_cursor']}").json()
+    ids = [i["id"] for i in first["items"] + second["items"]]
+    assert ids == sorted(ids) and len(set(ids)) == 6
+
+
+def test_link_header_carries_the_cursor(client, auth):
+    make_entries(client, auth, KINDS[0], 3)
+    response = client.get("/api/v1/articles?limit=2&sort=title")
+    cursor = response.json()["next_cursor"]
+    assert response.headers["link"] == (
+        f'</api/v1/articles?limit=2&sort=title&cursor={cursor}>; rel="next"')
+    follow = client.get(response.headers["link"].split(">")[0][1:])
+    assert len(follow.json()["items"]) == 1
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "eyJzIjoiLWRhdGUsLWlkIn0", "eyJ4IjoxfQ",
+                                    "e30", "%00", "eyJzIjoiLWRhdGUsLWlkIiwidiI6WyJ4IiwieSJdfQ"])
+def test_tampered_cursor_is_400(client, cursor):
+    assert_problem(client.get(f"/api/v1/articles?cursor={cursor}"), 400, "cursor")
+
+
+def test_cursor_for_another_sort_is_400(client, auth):
+    make_entries(client, auth, KINDS[0], 3)
+    cursor = client.get("/api/v1/articles?limit=1").json()["next_cursor"]
+    assert_problem(client.get(f"/api/v1/articles?sort=title&cursor={cursor}"), 400, "sort")
+
+
+def test_cursor_with_offset_is_400(client, auth):
+    make_entries(client, auth, KINDS[0], 3)
+    cursor = client.get("/api/v1/articles?limit=1").json()["next_cursor"]
+    assert_problem(client.get(f"/api/v1/articles?offset=1&cursor={cursor}"), 400, "offset")
+
+
+@pytest.mark.parametrize("sort", ["relevancy", "-", "date,date", "title;drop table entries"])
+def test_bad_sort_is_400(client, sort):
+    assert_problem(client.get(f"/api/v1/articles?sort={sort}"), 400, "sort")
+
+
+def test_count_modes(client, auth, monkeypatch):
+    from app.core.config import get_settings
+
+    make_entries(client, auth, KINDS[0], 5)
+    monkeypatch.setattr(get_settings(), "count_cap", 3)
+    capped = client.get("/api/v1/articles?limit=1").json()
+    assert capped["total"] == 3 and capped["total_exact"] is False
+    exact = client.get("/api/v1/articles?limit=1&count=exact").json()
+    assert exact["total"] == 5 and exact["total_exact"] is True
+    none = client.get("/api/v1/articles?limit=1&count=none").json()
+    assert none["total"] is None and none["total_exact"] is False

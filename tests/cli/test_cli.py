@@ -1,0 +1,78 @@
+"""The hrc-digest command as a user runs it: exit codes, output, and what it stores."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.databases import ROOT, new_database_url
+
+
+def run(*args: str, database_url: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """Run the CLI in a child process against a database."""
+    env = os.environ | {"DATABASE_URL": database_url,
+                        "HRC_DIGEST_SEED_DIR": str(ROOT / "seed_data")}
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def fresh_url() -> str:
+    """A new database, migrated by the CLI itself."""
+    url = new_database_url()
+    result = run("migrate", database_url=url)
+    assert result.returncode == 0, result.stderr
+    assert "schema at head" in result.stdout
+    return url
+
+
+def test_migrate_is_idempotent_and_loads_reference_data(fresh_url):
+    again = run("migrate", database_url=fresh_url)
+    assert again.returncode == 0
+    assert "'countries': 0, 'topics': 0, 'sessions': 0" in again.stdout
+    with create_engine(fresh_url).connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM countries")).scalar() == 249
+        assert connection.execute(text("SELECT count(*) FROM sessions")).scalar() >= 1
+
+
+def test_keys_create_list_revoke(fresh_url):
+    created = run("keys", "create", "frontend build", database_url=fresh_url)
+    assert created.returncode == 0, created.stderr
+    secret = created.stdout.strip().splitlines()[-1]
+    assert secret.startswith("hrcd_") and " " not in secret and len(secret) > 40
+    listed = run("keys", "list", database_url=fresh_url)
+    assert listed.returncode == 0
+    assert "frontend build" in listed.stdout
+    assert secret not in listed.stdout and secret[12:] not in listed.stdout
+    with create_engine(fresh_url).connect() as connection:
+        key_id, stored = connection.execute(text(
+            "SELECT id, key_hash FROM api_keys WHERE name = 'frontend build'")).one()
+    assert secret not in stored
+    revoked = run("keys", "revoke", str(key_id), database_url=fresh_url)
+    assert revoked.returncode == 0 and f"revoked key {key_id}" in revoked.stdout
+    again = run("keys", "revoke", str(key_id), database_url=fresh_url)
+    assert again.returncode == 1
+    assert again.stderr.strip() == f"error: no active key with id {key_id}"
+
+
+def test_unreachable_database_is_one_line_exit_1():
+    result = run("keys", "list", database_url="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_database_url_is_one_line_exit_1():
+    result = run("migrate", database_url="mysql://x@localhost/db")
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "DATABASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_usage_errors_exit_2(fresh_url):
+    assert run("keys", "revoke", "not-a-number", database_url=fresh_url).returncode == 2
+    assert run("no-such-command", database_url=fresh_url).returncode == 2

@@ -1,0 +1,57 @@
+"""The schema: migrations match the models, and every kind's model family is derived alike."""
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from app.core.metadata import metadata, skip_engine_objects
+from app.core.migrations import current_revision, head_revision
+from app.entries.registry import KINDS
+from app.entries.schemas import SERVER_FIELDS, EntryIn, EntryOut
+from tests.helpers import KIND_IDS
+
+
+def test_migrations_and_models_do_not_drift(engine):
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={
+            "compare_type": True, "include_object": skip_engine_objects})
+        diff = compare_metadata(context, metadata)
+    assert diff == [], f"models and migrations differ; add a migration: {diff}"
+
+
+def test_database_is_at_head(engine):
+    assert current_revision(engine) == head_revision()
+
+
+@pytest.mark.parametrize("spec", KINDS, ids=KIND_IDS)
+def test_update_covers_create_and_public_covers_both(spec):
+    create = set(spec.create_model.model_fields)
+    update = set(spec.update_model.model_fields)
+    public = set(spec.public_model.model_fields)
+    assert update == create
+    assert create | {"type", *SERVER_FIELDS} == public
+    assert set(EntryIn.model_fields) <= create
+    assert set(EntryOut.model_fields) <= public
+    assert all(not field.is_required() for field in spec.update_model.model_fields.values())
+
+
+@pytest.mark.parametrize("spec", KINDS, ids=KIND_IDS)
+def test_detail_table_holds_the_kind_fields_but_the_primary_date(spec):
+    columns = {c.name for c in spec.detail_table.columns} - {"id"}
+    assert columns == set(spec.kind_fields.model_fields) - {spec.primary_date}
+
+
+@pytest.mark.parametrize("spec", KINDS, ids=KIND_IDS)
+def test_update_keeps_the_constraints_of_create(spec):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        spec.update_model(title="x" * 501)
+    with pytest.raises(ValidationError):
+        spec.update_model(url="ftp://x")
+    with pytest.raises(ValidationError):
+        spec.update_model(unknown_field=1)
+
+
+def test_kinds_are_registered_once_with_distinct_names():
+    assert len({s.type for s in KINDS}) == len({s.plural for s in KINDS}) == len(KINDS) == 3
