@@ -4,8 +4,10 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
+import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -99,14 +101,56 @@ def serve(
 
 def _seed_if_empty() -> None:
     """Load the digest pages in seed_data/ when the database holds no entries."""
-    try:
-        from app.loader import seeding
-    except ImportError:  # the loader is optional at this layer
-        return
+    from app.loader import seeding
+
+    settings = get_settings()
     with database_session() as session:
         if seeding.database_is_empty(session):
-            report = seeding.seed_pages(session, seeding.default_pages(get_settings().seed_dir))
+            report = _load_pages(session, seeding.default_pages(settings.seed_dir))
             typer.echo(f"seeded empty database: {report.summary()}", err=True)
+
+
+def _load_pages(session: Session, paths: list) -> "seeding.SeedReport":  # noqa: F821
+    """Plan then save pages; expected failures become one-line errors."""
+    from app.loader import DigestError, seeding
+
+    try:
+        return seeding.save(session, seeding.plan(paths, get_settings().seed_dir, session))
+    except (DigestError, seeding.SeedError) as exc:
+        session.rollback()
+        fail(str(exc))
+        raise  # unreachable: fail() exits
+
+
+@cli.command()
+def seed(
+    files: Annotated[list[Path] | None, typer.Argument(
+        help="Digest pages to load (default: seed_data/*.txt).", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the records as a JSON array; write nothing.")] = False,
+) -> None:
+    """Load digest pages: parse, classify, enrich, then upsert by slug in one transaction."""
+    from app.loader import DigestError, seeding
+
+    settings = get_settings()
+    paths = list(files) if files else seeding.default_pages(settings.seed_dir)
+    if not paths:
+        fail(f"no digest pages given and none in {settings.seed_dir}")
+    if dry_run:
+        session = new_session()
+        try:
+            results = seeding.plan(paths, settings.seed_dir, session)
+        except (DigestError, seeding.SeedError) as exc:
+            fail(str(exc))
+        finally:
+            session.close()
+        records = [record for result in results for record in result.records]
+        sys.stdout.buffer.write(orjson.dumps(records, option=orjson.OPT_INDENT_2) + b"\n")
+        return
+    migrate_and_load_reference()
+    with database_session() as session:
+        report = _load_pages(session, paths)
+    typer.echo(report.summary())
 
 
 @keys_cli.command("create")

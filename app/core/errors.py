@@ -141,7 +141,8 @@ def _loc_text(loc: list[str | int]) -> str:
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     """Pydantic's errors reduced to loc and msg (no input echo, no internals)."""
-    return [{"loc": list(err.get("loc", ())), "msg": err.get("msg", "invalid")} for err in exc.errors()]
+    return [{"loc": list(err.get("loc", ())), "msg": err.get("msg", "invalid")}
+            for err in exc.errors()]
 
 
 async def _on_problem(request: Request, exc: ProblemError) -> JSONResponse:

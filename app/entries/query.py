@@ -17,7 +17,6 @@ from app.core.errors import BadRequest
 from app.entries import repository as repo
 from app.entries.paging import (
     SortField,
-    SortKey,
     decode_cursor,
     encode_cursor,
     keyset_after,

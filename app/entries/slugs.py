@@ -7,11 +7,14 @@ from slugify import slugify as _slugify
 SLUG_MAX_LENGTH = 120
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 _SLUG_RE = re.compile(SLUG_PATTERN)
+# "China's" and "China’s" both give "chinas", not "china-s".
+_APOSTROPHES = [["'", ""], ["\u2019", ""], ["\u2018", ""], ["`", ""]]
 
 
 def slugify(title: str) -> str:
     """Return the stable ASCII slug for a title (same title, same slug)."""
-    slug = _slugify(title, max_length=SLUG_MAX_LENGTH, word_boundary=True, save_order=True)
+    slug = _slugify(title, max_length=SLUG_MAX_LENGTH, word_boundary=True, save_order=True,
+                    replacements=_APOSTROPHES)
     return slug or "entry"
 
 

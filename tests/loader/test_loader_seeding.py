@@ -1,0 +1,154 @@
+"""Seeding the database from digest pages: idempotent, one transaction, clear failures."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from app.loader import seeding
+from tests.databases import ROOT, new_database_url
+
+SEED_DIR = ROOT / "seed_data"
+PAGE_52 = ROOT / "tests" / "loader" / "data" / "session52_page.txt"
+
+
+def seed(db, paths: list[Path], seed_dir: Path = SEED_DIR) -> seeding.SeedReport:
+    report = seeding.save(db, seeding.plan(paths, seed_dir, db))
+    db.commit()
+    return report
+
+
+def test_seed_loads_the_26_entries_with_provenance(db, client):
+    report = seed(db, seeding.default_pages(SEED_DIR))
+    assert report.outcomes["created"] == 26
+    assert (report.kinds["article"], report.kinds["event"], report.kinds["statement"]) == (
+        4, 8, 14)
+    articles = client.get("/api/v1/articles").json()
+    assert articles["total"] == 4
+    first = client.get("/api/v1/articles?sort=id&limit=1").json()["items"][0]
+    assert first["provenance"] == {"source": "seed_data/000_33de37058f0cd80a.txt", "line": 3}
+    assert first["source"] == "Xinhua" and first["session"] == 46
+    statements = client.get("/api/v1/statements?limit=100").json()["items"]
+    assert {s["speaker"] for s in statements} >= {"Wang Yi", "Chen Xu", "Liu Yuyin",
+                                                   "Antonio Guterres", "Gary Wong Chi-him"}
+
+
+def test_second_run_changes_nothing(db, client):
+    seed(db, seeding.default_pages(SEED_DIR))
+    before = client.get("/api/v1/statements?limit=100").json()["items"]
+    report = seed(db, seeding.default_pages(SEED_DIR))
+    assert dict(report.outcomes) == {"unchanged": 26}
+    after = client.get("/api/v1/statements?limit=100").json()["items"]
+    assert after == before
+
+
+def test_intro_becomes_the_session_description(db, client):
+    seed(db, seeding.default_pages(SEED_DIR))
+    session = client.get("/api/v1/sessions/46").json()
+    assert session["description"].startswith("On February 22th, the 46th session")
+    assert session["counts"] == {"article": 4, "event": 8, "statement": 14}
+
+
+def test_a_new_session_is_created_from_its_page(db, client):
+    report = seed(db, [PAGE_52])
+    assert report.sessions_created == [52]
+    session = client.get("/api/v1/sessions/52").json()
+    assert (session["starts_on"], session["ends_on"]) == ("2023-02-27", "2023-04-04")
+    assert session["counts"]["statement"] + session["counts"]["event"] > 0
+
+
+def test_a_rule_change_updates_only_what_changed(db, client, tmp_path):
+    seed(db, seeding.default_pages(SEED_DIR))
+    seed_dir = tmp_path / "seed"
+    shutil.copytree(SEED_DIR, seed_dir)
+    slug = "flagrant-human-rights-violations-characterize-the-u-s"
+    assert client.get("/api/v1/articles?limit=100").json()["items"]
+    (seed_dir / "rules" / "overrides.toml").write_text(
+        f'[overrides.{slug}]\ngenre = "commentary"\n', encoding="utf-8")
+    report = seed(db, seeding.default_pages(SEED_DIR), seed_dir)
+    assert dict(report.outcomes) == {"updated": 1, "unchanged": 25}
+    items = client.get("/api/v1/articles?limit=100").json()["items"]
+    changed = next(i for i in items if i["slug"] == slug)
+    assert changed["genre"] == "commentary" and changed["version"] == 2
+
+
+def test_a_kind_override_moves_the_entry_without_a_copy(db, client, tmp_path):
+    seed(db, seeding.default_pages(SEED_DIR))
+    seed_dir = tmp_path / "seed"
+    shutil.copytree(SEED_DIR, seed_dir)
+    slug = "china-wins-praise-for-contributions-to-worlds-human-rights-cause"
+    (seed_dir / "rules" / "overrides.toml").write_text(
+        f'[overrides.{slug}]\ntype = "article"\n', encoding="utf-8")
+    seed(db, seeding.default_pages(SEED_DIR), seed_dir)
+    events = [i["slug"] for i in client.get("/api/v1/events?limit=100").json()["items"]]
+    articles = [i["slug"] for i in client.get("/api/v1/articles?limit=100").json()["items"]]
+    assert slug not in events and slug in articles
+    assert len(events) + len(articles) == 8 + 4
+
+
+def run_cli(*args: str, database_url: str) -> subprocess.CompletedProcess:
+    env = os.environ | {"DATABASE_URL": database_url, "HRC_DIGEST_SEED_DIR": str(SEED_DIR)}
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=120)
+
+
+def count_entries(database_url: str) -> int:
+    with create_engine(database_url).connect() as connection:
+        return connection.execute(text("SELECT count(*) FROM entries")).scalar()
+
+
+@pytest.fixture(scope="module")
+def cli_database() -> str:
+    url = new_database_url()
+    assert run_cli("migrate", database_url=url).returncode == 0
+    return url
+
+
+def test_cli_dry_run_prints_records_and_writes_nothing(cli_database):
+    import json
+
+    result = run_cli("seed", "--dry-run", database_url=cli_database)
+    assert result.returncode == 0, result.stderr
+    records = json.loads(result.stdout)
+    assert len(records) == 26
+    assert {r["type"] for r in records} == {"article", "event", "statement"}
+    assert count_entries(cli_database) == 0
+
+
+@pytest.mark.parametrize(("content", "line"), [
+    (b"", 1),
+    (b"Intro.\n\nA title\n", 3),
+    (b"Intro.\n\nTitle\n\nSummary.[more..]\n\n\x00\x01\x02junk\x03\n", None),
+    (b"Intro.\n\nTitle \xff\xfe\n\nSummary.[more..]\n", 3),
+])
+def test_cli_malformed_page_exits_1_naming_file_and_line(cli_database, tmp_path, content, line):
+    good = SEED_DIR / "000_33de37058f0cd80a.txt"
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(content)
+    result = run_cli("seed", str(good), str(bad), database_url=cli_database)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert "bad.txt:" in lines[0]
+    if line is not None:
+        assert f"bad.txt:{line}:" in lines[0]
+    assert count_entries(cli_database) == 0  # the good page was not half-loaded either
+
+
+def test_cli_missing_file_exits_1(cli_database):
+    result = run_cli("seed", "no/such/page.txt", database_url=cli_database)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: no/such/page.txt: no such file"
+
+
+def test_cli_seed_twice_reports_unchanged(cli_database):
+    first = run_cli("seed", database_url=cli_database)
+    assert first.returncode == 0, first.stderr
+    assert "26 created, 0 updated, 0 unchanged" in first.stdout
+    second = run_cli("seed", database_url=cli_database)
+    assert "0 created, 0 updated, 26 unchanged" in second.stdout
+    assert count_entries(cli_database) == 26
