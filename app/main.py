@@ -8,6 +8,7 @@ from app.core.errors import install_error_handlers
 from app.entries.registry import KINDS
 from app.entries.router import build_router
 from app.reference.router import router as reference_router
+from app.search.router import router as search_router
 from app.system import router as system_router
 
 API_PREFIX = "/api/v1"
@@ -26,6 +27,7 @@ TAGS = [
     {"name": "articles", "description": KINDS[0].description},
     {"name": "events", "description": KINDS[1].description},
     {"name": "statements", "description": KINDS[2].description},
+    {"name": "search", "description": "Across kinds: ranked search, timeline, related."},
     {"name": "topics", "description": "The topic taxonomy, with entry counts."},
     {"name": "countries", "description": "ISO 3166-1 countries, with entry counts."},
     {"name": "sessions", "description": "Human Rights Council sessions, with entry counts."},
@@ -54,6 +56,7 @@ def create_app() -> FastAPI:
     api = APIRouter(prefix=API_PREFIX)
     for spec in KINDS:
         api.include_router(build_router(spec))
+    api.include_router(search_router)
     api.include_router(reference_router)
     app.include_router(api)
     app.include_router(system_router)

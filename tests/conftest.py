@@ -92,3 +92,13 @@ def api_key(db) -> str:
 def auth(api_key) -> dict[str, str]:
     """Headers that authorise a write."""
     return {"Authorization": f"Bearer {api_key}"}
+
+
+@pytest.fixture
+def seeded(db, engine) -> None:
+    """The shipped digest page loaded (26 entries of the 46th session)."""
+    from app.loader import seeding
+
+    seed_dir = ROOT / "seed_data"
+    seeding.save(db, seeding.plan(seeding.default_pages(seed_dir), seed_dir, db))
+    db.commit()

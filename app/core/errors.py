@@ -108,6 +108,8 @@ _STATUS_CODES = {
     415: ("Unsupported media type", "unsupported-media-type"),
     422: ("Validation error", "validation-error"),
     429: ("Too many requests", "too-many-requests"),
+    500: ("Internal server error", "internal-error"),
+    503: ("Service unavailable", "service-unavailable"),
 }
 
 

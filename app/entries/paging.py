@@ -27,6 +27,7 @@ class SortField:
     expression: ColumnElement[Any]
     value_type: type
     nullable: bool = False
+    best_first: bool = False  # `relevance` means highest score first; `-` flips it
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ class SortKey:
     @property
     def token(self) -> str:
         """The key as written in `sort=` (e.g. "-date")."""
-        return ("-" if self.descending else "") + self.field.name
+        flipped = self.descending != self.field.best_first
+        return ("-" if flipped else "") + self.field.name
 
     def order_by(self) -> ColumnElement[Any]:
         """ORDER BY term; NULLs sort last in both directions."""
@@ -75,7 +77,7 @@ def parse_sort(text: str, fields: Mapping[str, SortField], id_field: SortField) 
         if any(key.field.name == name for key in keys):
             raise BadRequest(f"sort: key '{name}' given twice",
                              errors=[{"loc": ["query", "sort"], "msg": f"repeated key '{name}'"}])
-        keys.append(SortKey(fields[name], descending))
+        keys.append(SortKey(fields[name], descending != fields[name].best_first))
     if not any(key.field.name == id_field.name for key in keys):
         keys.append(SortKey(id_field, keys[0].descending if keys else True))
     return keys

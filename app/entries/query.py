@@ -1,20 +1,26 @@
-"""List parameters → one validated query → one page (rows, count, next cursor).
+"""List requests, the same for one kind, all kinds (/search) and the timeline.
 
-The parameters a list accepts are an allow-list; anything else is a 400
-naming it, before any SQL runs, so a frontend typo never returns everything.
+A request is validated into Criteria, then becomes one SELECT (filters,
+full-text match and score, keyset or offset page), one capped count, and one
+GROUP BY per requested facet. Unknown parameters are refused before any SQL.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
+import pycountry
 from fastapi import Request
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, Select, false, func, select
 from sqlalchemy.orm import Session
 
+from app.core.clock import as_utc
 from app.core.config import get_settings
-from app.core.errors import BadRequest
+from app.core.errors import BadRequest, Unprocessable
+from app.entries import filters, fulltext
 from app.entries import repository as repo
+from app.entries.filters import Criteria, entries, entry_countries, entry_topics
 from app.entries.paging import (
     SortField,
     decode_cursor,
@@ -22,12 +28,34 @@ from app.entries.paging import (
     keyset_after,
     parse_sort,
 )
-from app.entries.service import public
+from app.entries.params import COMMON_FACETS
 from app.entries.spec import KindSpec
+from app.reference.service import missing, sessions, topics
 
-entries = repo.entries
-CountMode = Literal["capped", "exact", "none"]
-PAGING_PARAMS = frozenset({"limit", "offset", "cursor", "sort", "count"})
+SORT_KEYS = ("date", "title", "created_at", "updated_at", "id", "relevance")
+SINGLE_VALUED = frozenset({"q", "date_from", "date_to", "sort", "limit", "offset", "cursor",
+                           "fields", "facets", "facet_limit", "count", "used"})
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a list reads: one kind (joined with its detail table) or several kinds."""
+
+    name: str
+    kinds: tuple[KindSpec, ...]
+    joined: KindSpec | None
+    base: Callable[[], Select[Any]]
+    item_fields: tuple[str, ...]
+    facets: tuple[str, ...]
+    default_sort: str = "-date"
+    dated_only: bool = False
+
+
+def kind_scope(spec: KindSpec) -> Scope:
+    """A kind's own list: its fields and filters."""
+    fields = tuple(spec.public_model.model_fields)
+    return Scope(spec.plural, (spec,), spec, lambda: repo.kind_select(spec), fields,
+                 COMMON_FACETS + spec.facets)
 
 
 def _title_key(dialect: str) -> ColumnElement[Any]:
@@ -35,85 +63,234 @@ def _title_key(dialect: str) -> ColumnElement[Any]:
     return func.lower(entries.c.title).collate("C" if dialect == "postgresql" else "BINARY")
 
 
-def sort_fields(dialect: str) -> dict[str, SortField]:
-    """The keys a kind's list sorts by."""
-    return {
+def sort_fields(dialect: str, score: ColumnElement[Any] | None) -> dict[str, SortField]:
+    """The keys a list sorts by (relevance only when there is a text query)."""
+    fields = {
         "date": SortField("date", entries.c.date, date, nullable=True),
         "title": SortField("title", _title_key(dialect), str),
         "created_at": SortField("created_at", entries.c.created_at, datetime),
         "updated_at": SortField("updated_at", entries.c.updated_at, datetime),
         "id": SortField("id", entries.c.id, int),
     }
-
-
-@dataclass(frozen=True)
-class ListParams:
-    """A validated list request."""
-
-    limit: int
-    offset: int
-    cursor: str | None
-    sort: str | None
-    count: CountMode
+    if score is not None:
+        fields["relevance"] = SortField("relevance", score, float, best_first=True)
+    return fields
 
 
 def reject_unknown(request: Request, allowed: frozenset[str]) -> None:
     """400 naming every query parameter the route does not know, or repeats needlessly."""
-    names = [name for name, _ in request.query_params.multi_items()]
+    items = request.query_params.multi_items()
+    names = [name for name, _ in items]
+    for name, value in items:
+        if "\x00" in name or "\x00" in value:
+            raise BadRequest(f"query parameter '{name.replace(chr(0), '')}' contains a NUL "
+                             "character", errors=[{"loc": ["query", name], "msg": "NUL"}])
     unknown = sorted({name for name in names if name not in allowed})
     if unknown:
         listed = ", ".join(f"'{name}'" for name in unknown)
         raise BadRequest(
             f"unknown query parameter {listed}; allowed: {', '.join(sorted(allowed))}",
             errors=[{"loc": ["query", name], "msg": "unknown parameter"} for name in unknown])
-    repeated = sorted({n for n in names if n in PAGING_PARAMS and names.count(n) > 1})
+    repeated = sorted({n for n in names if n in SINGLE_VALUED and names.count(n) > 1})
     if repeated:
         raise BadRequest(f"query parameter '{repeated[0]}' given more than once",
                          errors=[{"loc": ["query", n], "msg": "given more than once"}
                                  for n in repeated])
 
 
-def list_page(session: Session, spec: KindSpec, params: ListParams) -> dict[str, Any]:
-    """Run a list request: the page, its count and the cursor to the next page."""
-    settings = get_settings()
-    dialect = session.get_bind().dialect.name
-    fields = sort_fields(dialect)
-    keys = parse_sort(params.sort or "-date", fields, fields["id"])
-    where: list[ColumnElement[bool]] = []
-    if params.cursor is not None:
-        if params.offset:
-            raise BadRequest("use either offset or cursor, not both",
-                             errors=[{"loc": ["query", "cursor"], "msg": "offset given too"}])
-        where.append(keyset_after(keys, decode_cursor(params.cursor, keys)))
-    rows = repo.fetch_page(
-        session, spec, where=where, order_by=[key.order_by() for key in keys],
-        sort_values=[key.field.expression for key in keys],
-        limit=params.limit, offset=params.offset)
-    has_more = len(rows) > params.limit
-    rows = rows[: params.limit]
-    next_cursor = encode_cursor(keys, rows[-1]["_sort"]) if has_more and rows else None
-    for row in rows:
-        del row["_sort"]
-    total, exact = _total(session, spec, params, settings.count_cap)
-    return {
-        "items": [public(spec, row) for row in rows],
-        "total": total,
-        "total_exact": exact,
-        "limit": params.limit,
-        "offset": params.offset,
-        "next_cursor": next_cursor,
-    }
+def _bad(param: str, message: str) -> Unprocessable:
+    return Unprocessable(f"query.{param}: {message}",
+                         errors=[{"loc": ["query", param], "msg": message}])
 
 
-def _total(session: Session, spec: KindSpec, params: ListParams, cap: int
-           ) -> tuple[int | None, bool]:
-    """How many rows match, as the client's `count` mode asks."""
-    if params.count == "none":
+def _csv(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _types(values: list[str] | None, scope: Scope) -> list[str]:
+    allowed = [spec.type for spec in scope.kinds]
+    chosen = [t for value in values or [] for t in _csv(value)]
+    for value in chosen:
+        if value not in allowed:
+            raise _bad("type", f"unknown type '{value}'; use {', '.join(allowed)}")
+    return list(dict.fromkeys(chosen))
+
+
+def _countries(values: list[str] | None) -> list[str]:
+    codes = [v.upper() for v in values or []]
+    for code in codes:
+        if pycountry.countries.get(alpha_2=code) is None:
+            raise _bad("country", f"unknown country '{code}'")
+    return codes
+
+
+def criteria_from(session: Session, scope: Scope, params: dict[str, Any]) -> Criteria:
+    """Validate the filter parameters (422 naming a bad value) into Criteria."""
+    criteria = Criteria(
+        topics=list(dict.fromkeys(params.get("topic") or [])),
+        countries=_countries(params.get("country")),
+        sessions=list(dict.fromkeys(params.get("session") or [])),
+        languages=params.get("language") or [],
+        types=_types(params.get("type"), scope),
+        date_from=params.get("date_from"),
+        date_to=params.get("date_to"),
+        dated_only=scope.dated_only,
+    )
+    for value in missing(session, topics.c.slug, criteria.topics):
+        raise _bad("topic", f"unknown topic '{value}'")
+    for value in missing(session, sessions.c.number, criteria.sessions):
+        raise _bad("session", f"unknown session {value}")
+    if criteria.date_from and criteria.date_to and criteria.date_from > criteria.date_to:
+        raise _bad("date_to", "date_to is before date_from")
+    for spec in scope.kinds:
+        for spec_filter in spec.filters:
+            if params.get(spec_filter.param):
+                criteria.kind_values[spec_filter.param] = params[spec_filter.param]
+    q = (params.get("q") or "").strip()
+    if q:
+        criteria.text = fulltext.parse(q)
+    return criteria
+
+
+def _chosen(param: str, value: str | None, allowed: tuple[str, ...]) -> list[str]:
+    chosen = _csv(value)
+    for name in chosen:
+        if name not in allowed:
+            raise BadRequest(f"{param}: unknown value '{name}'; use {', '.join(allowed)}",
+                             errors=[{"loc": ["query", param], "msg": f"unknown '{name}'"}])
+    return list(dict.fromkeys(chosen))
+
+
+def _filtered(scope: Scope, criteria: Criteria, dialect: str, stmt: Select[Any],
+              match: filters.TextMatch | None, skip: str | None = None) -> Select[Any]:
+    """Apply the text match and the filters to a SELECT over the scope."""
+    if match is not None:
+        if match.join is not None:
+            stmt = stmt.join(*match.join)
+        stmt = stmt.where(*match.where)
+    if criteria.text is not None and criteria.text.is_empty:
+        stmt = stmt.where(false())
+    return stmt.where(*filters.predicates(criteria, scope.kinds, joined=scope.joined,
+                                          dialect=dialect, skip=skip))
+
+
+def _base_from(scope: Scope, join: tuple[Any, Any] | None = None) -> Select[Any]:
+    """SELECT id over the scope's rows (for counts and facets), optionally joined."""
+    from_clause: Any = entries
+    where = []
+    if scope.joined is not None:
+        detail = scope.joined.detail_table
+        from_clause = from_clause.join(detail, detail.c.id == entries.c.id)
+        where.append(entries.c.type == scope.joined.type)
+    if join is not None:
+        from_clause = from_clause.join(*join)
+    return select(entries.c.id).select_from(from_clause).where(*where)
+
+
+def _count(session: Session, scope: Scope, criteria: Criteria, dialect: str,
+           match: filters.TextMatch | None, mode: str) -> tuple[int | None, bool]:
+    if mode == "none":
         return None, False
-    counted = repo.count(session, spec, where=[],
-                         cap=None if params.count == "exact" else cap)
-    if params.count == "capped" and counted > cap:
+    cap = get_settings().count_cap
+    inner = _filtered(scope, criteria, dialect, _base_from(scope), match)
+    if mode == "capped":
+        inner = inner.limit(cap + 1)
+    counted = session.scalar(select(func.count()).select_from(inner.subquery())) or 0
+    if mode == "capped" and counted > cap:
         return cap, False
     return counted, True
 
 
+def _facet_value(name: str, scope: Scope, dialect: str) -> tuple[Any, Any | None]:
+    """The column a facet groups by, and the table to join for it (if any)."""
+    if name == "topic":
+        return entry_topics.c.topic, (entry_topics, entry_topics.c.entry_id == entries.c.id)
+    if name == "country":
+        return entry_countries.c.country, (entry_countries,
+                                           entry_countries.c.entry_id == entries.c.id)
+    if name == "year":
+        return filters.year_of(dialect), None
+    if name in ("session", "type", "language"):
+        return entries.c[name], None
+    spec = next(s for s in scope.kinds if name in s.facets)
+    detail = spec.detail_table
+    if scope.joined is spec:
+        return detail.c[name], None
+    return detail.c[name], (detail, detail.c.id == entries.c.id)
+
+
+def _facets(session: Session, scope: Scope, criteria: Criteria, dialect: str,
+            match: filters.TextMatch | None, names: list[str], limit: int) -> dict[str, list]:
+    """Counts per value over the filtered set; each facet ignores its own filter."""
+    result: dict[str, list[dict[str, Any]]] = {}
+    for name in names:
+        value, join = _facet_value(name, scope, dialect)
+        stmt = _base_from(scope, join).with_only_columns(value.label("value"), func.count(),
+                                                         maintain_column_froms=False)
+        stmt = _filtered(scope, criteria, dialect, stmt, match, skip=name)
+        stmt = (stmt.where(value.is_not(None)).group_by(value)
+                .order_by(func.count().desc(), value).limit(limit))
+        result[name] = [{"value": v, "count": n} for v, n in session.execute(stmt)]
+    return result
+
+
+def run(session: Session, scope: Scope, params: dict[str, Any],
+        to_item: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    """Answer a list request: page, count, next cursor, facets, highlights."""
+    dialect = session.get_bind().dialect.name
+    criteria = criteria_from(session, scope, params)
+    match = None
+    if criteria.text is not None and not criteria.text.is_empty:
+        match = filters.text_match(criteria.text, dialect)
+    fields = sort_fields(dialect, match.score if match else None)
+    sort = params.get("sort") or ("relevance" if match is not None else scope.default_sort)
+    if "relevance" in _csv(sort.replace("-", "")) and match is None:
+        raise BadRequest("sort: relevance needs a q with words to match",
+                         errors=[{"loc": ["query", "sort"], "msg": "relevance without q"}])
+    keys = parse_sort(sort, fields, fields["id"])
+    fieldset = _chosen("fields", params.get("fields"), scope.item_fields)
+    facet_names = _chosen("facets", params.get("facets"), scope.facets)
+    limit, offset, cursor = params["limit"], params["offset"], params.get("cursor")
+
+    stmt = _filtered(scope, criteria, dialect, scope.base(), match)
+    if cursor is not None:
+        if offset:
+            raise BadRequest("use either offset or cursor, not both",
+                             errors=[{"loc": ["query", "cursor"], "msg": "offset given too"}])
+        stmt = stmt.where(keyset_after(keys, decode_cursor(cursor, keys)))
+    labels = [key.field.expression.label(f"_sort{i}") for i, key in enumerate(keys)]
+    stmt = (stmt.add_columns(*labels).order_by(*(key.order_by() for key in keys))
+            .limit(limit + 1).offset(offset))
+    rows = [dict(row) for row in session.execute(stmt).mappings()]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if more and rows:
+        next_cursor = encode_cursor(keys, [rows[-1][label.name] for label in labels])
+    items = []
+    for row in rows:
+        for label in labels:
+            row.pop(label.name)
+        item = to_item(row)
+        if criteria.text is not None:
+            item["highlights"] = fulltext.highlights(criteria.text, row["title"],
+                                                     row.get("summary") or "")
+        if fieldset:
+            keep = {"id", "type", "highlights", *fieldset}
+            item = {k: v for k, v in item.items() if k in keep}
+        items.append(item)
+    total, exact = _count(session, scope, criteria, dialect, match, params["count"])
+    page: dict[str, Any] = {"items": items, "total": total, "total_exact": exact,
+                            "limit": limit, "offset": offset, "next_cursor": next_cursor}
+    if facet_names:
+        page["facets"] = _facets(session, scope, criteria, dialect, match, facet_names,
+                                 params["facet_limit"])
+    return page
+
+
+def stamp(row: dict[str, Any]) -> dict[str, Any]:
+    """Timestamps of a cross-kind row as aware UTC."""
+    for key in ("created_at", "updated_at"):
+        if key in row:
+            row[key] = as_utc(row[key])
+    return row

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, insert, select, update
+from sqlalchemy import Select, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.entries.models import Entry, EntryCountry, EntryTopic
@@ -62,41 +62,6 @@ def slugs_taken(session: Session, spec: KindSpec, candidates: Sequence[str]) -> 
 def entry_type(session: Session, entry_id: int) -> str | None:
     """The kind of an entry id, whatever its kind, or None."""
     return session.scalar(select(entries.c.type).where(entries.c.id == entry_id))
-
-
-def fetch_page(
-    session: Session,
-    spec: KindSpec,
-    *,
-    where: Sequence[ColumnElement[bool]],
-    order_by: Sequence[ColumnElement[Any]],
-    sort_values: Sequence[ColumnElement[Any]],
-    limit: int,
-    offset: int,
-) -> list[dict[str, Any]]:
-    """One page of rows, each with its sort key values under `_sort`.
-
-    limit + 1 rows are asked, so the caller knows whether another page follows.
-    """
-    labels = [value.label(f"_sort{i}") for i, value in enumerate(sort_values)]
-    stmt = (kind_select(spec).add_columns(*labels).where(*where).order_by(*order_by)
-            .limit(limit + 1).offset(offset))
-    rows = []
-    for mapping in session.execute(stmt).mappings():
-        row = dict(mapping)
-        row["_sort"] = [row.pop(label.name) for label in labels]
-        rows.append(row)
-    return rows
-
-
-def count(
-    session: Session, spec: KindSpec, *, where: Sequence[ColumnElement[bool]], cap: int | None
-) -> int:
-    """Count matches, stopping after `cap` + 1 so a count costs no more than a bounded scan."""
-    inner = select(entries.c.id).where(entries.c.type == spec.type, *where)
-    if cap is not None:
-        inner = inner.limit(cap + 1)
-    return session.scalar(select(func.count()).select_from(inner.subquery())) or 0
 
 
 def _search_names(spec: KindSpec, record: dict[str, Any]) -> str:

@@ -3,7 +3,7 @@
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Path, Request, Response
 from starlette import status
 
 from app.core.db import SessionDep
@@ -11,7 +11,8 @@ from app.core.errors import problem_responses
 from app.core.responses import FastJSONResponse
 from app.core.security import WriterDep
 from app.entries import service
-from app.entries.query import PAGING_PARAMS, CountMode, ListParams, list_page, reject_unknown
+from app.entries.params import common_params, kind_filter_params, with_signature
+from app.entries.query import SORT_KEYS, kind_scope, reject_unknown, run
 from app.entries.schemas import Page
 from app.entries.spec import KindSpec
 
@@ -38,6 +39,13 @@ def _next_link(request: Request, cursor: str | None) -> dict[str, str]:
     return {"Link": f'<{request.url.path}?{query}>; rel="next"'}
 
 
+def list_params(spec: KindSpec) -> list:
+    """What a kind's list accepts: the common parameters and the kind's own filters."""
+    facets = kind_scope(spec).facets
+    return common_params(facets=facets, sort_keys=SORT_KEYS, default_sort="-date") + (
+        kind_filter_params((spec,)))
+
+
 def build_router(spec: KindSpec) -> APIRouter:
     """GET/POST /{kind}, GET/PUT/PATCH/DELETE /{kind}/{id} for one kind."""
     router = APIRouter(prefix=f"/{spec.plural}", tags=[spec.plural])
@@ -46,26 +54,21 @@ def build_router(spec: KindSpec) -> APIRouter:
     read_errors = problem_responses(400, 404, 422, 503)
     write_errors = problem_responses(400, 401, 404, 409, 412, 422, 503)
 
-    @router.get("", response_model=Page, summary=f"List {spec.plural}",
-                description=f"{spec.description} Newest first by default.",
-                responses=read_errors, operation_id=f"list_{spec.plural}")
-    def list_entries(
-        request: Request,
-        session: SessionDep,
-        limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
-        offset: Annotated[int, Query(ge=0, le=10_000, description="Rows to skip.")] = 0,
-        cursor: Annotated[str | None, Query(
-            description="`next_cursor` of the previous page (keyset paging).")] = None,
-        sort: Annotated[str | None, Query(
-            description="Comma list of date, title, created_at, updated_at, id; "
-                        "prefix `-` for descending. Default `-date`.",
-            examples=["-date", "title,-id"])] = None,
-        count: Annotated[CountMode, Query(
-            description="`capped`: exact up to 10,000 then stop; `exact`; `none`.")] = "capped",
-    ) -> Response:
-        reject_unknown(request, PAGING_PARAMS)
-        page = list_page(session, spec, ListParams(limit, offset, cursor, sort, count))
+    params = list_params(spec)
+    allowed = frozenset(p.name for p in params)
+    scope = kind_scope(spec)
+
+    def list_entries(request: Request, db: SessionDep, **query: Any) -> Response:
+        reject_unknown(request, allowed)
+        page = run(db, scope, query, lambda row: service.public(spec, row))
         return FastJSONResponse(page, headers=_next_link(request, page["next_cursor"]))
+
+    router.add_api_route(
+        "", with_signature(list_entries, params), methods=["GET"], response_model=Page,
+        summary=f"List, filter and search {spec.plural}",
+        description=f"{spec.description} Newest first unless `q` (then by relevance) or "
+                    "`sort` says otherwise.",
+        responses=read_errors, operation_id=f"list_{spec.plural}")
 
     @router.post("", status_code=201, response_model=public_model,
                  summary=f"Create a {spec.type}", responses=write_errors,

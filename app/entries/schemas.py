@@ -85,6 +85,13 @@ def build_family(
     return create, update, public
 
 
+class FacetValue(BaseModel):
+    """How many matches have one value."""
+
+    value: str | int = Field(examples=["xinjiang"])
+    count: int = Field(examples=[7])
+
+
 class Page(BaseModel):
     """One page of a list."""
 
@@ -97,3 +104,6 @@ class Page(BaseModel):
     offset: int = Field(examples=[0])
     next_cursor: str | None = Field(
         description="Opaque keyset cursor for the next page; null on the last page.")
+    facets: dict[str, list[FacetValue]] | None = Field(
+        default=None, description="Counts per value, when `facets` was asked for.",
+        examples=[{"topic": [{"value": "xinjiang", "count": 7}]}])

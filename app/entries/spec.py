@@ -1,13 +1,24 @@
 """What a kind declares: its tables, its own fields and how the shared machinery treats it."""
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel
 from sqlalchemy import Table
 from sqlmodel import SQLModel
 
 from app.entries.schemas import build_family
+
+
+@dataclass(frozen=True)
+class FieldFilter:
+    """A query parameter filtering on one of the kind's own columns (repeatable: any-of)."""
+
+    param: str  # the query parameter, e.g. "author"
+    column: str  # the detail column, e.g. "authors"
+    match: Literal["text", "enum", "int", "list"]  # list: JSON array holds the value
+    description: str = ""
+    example: str = ""
 
 
 @dataclass(frozen=True)
@@ -22,6 +33,8 @@ class KindSpec:
     primary_date: str  # the field stored as the entry's `date`
     name_fields: tuple[str, ...]  # kind fields that full-text search covers
     references: dict[str, str] = field(default_factory=dict)  # field -> type it must point at
+    filters: tuple[FieldFilter, ...] = ()  # the kind's own filters (an allow-list)
+    facets: tuple[str, ...] = ()  # kind columns that `facets=` may count
     example: dict[str, Any] = field(default_factory=dict)
     description: str = ""
 
@@ -47,3 +60,8 @@ class KindSpec:
     def detail_fields(self) -> tuple[str, ...]:
         """Kind fields stored in the detail table (all but the primary date)."""
         return tuple(n for n in self.kind_fields.model_fields if n != self.primary_date)
+
+    def enum_values(self, column: str) -> tuple[str, ...]:
+        """The values a Literal-typed kind field allows."""
+        annotation = self.kind_fields.model_fields[column].annotation
+        return tuple(v for v in get_args(annotation) if isinstance(v, str))

@@ -9,7 +9,7 @@ from sqlmodel import SQLModel
 
 from app.entries import fields as f
 from app.entries.models import detail_id_column
-from app.entries.spec import KindSpec
+from app.entries.spec import FieldFilter, KindSpec
 
 Genre = Literal["commentary", "report", "news", "research", "other"]
 
@@ -42,6 +42,13 @@ spec = KindSpec(
     kind_fields=ArticleFields,
     primary_date="published_on",
     name_fields=("source", "authors"),
+    filters=(
+        FieldFilter("source", "source", "text", "Publisher (case-insensitive).", "Xinhua"),
+        FieldFilter("genre", "genre", "enum", "Genre.", "commentary"),
+        FieldFilter("author", "authors", "list", "One of the authors (case-insensitive).",
+                    "Li Yunlong"),
+    ),
+    facets=("source", "genre"),
     description="Commentaries, reports and research papers about the Council's work.",
     example={
         "title": "Xinhua Commentary: Western countries should stop imposing double standards "

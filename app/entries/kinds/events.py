@@ -10,7 +10,7 @@ from sqlmodel import SQLModel
 
 from app.entries import fields as f
 from app.entries.models import detail_id_column
-from app.entries.spec import KindSpec
+from app.entries.spec import FieldFilter, KindSpec
 
 EventType = Literal["seminar", "side_event", "forum", "briefing", "session_meeting", "other"]
 EventFormat = Literal["online", "in_person", "hybrid", "unknown"]
@@ -55,6 +55,14 @@ spec = KindSpec(
     kind_fields=EventFields,
     primary_date="starts_on",
     name_fields=("organizers", "location"),
+    filters=(
+        FieldFilter("event_type", "event_type", "enum", "Event type.", "seminar"),
+        FieldFilter("format", "format", "enum", "Online, in person or hybrid.", "online"),
+        FieldFilter("location", "location", "text", "City (case-insensitive).", "Geneva"),
+        FieldFilter("organizer", "organizers", "list", "One of the organisers "
+                    "(case-insensitive).", "China Society for Human Rights Studies"),
+    ),
+    facets=("event_type",),
     description="Seminars, side events, forums and briefings held around a session.",
     example={
         "title": "Virtual seminar focuses on human rights cooperation under Belt & Road",

@@ -10,7 +10,7 @@ from sqlmodel import SQLModel
 
 from app.entries import fields as f
 from app.entries.models import detail_id_column
-from app.entries.spec import KindSpec
+from app.entries.spec import FieldFilter, KindSpec
 
 StatementType = Literal[
     "speech", "remarks", "spokesperson", "joint_statement", "press_release", "other"
@@ -58,6 +58,14 @@ spec = KindSpec(
     primary_date="delivered_on",
     name_fields=("speaker", "speaker_role", "speaker_affiliation"),
     references={"event_id": "event"},
+    filters=(
+        FieldFilter("speaker", "speaker", "text", "Speaker (case-insensitive).", "Chen Xu"),
+        FieldFilter("statement_type", "statement_type", "enum", "Statement type.", "speech"),
+        FieldFilter("speaker_affiliation", "speaker_affiliation", "text",
+                    "Country code or organisation (case-insensitive).", "CN"),
+        FieldFilter("event_id", "event_id", "int", "The event it was delivered at.", "12"),
+    ),
+    facets=("statement_type", "speaker"),
     description="Speeches, remarks, spokesperson answers and joint statements.",
     example={
         "title": "China's UN envoy stresses \"people-centered\" approach in fight against virus",

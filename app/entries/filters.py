@@ -1,0 +1,157 @@
+"""Filters and full-text matching as SQL predicates, for one kind or across kinds.
+
+Shared code names no kind: what a kind may be filtered on comes from its spec
+(an allow-list), and every value is a bound parameter.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    FromClause,
+    Integer,
+    cast,
+    column,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+    table,
+)
+from sqlalchemy.dialects import postgresql
+
+from app.entries import fulltext
+from app.entries.models import Entry, EntryCountry, EntryTopic
+from app.entries.spec import FieldFilter, KindSpec
+
+entries = Entry.__table__
+entry_topics = EntryTopic.__table__
+entry_countries = EntryCountry.__table__
+
+# Column weights: title, summary, body, names (SQLite bm25; PostgreSQL uses A/B/C labels).
+BM25_WEIGHTS = (10.0, 4.0, 1.0, 4.0)
+
+
+@dataclass
+class Criteria:
+    """What a list request asks for, validated: filters and the parsed text query."""
+
+    text: fulltext.TextQuery | None = None
+    topics: list[str] = field(default_factory=list)
+    countries: list[str] = field(default_factory=list)
+    sessions: list[int] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    date_from: date | None = None
+    date_to: date | None = None
+    dated_only: bool = False
+    kind_values: dict[str, list[Any]] = field(default_factory=dict)  # filter param -> values
+
+
+def _list_contains(dialect: str, list_column: Any, values: list[str]) -> ColumnElement[bool]:
+    """A JSON array column holds one of these values (case-insensitive)."""
+    lowered = [v.lower() for v in values]
+    if dialect == "postgresql":
+        element = func.json_array_elements_text(list_column).table_valued("value")
+    else:
+        element = func.json_each(list_column).table_valued("value")
+    return exists(select(literal(1)).select_from(element).where(
+        func.lower(element.c.value).in_(lowered)))
+
+
+def field_predicate(spec_filter: FieldFilter, detail: Any, values: list[Any],
+                    dialect: str) -> ColumnElement[bool]:
+    """One kind filter as a predicate on its detail table's column."""
+    target = detail.c[spec_filter.column]
+    if spec_filter.match == "text":
+        return func.lower(target).in_([str(v).lower() for v in values])
+    if spec_filter.match == "list":
+        return _list_contains(dialect, target, [str(v) for v in values])
+    return target.in_(values)
+
+
+def predicates(criteria: Criteria, kinds: tuple[KindSpec, ...], *, joined: KindSpec | None,
+               dialect: str, skip: str | None = None) -> list[ColumnElement[bool]]:
+    """WHERE terms for the criteria; `skip` leaves one facet's own filter out."""
+    terms: list[ColumnElement[bool]] = []
+    if criteria.topics and skip != "topic":
+        terms.append(entries.c.id.in_(select(entry_topics.c.entry_id).where(
+            entry_topics.c.topic.in_(criteria.topics))))
+    if criteria.countries and skip != "country":
+        terms.append(entries.c.id.in_(select(entry_countries.c.entry_id).where(
+            entry_countries.c.country.in_(criteria.countries))))
+    if criteria.sessions and skip != "session":
+        terms.append(entries.c.session.in_(criteria.sessions))
+    if criteria.languages and skip != "language":
+        terms.append(func.lower(entries.c.language).in_([v.lower() for v in criteria.languages]))
+    if criteria.types and skip != "type":
+        terms.append(entries.c.type.in_(criteria.types))
+    if criteria.date_from is not None:
+        terms.append(entries.c.date >= criteria.date_from)
+    if criteria.date_to is not None:
+        terms.append(entries.c.date <= criteria.date_to)
+    if criteria.dated_only:
+        terms.append(entries.c.date.is_not(None))
+    for spec in kinds:
+        for spec_filter in spec.filters:
+            values = criteria.kind_values.get(spec_filter.param)
+            if not values or skip == spec_filter.column:
+                continue
+            detail = spec.detail_table
+            condition = field_predicate(spec_filter, detail, values, dialect)
+            if joined is spec:
+                terms.append(condition)
+            else:
+                terms.append(entries.c.id.in_(select(detail.c.id).where(condition)))
+    return terms
+
+
+@dataclass
+class TextMatch:
+    """How a text query narrows and scores rows on one engine."""
+
+    where: list[ColumnElement[bool]]
+    score: ColumnElement[Any]  # higher is better
+    join: tuple[FromClause, ColumnElement[bool]] | None = None
+
+
+fts_table = table("entries_fts", column("rowid"))
+
+
+def _sqlite_match(query: fulltext.TextQuery) -> TextMatch:
+    positive = fulltext.to_fts5(query)
+    if positive is None:  # only exclusions: every row without them, unranked
+        excluded = select(fts_table.c.rowid).where(
+            literal_column("entries_fts").op("MATCH")(fulltext.fts5_any(query.excluded)))
+        return TextMatch([entries.c.id.not_in(excluded)], cast(literal(0.0), Float))
+    bm25 = func.bm25(literal_column("entries_fts"), *BM25_WEIGHTS)
+    matched = (select(fts_table.c.rowid.label("id"), (-bm25).label("score"))
+               .where(literal_column("entries_fts").op("MATCH")(positive))
+               .subquery("text_match"))
+    return TextMatch([], matched.c.score, (matched, matched.c.id == entries.c.id))
+
+
+def _postgres_match(query: fulltext.TextQuery) -> TextMatch:
+    tsquery = func.to_tsquery(literal("english", postgresql.REGCONFIG),
+                              fulltext.to_tsquery_text(query))
+    vector = literal_column("entries.search_vector", postgresql.TSVECTOR)
+    # ts_rank is a float4; as float8 its value survives the cursor's JSON round trip exactly.
+    score = cast(func.ts_rank(vector, tsquery), Float(precision=53))
+    return TextMatch([vector.op("@@")(tsquery)], score)
+
+
+def text_match(query: fulltext.TextQuery, dialect: str) -> TextMatch:
+    """The engine's own index for a parsed text query."""
+    return _postgres_match(query) if dialect == "postgresql" else _sqlite_match(query)
+
+
+def year_of(dialect: str) -> ColumnElement[Any]:
+    """The primary date's year as an integer."""
+    if dialect == "postgresql":
+        return cast(func.extract("year", entries.c.date), Integer)
+    return cast(func.strftime("%Y", entries.c.date), Integer)
+

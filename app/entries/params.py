@@ -1,0 +1,133 @@
+"""The query parameters of every list-like endpoint, declared once.
+
+Each endpoint's signature (what the OpenAPI document and Swagger UI show, and
+what FastAPI validates: types, bounds, enum values) is generated from these
+declarations, and the same declarations say which parameters are allowed at
+all, so a parameter cannot be documented but ignored, or accepted but
+undocumented.
+"""
+
+import inspect
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import Query, Request
+from pydantic import Field
+
+from app.core.db import SessionDep
+from app.entries.spec import FieldFilter, KindSpec
+
+MAX_LIMIT = 100
+MAX_OFFSET = 10_000
+COMMON_FACETS = ("topic", "country", "session", "type", "year", "language")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One query parameter: its type, whether it repeats, and its documentation."""
+
+    name: str
+    annotation: Any
+    description: str
+    example: Any = None
+    repeatable: bool = False
+    default: Any = None
+    bounds: dict[str, int] = field(default_factory=dict)
+
+    def parameter(self) -> inspect.Parameter:
+        """The signature parameter FastAPI reads."""
+        examples = [self.example] if self.example is not None else None
+        if self.repeatable:  # bounds apply to each value
+            item = Annotated[self.annotation, Field(**self.bounds)] if self.bounds else (
+                self.annotation)
+            annotation: Any = list[item] | None  # type: ignore[valid-type]
+            query = Query(description=self.description, examples=examples)
+        else:
+            annotation = self.annotation
+            query = Query(description=self.description, examples=examples, **self.bounds)
+        return inspect.Parameter(self.name, inspect.Parameter.KEYWORD_ONLY,
+                                 annotation=Annotated[annotation, query], default=self.default)
+
+
+def _filter_param(spec_filter: FieldFilter, spec: KindSpec) -> Param:
+    if spec_filter.match == "enum":
+        values = spec.enum_values(spec_filter.column)
+        annotation: Any = Literal[values]  # type: ignore[valid-type]
+        description = f"{spec_filter.description} One of: {', '.join(values)}. Repeatable."
+        return Param(spec_filter.param, annotation, description, spec_filter.example, True)
+    annotation = int if spec_filter.match == "int" else str
+    bounds = {"ge": 1} if annotation is int else {"max_length": 300}
+    return Param(spec_filter.param, annotation, f"{spec_filter.description} Repeatable.",
+                 spec_filter.example, True, bounds=bounds)
+
+
+def common_params(*, facets: tuple[str, ...], sort_keys: tuple[str, ...],
+                  default_sort: str) -> list[Param]:
+    """Search, filters and paging that every list-like endpoint takes."""
+    return [
+        Param("q", str | None, 'Full-text query: words ANDed, "a phrase", `OR`, `-word` '
+              "to exclude. Stemmed (alleviate finds Poverty-Alleviation).",
+              "poverty alleviation -Tibet", bounds={"max_length": 500}),
+        Param("topic", str, "Topic slug (see /api/v1/topics). Repeatable: any matches.",
+              "xinjiang", True, bounds={"max_length": 64}),
+        Param("country", str, "ISO 3166-1 alpha-2 code. Repeatable: any matches.", "CN", True,
+              bounds={"min_length": 2, "max_length": 2}),
+        Param("session", int, "Council session number. Repeatable.", 46, True,
+              bounds={"ge": 1, "le": 10_000}),
+        Param("language", str, "BCP 47 language tag. Repeatable.", "en", True,
+              bounds={"max_length": 35}),
+        Param("date_from", date | None, "Primary date on or after (YYYY-MM-DD).", "2021-02-22"),
+        Param("date_to", date | None, "Primary date on or before (YYYY-MM-DD).", "2021-03-24"),
+        Param("sort", str | None, f"Comma list of {', '.join(sort_keys)}; `-` for descending. "
+              f"Default: `relevance` with q, else `{default_sort}`.", default_sort,
+              bounds={"max_length": 200}),
+        Param("limit", int, "Page size.", 20, default=20, bounds={"ge": 1, "le": MAX_LIMIT}),
+        Param("offset", int, f"Rows to skip (at most {MAX_OFFSET:,}); prefer `cursor`.", 0,
+              default=0, bounds={"ge": 0, "le": MAX_OFFSET}),
+        Param("cursor", str | None, "`next_cursor` of the previous page (keyset paging: "
+              "constant cost at any depth).", bounds={"max_length": 2000}),
+        Param("fields", str | None, "Sparse fieldset: comma list of item fields "
+              "(`id` and `type` always come).", "title,date", bounds={"max_length": 500}),
+        Param("facets", str | None, f"Comma list of {', '.join(facets)}: counts over the "
+              "filtered set; each facet ignores its own filter.", "topic,country",
+              bounds={"max_length": 300}),
+        Param("facet_limit", int, "Values per facet, most frequent first.", 20, default=20,
+              bounds={"ge": 1, "le": 100}),
+        Param("count", Literal["capped", "exact", "none"], "`capped`: exact up to 10,000 "
+              "matches, then `total_exact: false`; `exact`; `none`.", "capped",
+              default="capped"),
+    ]
+
+
+def kind_filter_params(specs: tuple[KindSpec, ...]) -> list[Param]:
+    """The kind-specific filters of these kinds (each name once)."""
+    params: dict[str, Param] = {}
+    for spec in specs:
+        for spec_filter in spec.filters:
+            params.setdefault(spec_filter.param, _filter_param(spec_filter, spec))
+    return list(params.values())
+
+
+def type_param(types: tuple[str, ...]) -> Param:
+    """`type=article,event`: restrict a cross-kind list to some kinds."""
+    return Param("type", str, f"Comma list or repeated: {', '.join(types)}.", "article,event",
+                 True, bounds={"max_length": 100})
+
+
+def with_signature(function: Any, params: list[Param]) -> Any:
+    """Give `function(request, db, **params)` a signature FastAPI can document.
+
+    The database session is `db` here because `session` is a filter (a Council session).
+    """
+    base = [
+        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                          annotation=Request),
+        inspect.Parameter("db", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                          annotation=SessionDep),
+    ]
+    extra = [p for p in inspect.signature(function).parameters.values()
+             if p.kind is not inspect.Parameter.VAR_KEYWORD and p.name not in
+             ("request", "db")]
+    function.__signature__ = inspect.Signature(base + extra + [p.parameter() for p in params])
+    return function

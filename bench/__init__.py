@@ -1,0 +1,1 @@
+"""Load-benchmark harness: data generator, hand-written floor app, wrk runner and report."""

@@ -1,0 +1,313 @@
+"""Filters, full-text search, relevance, highlights, facets and fields on the seeded digest."""
+
+import pytest
+
+from app.entries.registry import KINDS
+from tests.helpers import assert_problem, sample
+
+ARTICLES, EVENTS, STATEMENTS = KINDS
+
+
+def titles(response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [item["title"] for item in response.json()["items"]]
+
+
+def total(client, url: str) -> int:
+    response = client.get(url)
+    assert response.status_code == 200, response.text
+    return response.json()["total"]
+
+
+@pytest.mark.usefixtures("seeded")
+class TestFilters:
+    def test_topic_and_its_any_of_repeat(self, client):
+        xinjiang = total(client, "/api/v1/statements?topic=xinjiang")
+        tibet = total(client, "/api/v1/statements?topic=tibet")
+        both = total(client, "/api/v1/statements?topic=xinjiang&topic=tibet")
+        assert xinjiang >= 3 and tibet >= 2
+        assert max(xinjiang, tibet) <= both <= xinjiang + tibet
+        for item in client.get("/api/v1/statements?topic=xinjiang&limit=100").json()["items"]:
+            assert "xinjiang" in item["topics"]
+
+    def test_country_any_of_and_case(self, client):
+        for item in client.get("/api/v1/events?country=de&limit=100").json()["items"]:
+            assert "DE" in item["countries"]
+        assert total(client, "/api/v1/events?country=DE") == 1
+        assert total(client, "/api/v1/statements?country=CU&country=RU") == 2
+
+    def test_session_and_language(self, client):
+        assert total(client, "/api/v1/articles?session=46") == 4
+        assert total(client, "/api/v1/articles?language=EN") == 4
+        assert total(client, "/api/v1/articles?language=fr") == 0
+
+    @pytest.mark.parametrize(("url", "expected"), [
+        ("/api/v1/articles?source=xinhua", 1),
+        ("/api/v1/articles?source=CSHRS&source=Xinhua", 4),
+        ("/api/v1/articles?genre=research", 3),
+        ("/api/v1/events?event_type=seminar", 2),
+        ("/api/v1/events?event_type=seminar&event_type=forum", 3),
+        ("/api/v1/events?format=online", 5),
+        ("/api/v1/events?location=GENEVA", 1),
+        ("/api/v1/events?organizer=china%20society%20for%20human%20rights%20studies", 1),
+        ("/api/v1/statements?speaker=chen%20xu", 2),
+        ("/api/v1/statements?speaker=Antonio%20Guterres&speaker=Wang%20Yi", 3),
+        ("/api/v1/statements?statement_type=spokesperson", 4),
+        ("/api/v1/statements?speaker_affiliation=un", 2),
+    ])
+    def test_kind_fields(self, client, url, expected):
+        assert total(client, url) == expected
+
+    def test_filters_combine_with_and(self, client):
+        assert total(client, "/api/v1/statements?speaker=chen%20xu&topic=covid-19") == 1
+
+    @pytest.mark.parametrize(("url", "mention"), [
+        ("/api/v1/articles?topic=xinjang", "unknown topic 'xinjang'"),
+        ("/api/v1/articles?country=XX", "unknown country 'XX'"),
+        ("/api/v1/articles?session=99", "unknown session 99"),
+        ("/api/v1/articles?genre=opinion", "genre"),
+        ("/api/v1/events?format=radio", "format"),
+        ("/api/v1/articles?date_from=2021-02-30", "date_from"),
+        ("/api/v1/articles?date_from=yesterday", "date_from"),
+        ("/api/v1/articles?date_from=2021-03-02&date_to=2021-03-01", "date_to"),
+        ("/api/v1/statements?event_id=abc", "event_id"),
+        ("/api/v1/search?type=tweet", "type"),
+    ])
+    def test_bad_filter_values_are_422_naming_them(self, client, url, mention):
+        assert_problem(client.get(url), 422, mention)
+
+    @pytest.mark.parametrize(("url", "mention"), [
+        ("/api/v1/articles?fields=title,nope", "nope"),
+        ("/api/v1/articles?facets=speaker", "speaker"),
+        ("/api/v1/articles?sort=relevance", "relevance"),
+        ("/api/v1/articles?q=x&q=y", "'q'"),
+    ])
+    def test_bad_options_are_400(self, client, url, mention):
+        assert_problem(client.get(url), 400, mention)
+
+
+def test_date_range_on_the_primary_date(client, auth):
+    for day in ("2021-02-22", "2021-03-01", "2021-03-24", None):
+        client.post("/api/v1/statements", json=sample(STATEMENTS, delivered_on=day,
+                                                      title=f"On {day}"), headers=auth)
+    assert titles(client.get("/api/v1/statements?date_from=2021-03-01&sort=date")) == [
+        "On 2021-03-01", "On 2021-03-24"]
+    assert titles(client.get("/api/v1/statements?date_to=2021-03-01&sort=date")) == [
+        "On 2021-02-22", "On 2021-03-01"]
+    assert titles(client.get(
+        "/api/v1/statements?date_from=2021-03-01&date_to=2021-03-01")) == ["On 2021-03-01"]
+
+
+@pytest.mark.usefixtures("seeded")
+class TestFullText:
+    def test_words_are_anded(self, client):
+        found = titles(client.get("/api/v1/search?q=poverty%20tibet&limit=100"))
+        assert found and all("tibet" in t.lower() for t in found)
+        assert total(client, "/api/v1/search?q=poverty%20tibet") < total(
+            client, "/api/v1/search?q=poverty")
+
+    def test_stemming_finds_poverty_alleviation(self, client):
+        found = titles(client.get("/api/v1/articles?q=alleviate"))
+        assert any("Poverty-Alleviation" in t for t in found)
+        assert total(client, "/api/v1/articles?q=poverties") >= 1
+
+    def test_phrase(self, client):
+        phrase = total(client, '/api/v1/search?q="poverty%20alleviation"')
+        loose = total(client, "/api/v1/search?q=poverty%20alleviation")
+        assert 1 <= phrase <= loose
+        reversed_phrase = total(client, '/api/v1/search?q="alleviation%20poverty"')
+        assert reversed_phrase < phrase
+
+    def test_or(self, client):
+        zenz = total(client, "/api/v1/search?q=zenz")
+        guterres = total(client, "/api/v1/search?q=guterres")
+        assert total(client, "/api/v1/search?q=zenz%20OR%20guterres") == zenz + guterres == 3
+
+    def test_exclusion(self, client):
+        everything = total(client, "/api/v1/search?q=rights")
+        without = client.get("/api/v1/search?q=rights%20-xinjiang&limit=100").json()
+        assert 0 < without["total"] < everything
+        for item in without["items"]:
+            assert "xinjiang" not in (item["title"] + item["summary"]).lower()
+
+    def test_exclusion_only(self, client):
+        assert total(client, "/api/v1/search?q=-xinjiang") == 26 - total(
+            client, "/api/v1/search?q=xinjiang")
+
+    def test_name_fields_are_searched(self, client):
+        assert total(client, "/api/v1/statements?q=Liu%20Yuyin") == 1
+        assert total(client, "/api/v1/articles?q=CSHRS") == 3
+
+    def test_best_match_first(self, client):
+        assert titles(client.get("/api/v1/search?q=belt%20road"))[0] == (
+            "Virtual seminar focuses on human rights cooperation under Belt & Road")
+        assert titles(client.get("/api/v1/search?q=zenz%20genocide"))[0].startswith(
+            "The Truth about Population Development in Xinjiang")
+        relevance = client.get("/api/v1/search?q=poverty&limit=100").json()["items"]
+        by_count = [i["title"] for i in relevance]
+        assert "poverty" in by_count[0].lower() or "poverty" in relevance[0]["summary"].lower()
+
+    def test_highlights_mark_matches(self, client):
+        item = client.get("/api/v1/articles?q=alleviate").json()["items"][0]
+        assert "<mark>Alleviation</mark>" in item["highlights"]["title"]
+        assert "highlights" not in client.get("/api/v1/articles").json()["items"][0]
+
+    @pytest.mark.parametrize("q", [
+        '"unbalanced', "OR", "-", "' OR 1=1 --", "); DROP TABLE entries; --", "NEAR(a b)",
+        "title:x", "*", "\\", "%00", "%27%22", "a" * 400, "()", "😀", "the",
+    ])
+    def test_hostile_queries_never_fail(self, client, q):
+        for url in (f"/api/v1/articles?q={q}", f"/api/v1/search?q={q}&facets=topic",
+                    f"/api/v1/timeline?q={q}"):
+            response = client.get(url)
+            expected = 400 if q == "%00" else 200  # NUL is refused before any SQL
+            assert response.status_code == expected, (url, response.text)
+        assert total(client, "/api/v1/search") == 26
+
+    def test_overlong_query_is_422(self, client):
+        assert_problem(client.get("/api/v1/search?q=" + "a" * 501), 422, "q")
+
+
+def test_highlights_escape_markup(client, auth):
+    client.post("/api/v1/articles", json=sample(ARTICLES, title="<script>alert(1)</script> "
+                                                "poverty & co"), headers=auth)
+    item = client.get("/api/v1/articles?q=poverty").json()["items"][0]
+    assert item["title"] == "<script>alert(1)</script> poverty & co"
+    assert item["highlights"]["title"] == (
+        "&lt;script&gt;alert(1)&lt;/script&gt; <mark>poverty</mark> &amp; co")
+
+
+def test_writes_reach_the_index_at_once(client, auth):
+    created = client.post("/api/v1/articles", json=sample(ARTICLES, title="Zanzibar report"),
+                          headers=auth).json()
+    assert total(client, "/api/v1/articles?q=zanzibar") == 1
+    client.patch(f"/api/v1/articles/{created['id']}", json={"title": "Mombasa report"},
+                 headers=auth)
+    assert total(client, "/api/v1/articles?q=zanzibar") == 0
+    assert total(client, "/api/v1/articles?q=mombasa") == 1
+    client.delete(f"/api/v1/articles/{created['id']}", headers=auth)
+    assert total(client, "/api/v1/articles?q=mombasa") == 0
+
+
+@pytest.mark.usefixtures("seeded")
+class TestFacets:
+    def test_counts_follow_the_filters_but_each_ignores_its_own(self, client):
+        body = client.get("/api/v1/statements?topic=tibet&facets=topic,country,type").json()
+        topics = {f["value"]: f["count"] for f in body["facets"]["topic"]}
+        assert topics["xinjiang"] > 0  # other topics stay visible while topic=tibet is on
+        unfiltered = {f["value"]: f["count"] for f in client.get(
+            "/api/v1/statements?facets=topic").json()["facets"]["topic"]}
+        assert topics == unfiltered
+        countries = {f["value"]: f["count"] for f in body["facets"]["country"]}
+        assert countries["CN"] <= body["total"]
+        assert body["facets"]["type"] == [{"value": "statement", "count": body["total"]}]
+
+    def test_sorted_by_count_and_capped(self, client):
+        facet = client.get("/api/v1/search?facets=topic&facet_limit=3").json()["facets"]["topic"]
+        assert len(facet) == 3
+        assert [f["count"] for f in facet] == sorted((f["count"] for f in facet), reverse=True)
+
+    def test_kind_facets_on_search(self, client):
+        body = client.get("/api/v1/search?facets=type,speaker,source,genre,event_type,"
+                          "statement_type,session").json()
+        facets = body["facets"]
+        assert {f["value"] for f in facets["type"]} == {"article", "event", "statement"}
+        assert {"value": "Chen Xu", "count": 2} in facets["speaker"]
+        assert {"value": "Xinhua", "count": 1} in facets["source"]
+        assert facets["session"] == [{"value": 46, "count": 26}]
+        assert sum(f["count"] for f in facets["type"]) == 26
+
+    def test_type_facet_ignores_the_type_filter(self, client):
+        body = client.get("/api/v1/search?type=event&facets=type").json()
+        assert body["total"] == 8
+        assert {f["value"] for f in body["facets"]["type"]} == {"article", "event", "statement"}
+
+    def test_facets_follow_the_text_query(self, client):
+        facet = client.get("/api/v1/search?q=guterres&facets=speaker").json()["facets"]
+        assert facet["speaker"] == [{"value": "Antonio Guterres", "count": 2}]
+
+
+def test_year_facet(client, auth):
+    for day in ("2021-02-22", "2022-03-01", "2022-03-24"):
+        client.post("/api/v1/events", json=sample(EVENTS, starts_on=day, title=day), headers=auth)
+    facet = client.get("/api/v1/events?facets=year").json()["facets"]["year"]
+    assert facet == [{"value": 2022, "count": 2}, {"value": 2021, "count": 1}]
+
+
+@pytest.mark.usefixtures("seeded")
+class TestSearchAndTimeline:
+    def test_search_mixes_kinds_and_types_each_item(self, client):
+        body = client.get("/api/v1/search?q=human%20rights&limit=100").json()
+        assert {item["type"] for item in body["items"]} == {"article", "event", "statement"}
+        assert all("date" in item and "highlights" in item for item in body["items"])
+
+    def test_search_type_filter(self, client):
+        assert total(client, "/api/v1/search?type=article,event") == 12
+        assert total(client, "/api/v1/search?type=article&type=statement") == 18
+
+    def test_kind_filter_on_search_keeps_that_kind(self, client):
+        body = client.get("/api/v1/search?speaker=chen%20xu").json()
+        assert body["total"] == 2 and {i["type"] for i in body["items"]} == {"statement"}
+
+    def test_search_cursor_over_relevance(self, client):
+        expected = [i["id"] for i in client.get(
+            "/api/v1/search?q=rights&limit=100").json()["items"]]
+        seen, cursor = [], None
+        while True:
+            page = client.get("/api/v1/search?q=rights&limit=4" +
+                              (f"&cursor={cursor}" if cursor else "")).json()
+            seen += [i["id"] for i in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert seen == expected and len(expected) > 8
+
+    def test_timeline_is_dated_entries_oldest_first(self, client, auth):
+        client.post("/api/v1/statements", json=sample(STATEMENTS, delivered_on="2021-03-01"),
+                    headers=auth)
+        items = client.get("/api/v1/timeline?limit=100").json()["items"]
+        assert items and all(set(item) == {"type", "id", "title", "date", "summary"}
+                             for item in items)
+        dates = [item["date"] for item in items]
+        assert dates == sorted(dates) and None not in dates
+        assert {"event", "statement"} <= {item["type"] for item in items}
+        assert titles(client.get("/api/v1/timeline?type=event")) == [
+            "China wins praise for contributions to world's human rights cause"]
+
+
+@pytest.mark.usefixtures("seeded")
+class TestRelated:
+    def test_related_entries_rank_shared_topics_first(self, client):
+        chen = client.get("/api/v1/statements?speaker=chen%20xu&q=groundless").json()["items"][0]
+        related = client.get(f"/api/v1/statements/{chen['id']}/related?limit=5").json()["items"]
+        assert related and chen["id"] not in [r["id"] for r in related]
+        scores = [r["score"] for r in related]
+        assert scores == sorted(scores, reverse=True)
+        plural = {spec.type: spec.plural for spec in KINDS}[related[0]["type"]]
+        best = client.get(f"/api/v1/{plural}/{related[0]['id']}").json()
+        assert {"xinjiang", "tibet", "hong-kong"} & set(best["topics"])
+
+    def test_related_of_unknown_entry_is_404(self, client):
+        assert_problem(client.get("/api/v1/articles/999999/related"), 404, "999999")
+        assert_problem(client.get("/api/v1/widgets/1/related"), 404, "widgets")
+
+
+@pytest.mark.usefixtures("seeded")
+def test_sparse_fieldsets(client):
+    item = client.get("/api/v1/statements?fields=title,speaker&limit=1").json()["items"][0]
+    assert set(item) == {"id", "type", "title", "speaker"}
+    item = client.get("/api/v1/search?fields=date&limit=1").json()["items"][0]
+    assert set(item) == {"id", "type", "date"}
+
+
+@pytest.mark.usefixtures("seeded")
+@pytest.mark.parametrize("param", ["topic", "country", "source", "sort", "fields", "facets",
+                                   "cursor", "language", "speaker", "q"])
+def test_sql_in_any_parameter_is_a_clean_4xx_or_empty(client, param):
+    for value in ("' OR '1'='1", "1; DROP TABLE entries", "\" OR 1=1 --", "%00"):
+        kind = "statements" if param == "speaker" else "articles"
+        response = client.get(f"/api/v1/{kind}?{param}={value}")
+        assert response.status_code in (200, 400, 422), response.text
+        if response.status_code == 200:
+            assert response.json()["total"] in (0, 4)
+    assert total(client, "/api/v1/search") == 26
