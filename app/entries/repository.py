@@ -59,6 +59,14 @@ def slugs_taken(session: Session, spec: KindSpec, candidates: Sequence[str]) -> 
     return set(session.scalars(stmt))
 
 
+def slugs_like(session: Session, spec: KindSpec, base: str) -> set[str]:
+    """This kind's slugs that are `base` or `base-…` (slugs hold no LIKE wildcards)."""
+    stmt = select(entries.c.slug).where(
+        entries.c.type == spec.type,
+        (entries.c.slug == base) | entries.c.slug.like(f"{base}-%"))
+    return set(session.scalars(stmt))
+
+
 def entry_type(session: Session, entry_id: int) -> str | None:
     """The kind of an entry id, whatever its kind, or None."""
     return session.scalar(select(entries.c.type).where(entries.c.id == entry_id))

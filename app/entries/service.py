@@ -59,14 +59,18 @@ def check_references(session: Session, spec: KindSpec, record: dict[str, Any],
 
 
 def _free_slug(session: Session, spec: KindSpec, title: str) -> str:
-    """The title's slug, suffixed -2, -3… when another entry of the kind has it."""
+    """The title's slug, or it suffixed one past the highest -N another entry of the kind has."""
     base = slugify(title)
-    candidates = [base] + [with_suffix(base, n) for n in range(2, 52)]
-    taken = repo.slugs_taken(session, spec, candidates)
-    for candidate in candidates:
-        if candidate not in taken:
-            return candidate
-    raise Conflict(f"no free slug for title '{title[:80]}'; give a slug explicitly")
+    taken = repo.slugs_like(session, spec, base)
+    if base not in taken:
+        return base
+    suffixes = [s[len(base) + 1:] for s in taken if s.startswith(base + "-")]
+    number = max((int(x) for x in suffixes if x.isdigit()), default=1) + 1
+    candidate = with_suffix(base, number)
+    while repo.slugs_taken(session, spec, [candidate]):  # only when the base was truncated
+        number += 1
+        candidate = with_suffix(base, number)
+    return candidate
 
 
 def _validated(spec: KindSpec, data: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,29 @@
+# syntax=docker/dockerfile:1
+# Build: docker build -t hrc-digest .
+# Run:   docker run -p 8000:8000 hrc-digest            (SQLite in the container's /app/data)
+#        docker compose up                              (with PostgreSQL, see docker-compose.yml)
+
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY app ./app
+RUN python -m venv /venv && /venv/bin/pip install --upgrade pip && /venv/bin/pip install .
+
+FROM python:3.11-slim AS runtime
+ENV PATH=/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    HRC_DIGEST_SEED_DIR=/app/seed_data
+RUN groupadd --system app && useradd --system --gid app --home-dir /app app
+WORKDIR /app
+COPY --from=build /venv /venv
+COPY --chown=app:app app ./app
+COPY --chown=app:app migrations ./migrations
+COPY --chown=app:app seed_data ./seed_data
+COPY --chown=app:app alembic.ini ./
+RUN mkdir -p /app/data && chown app:app /app/data
+USER app
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request, sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status == 200 else 1)"]
+# serve migrates, loads reference data and seeds an empty database before uvicorn starts.
+CMD ["hrc-digest", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]
