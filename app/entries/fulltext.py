@@ -11,6 +11,7 @@ FTS5 would not), and both stem (Porter on SQLite, Snowball on PostgreSQL).
 
 import html
 import re
+import threading
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -130,14 +131,18 @@ def to_tsquery_text(query: TextQuery) -> str | None:
 
 # Highlighting happens here rather than in the engines, so both engines return
 # the same markup and the escaping is ours: text is HTML-escaped, marks are added.
-_stemmer = snowballstemmer.stemmer("english")
+# snowballstemmer's stemmers keep state while they work: one per thread.
+_local = threading.local()
 # Text content needs only &, < and > escaped; quotes stay readable.
 _escape = partial(html.escape, quote=False)
 SNIPPET_WORDS = 36
 
 
 def _stem(word: str) -> str:
-    return _stemmer.stemWord(word.lower())
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = _local.stemmer = snowballstemmer.stemmer("english")
+    return stemmer.stemWord(word.lower())
 
 
 def _marked(text: str, stems: set[str]) -> tuple[str, int | None]:
