@@ -3,10 +3,12 @@
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from app.changes.router import router as changes_router
 from app.core.config import get_settings
 from app.core.errors import install_error_handlers
 from app.entries.registry import KINDS
 from app.entries.router import build_router
+from app.feeds.router import router as feeds_router
 from app.reference.router import router as reference_router
 from app.search.router import router as search_router
 from app.system import router as system_router
@@ -31,6 +33,8 @@ TAGS = [
     {"name": "topics", "description": "The topic taxonomy, with entry counts."},
     {"name": "countries", "description": "ISO 3166-1 countries, with entry counts."},
     {"name": "sessions", "description": "Human Rights Council sessions, with entry counts."},
+    {"name": "changes", "description": "What changed since a point, for mirrors."},
+    {"name": "feeds", "description": "Atom feeds and an iCalendar of events, with list filters."},
     {"name": "operations", "description": "Health and readiness probes."},
 ]
 
@@ -57,6 +61,8 @@ def create_app() -> FastAPI:
     for spec in KINDS:
         api.include_router(build_router(spec))
     api.include_router(search_router)
+    api.include_router(changes_router)
+    api.include_router(feeds_router)
     api.include_router(reference_router)
     app.include_router(api)
     app.include_router(system_router)

@@ -143,7 +143,10 @@ def _cell(result: dict[str, Any] | None) -> list[str]:
     errors = str(result["errors"])
     if result["check_status"] != 200:
         errors += f" ({result['check_status']})"
-    return [f"{result['rps']:,.0f}", f"{result['p50_ms']:.1f}", f"{result['p99_ms']:.1f}", errors]
+    if result["responses"] == 0:
+        return ["0", "none done", "none done", errors]
+    return [f"{result['rps']:,.1f}" if result["rps"] < 10 else f"{result['rps']:,.0f}",
+            f"{result['p50_ms']:.1f}", f"{result['p99_ms']:.1f}", errors]
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -154,8 +157,10 @@ def table(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         product, floor = row["product"], row["floor"]
         ratio = "-"
-        if product and floor and floor["rps"] and product["check_status"] == 200:
-            ratio = f"{product['rps'] / floor['rps']:.2f}"
+        if product and floor and floor["rps"] and product["check_status"] == 200 \
+                and product["responses"]:
+            value = product["rps"] / floor["rps"]
+            ratio = f"{value:.2f}" if value >= 0.01 else f"{value:.3f}"
         lines.append("| " + " | ".join([row["name"], *_cell(product), *_cell(floor), ratio])
                      + " |")
     return "\n".join(lines)
@@ -187,6 +192,15 @@ def writes_report(bulk: dict[str, Any], export: dict[str, Any]) -> str:
                      f"{result['rows_per_s']:,.0f} rows/s; server RSS {result['rss_before_mb']:.0f}"
                      f" MiB before, peak {result['peak_rss_mb']:.0f} MiB (VmHWM of that process)")
     return "\n".join(lines)
+
+
+def print_report(data: dict[str, Any]) -> None:
+    """Print a run's tables (from a fresh run or a saved JSON)."""
+    meta = data["meta"]
+    print(f"\n## {meta['engine']}, N={meta['n']:,} ({meta['date']}, commit {meta['commit']})\n")
+    print(table(data["paths"]))
+    print()
+    print(writes_report(data["bulk"], data["export"]))
 
 
 def run_writes(engine: str, url: str, port: int, logs: Path, product_pid: int,
@@ -237,7 +251,11 @@ def main() -> None:
     parser.add_argument("--skip-bulk", action="store_true")
     parser.add_argument("--skip-export", action="store_true")
     parser.add_argument("--json-out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--report", type=Path, help="only print the report of a saved JSON")
     args = parser.parse_args()
+    if args.report:
+        print_report(json.loads(args.report.read_text()))
+        return
     selected = [p for p in PATHS if not args.paths or p.name in args.paths.split(",")]
 
     os.sched_setaffinity(0, {int(LOAD_CPU)})
@@ -266,10 +284,7 @@ def main() -> None:
             "duration_s": args.duration, "warmup_s": args.warmup, "connections": 16,
             "machine": machine(), "wall_s": round(time.monotonic() - started), "generate": gen,
             "logs": str(logs)}
-    print(f"\n## {args.engine}, N={args.n:,} ({meta['date']}, commit {meta['commit']})\n")
-    print(table(rows))
-    print()
-    print(writes_report(bulk, export))
+    print_report({"meta": meta, "paths": rows, "bulk": bulk, "export": export})
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps({"meta": meta, "paths": rows, "bulk": bulk,

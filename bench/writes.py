@@ -64,9 +64,11 @@ def product_bulk(base: str, key: str, records: list[dict[str, Any]]) -> dict[str
                                    content=payload, headers=headers)
             outcome["statuses"].append(response.status_code)
             if response.status_code >= 300:
-                outcome["note"] = (f"HTTP {response.status_code} on the first batch: "
-                                   f"{response.text[:200]}") if offset == 0 else \
-                    f"HTTP {response.status_code} at batch {offset // BULK_BATCH}"
+                title = response.text[:120]
+                if "json" in response.headers.get("content-type", ""):
+                    title = response.json().get("title", title)
+                where = "the first batch" if offset == 0 else f"batch {offset // BULK_BATCH}"
+                outcome["note"] = f"HTTP {response.status_code} ({title}) on {where}"
                 break
             report = response.json()
             outcome["created"] += int(report.get("created", 0))

@@ -43,6 +43,8 @@ def run(url: str, duration: float, *, connections: int = 16, cpu: str = "1",
     if not match:
         raise RuntimeError(f"wrk failed on {url}: {done.stderr.strip() or done.stdout[-500:]}")
     responses, non2xx, socket_errors, duration_us, p50, p99 = map(int, match.groups())
+    if responses == 0:  # nothing finished in time: wrk's percentiles are meaningless zeros
+        p50 = p99 = 0
     return WrkResult(rps=(responses - non2xx) / (duration_us / 1e6), p50_ms=p50 / 1000,
                      p99_ms=p99 / 1000, responses=responses, non2xx=non2xx,
                      socket_errors=socket_errors)

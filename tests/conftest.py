@@ -39,7 +39,7 @@ def engine():
 
 # Emptied after every test, children first; reference rows are then restored from seed_data.
 _DATA_TABLES = ("entry_topics", "entry_countries", "articles", "events", "statements",
-                "entries", "api_keys", "topics", "sessions")
+                "entry_changes", "entries", "api_keys", "topics", "sessions")
 
 
 @pytest.fixture(autouse=True)

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     max_body_bytes: int = 2 * 1024 * 1024
+    max_bulk_bytes: int = 64 * 1024 * 1024
     max_offset: int = 10_000
     count_cap: int = 10_000
     seed_dir: Path = Path("seed_data")

@@ -11,7 +11,7 @@ JSON copies are what a page returns without a join per row.
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -89,3 +89,27 @@ def detail_id_column() -> Any:
     return Field(
         sa_column=Column(Integer, ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True)
     )
+
+
+class EntryChange(SQLModel, table=True):
+    """One write to an entry, in commit-safe order: what /changes replays to mirrors.
+
+    `txid` (PostgreSQL only) lets a reader hold back changes of transactions that
+    may still be running, so a change can never appear behind a cursor that
+    already passed it.
+    """
+
+    __tablename__ = "entry_changes"
+    __table_args__ = (Index("ix_entry_changes_at", "at"),)
+
+    seq: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                         autoincrement=True))
+    entry_id: int = Field(nullable=False)
+    type: str = Field(max_length=16, nullable=False)
+    slug: str = Field(max_length=120, nullable=False)
+    action: str = Field(max_length=8, nullable=False)
+    version: int = Field(nullable=False)
+    at: dt.datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    txid: int | None = Field(default=None, sa_type=BigInteger)

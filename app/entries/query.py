@@ -5,7 +5,7 @@ full-text match and score, keyset or offset page), one capped count, and one
 GROUP BY per requested facet. Unknown parameters are refused before any SQL.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -294,3 +294,16 @@ def stamp(row: dict[str, Any]) -> dict[str, Any]:
         if key in row:
             row[key] = as_utc(row[key])
     return row
+
+
+def stream(session: Session, scope: Scope, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every matching row in id order, fetched in chunks (constant memory at any size)."""
+    dialect = session.get_bind().dialect.name
+    criteria = criteria_from(session, scope, params)
+    match = None
+    if criteria.text is not None and not criteria.text.is_empty:
+        match = filters.text_match(criteria.text, dialect)
+    stmt = _filtered(scope, criteria, dialect, scope.base(), match).order_by(entries.c.id)
+    result = session.execute(stmt.execution_options(yield_per=500))
+    for row in result.mappings():
+        yield dict(row)

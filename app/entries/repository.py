@@ -3,19 +3,34 @@
 Nothing here names a kind; the spec says which detail table and fields apply.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Select,
+    Text,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.entries.models import Entry, EntryCountry, EntryTopic
+from app.core.clock import utcnow
+from app.entries.models import Entry, EntryChange, EntryCountry, EntryTopic
 from app.entries.spec import KindSpec
 
 entries = Entry.__table__
 entry_topics = EntryTopic.__table__
 entry_countries = EntryCountry.__table__
+entry_changes = EntryChange.__table__
 
 CORE_WRITE_FIELDS = (
     "slug", "title", "summary", "body", "url", "language", "session", "topics", "countries",
@@ -91,45 +106,123 @@ def _core_values(spec: KindSpec, record: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def insert_entry(session: Session, spec: KindSpec, record: dict[str, Any], now: datetime) -> int:
-    """Insert an entry (core, detail and links); return its id."""
-    core = _core_values(spec, record) | {
-        "type": spec.type, "created_at": now, "updated_at": now, "version": 1,
-    }
-    entry_id = session.execute(insert(entries).values(core).returning(entries.c.id)).scalar_one()
-    detail = {name: record.get(name) for name in spec.detail_fields}
-    session.execute(insert(spec.detail_table).values(id=entry_id, **detail))
-    _write_links(session, entry_id, record["topics"], record["countries"])
-    return entry_id
+def _detail_values(spec: KindSpec, record: dict[str, Any]) -> dict[str, Any]:
+    return {name: record.get(name) for name in spec.detail_fields}
 
 
-def update_entry(
-    session: Session, spec: KindSpec, entry_id: int, record: dict[str, Any], now: datetime
-) -> None:
-    """Overwrite an entry with a full record, bump its version, refresh its links."""
-    core = _core_values(spec, record) | {"updated_at": now, "version": entries.c.version + 1}
-    session.execute(update(entries).where(entries.c.id == entry_id).values(core))
-    detail = {name: record.get(name) for name in spec.detail_fields}
+def fetch_by_slugs(session: Session, spec: KindSpec, slugs: Sequence[str]
+                   ) -> dict[str, dict[str, Any]]:
+    """This kind's entries with these slugs, by slug (one query)."""
+    if not slugs:
+        return {}
+    rows = session.execute(kind_select(spec).where(entries.c.slug.in_(slugs))).mappings()
+    return {row["slug"]: dict(row) for row in rows}
+
+
+def _insert_ignoring_taken(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """INSERT entries, skipping slugs another transaction took meanwhile; slug -> new id."""
+    dialect = session.get_bind().dialect.name
+    builder = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    stmt = (builder(entries).on_conflict_do_nothing(index_elements=["type", "slug"])
+            .returning(entries.c.id, entries.c.slug))
+    return {slug: entry_id for entry_id, slug in session.execute(stmt, rows)}
+
+
+def insert_many(session: Session, spec: KindSpec, records: list[dict[str, Any]],
+                now: datetime) -> dict[str, int]:
+    """Insert entries in batched statements; slug -> id of those inserted.
+
+    A slug that exists by the time the INSERT runs (a concurrent writer) is left
+    out of the result rather than failing the batch; the caller decides.
+    """
+    if not records:
+        return {}
+    rows = [_core_values(spec, r) | {"type": spec.type, "created_at": now, "updated_at": now,
+                                     "version": 1} for r in records]
+    ids = _insert_ignoring_taken(session, rows)
+    inserted = [r for r in records if r["slug"] in ids]
+    if inserted:
+        session.execute(insert(spec.detail_table),
+                        [{"id": ids[r["slug"]]} | _detail_values(spec, r) for r in inserted])
+        _write_links(session, [(ids[r["slug"]], r) for r in inserted])
+        record_changes(session, spec, [(ids[r["slug"]], r["slug"], 1) for r in inserted],
+                       "created", now)
+    return ids
+
+
+def update_many(session: Session, spec: KindSpec, updates: list[tuple[int, dict[str, Any]]],
+                now: datetime) -> None:
+    """Overwrite entries with full records (batched), bump versions, refresh links."""
+    if not updates:
+        return
+    ids = [entry_id for entry_id, _ in updates]
+    core = [{"_id": entry_id, **_core_values(spec, r), "updated_at": now}
+            for entry_id, r in updates]
+    columns = {name: bindparam(name) for name in core[0] if name != "_id"}
+    session.execute(update(entries).where(entries.c.id == bindparam("_id"))
+                    .values(version=entries.c.version + 1, **columns)
+                    .execution_options(synchronize_session=False), core)
     detail_table = spec.detail_table
-    session.execute(update(detail_table).where(detail_table.c.id == entry_id).values(detail))
-    session.execute(delete(entry_topics).where(entry_topics.c.entry_id == entry_id))
-    session.execute(delete(entry_countries).where(entry_countries.c.entry_id == entry_id))
-    _write_links(session, entry_id, record["topics"], record["countries"])
+    details = [{"_id": entry_id, **_detail_values(spec, r)} for entry_id, r in updates]
+    session.execute(update(detail_table).where(detail_table.c.id == bindparam("_id"))
+                    .values({name: bindparam(name) for name in spec.detail_fields})
+                    .execution_options(synchronize_session=False), details)
+    session.execute(delete(entry_topics).where(entry_topics.c.entry_id.in_(ids)))
+    session.execute(delete(entry_countries).where(entry_countries.c.entry_id.in_(ids)))
+    _write_links(session, updates)
+    versions = dict(session.execute(select(entries.c.id, entries.c.version)
+                                    .where(entries.c.id.in_(ids))).all())
+    record_changes(session, spec, [(i, r["slug"], versions[i]) for i, r in updates],
+                   "updated", now)
+
+
+def insert_entry(session: Session, spec: KindSpec, record: dict[str, Any], now: datetime
+                 ) -> int | None:
+    """Insert one entry; its id, or None when its slug was taken meanwhile."""
+    return insert_many(session, spec, [record], now).get(record["slug"])
+
+
+def update_entry(session: Session, spec: KindSpec, entry_id: int, record: dict[str, Any],
+                 now: datetime) -> None:
+    """Overwrite one entry with a full record."""
+    update_many(session, spec, [(entry_id, record)], now)
 
 
 def delete_entry(session: Session, spec: KindSpec, entry_id: int) -> bool:
-    """Delete an entry of this kind; True when it existed."""
-    stmt = delete(entries).where(entries.c.id == entry_id, entries.c.type == spec.type)
+    """Delete an entry of this kind (recording the deletion); True when it existed."""
+    stmt = (delete(entries).where(entries.c.id == entry_id, entries.c.type == spec.type)
+            .returning(entries.c.slug, entries.c.version))
+    deleted = session.execute(stmt).first()
     # Detail and link rows go by ON DELETE CASCADE on PostgreSQL and SQLite alike.
-    return session.execute(stmt).rowcount > 0
+    if deleted is None:
+        return False
+    record_changes(session, spec, [(entry_id, deleted.slug, deleted.version + 1)], "deleted",
+                   utcnow())
+    return True
 
 
-def _write_links(
-    session: Session, entry_id: int, topics: Iterable[str], countries: Iterable[str]
-) -> None:
-    topic_rows = [{"entry_id": entry_id, "topic": topic} for topic in topics]
-    country_rows = [{"entry_id": entry_id, "country": code} for code in countries]
+def _write_links(session: Session, records: list[tuple[int, dict[str, Any]]]) -> None:
+    topic_rows = [{"entry_id": i, "topic": t} for i, r in records for t in r["topics"]]
+    country_rows = [{"entry_id": i, "country": c} for i, r in records for c in r["countries"]]
     if topic_rows:
         session.execute(insert(entry_topics), topic_rows)
     if country_rows:
         session.execute(insert(entry_countries), country_rows)
+
+
+def _txid(session: Session) -> Any:
+    """The writing transaction's id on PostgreSQL (None on SQLite, whose writers queue)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    return cast(cast(func.pg_current_xact_id(), Text), BigInteger)
+
+
+def record_changes(session: Session, spec: KindSpec, changed: list[tuple[int, str, int]],
+                   action: str, now: datetime) -> None:
+    """Append to the change log, in the writing transaction."""
+    txid = _txid(session)
+    stmt = insert(entry_changes)
+    if txid is not None:
+        stmt = stmt.values(txid=txid)
+    session.execute(stmt, [{"entry_id": i, "type": spec.type, "slug": slug, "action": action,
+                            "version": version, "at": now} for i, slug, version in changed])

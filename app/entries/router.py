@@ -1,19 +1,25 @@
 """The CRUD router every kind gets: built from its spec, never copied."""
 
-from typing import Annotated, Any
+import dataclasses
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Body, Header, Path, Request, Response
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 from starlette import status
 
-from app.core.db import SessionDep
-from app.core.errors import problem_responses
+from app.core.config import get_settings
+from app.core.db import SessionDep, new_session
+from app.core.errors import Unprocessable, problem_responses
 from app.core.responses import FastJSONResponse
 from app.core.security import WriterDep
-from app.entries import service
-from app.entries.params import common_params, kind_filter_params, with_signature
-from app.entries.query import SORT_KEYS, kind_scope, reject_unknown, run
-from app.entries.schemas import Page
+from app.entries import service, transfer
+from app.entries.bulk import BATCH_SIZE, MAX_ITEMS, BulkWriter, OnConflict
+from app.entries.params import Param, common_params, kind_filter_params, with_signature
+from app.entries.query import SORT_KEYS, criteria_from, kind_scope, reject_unknown, run, stream
+from app.entries.schemas import BulkResult, Page
 from app.entries.spec import KindSpec
 
 EntryId = Annotated[int, Path(ge=1, description="The entry's id.", examples=[1])]
@@ -46,6 +52,107 @@ def list_params(spec: KindSpec) -> list:
         kind_filter_params((spec,)))
 
 
+EXPORT_SKIPS = frozenset({"sort", "limit", "offset", "cursor", "fields", "facets",
+                          "facet_limit", "count"})
+
+
+def export_params(spec: KindSpec, params: list[Param]) -> list[Param]:
+    """The list filters, plus `format`; a kind filter named `format` becomes `{type}_format`."""
+    kept = []
+    for param in params:
+        if param.name in EXPORT_SKIPS:
+            continue
+        if param.name == "format":
+            param = dataclasses.replace(param, name=f"{spec.type}_format")
+        kept.append(param)
+    output = Param("format", Literal["ndjson", "csv"], "NDJSON (one record per line, the "
+                   "bulk endpoint's input) or CSV (header row; lists joined with `|`).",
+                   "ndjson", default="ndjson")
+    return [output, *kept]
+
+
+def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
+                         params: list[Param]) -> None:
+    """POST /{kind}/bulk and GET /{kind}/export."""
+    settings = get_settings()
+
+    async def bulk_upsert(
+        request: Request, db: SessionDep, _key: WriterDep,
+        on_conflict: Annotated[OnConflict, Query(
+            description="When a slug exists: `update` it, `skip` it, or report an `error`.")
+        ] = "update",
+        atomic: Annotated[bool, Query(
+            description="`true`: all or nothing (422 listing every bad item); `false`: good "
+                        "items land, bad ones are reported.")] = True,
+    ) -> Response:
+        reject_unknown(request, frozenset({"on_conflict", "atomic"}))
+        writer = BulkWriter(db, spec, on_conflict=on_conflict, atomic=atomic)
+        async for batch in transfer.items(request, max_items=MAX_ITEMS, batch=BATCH_SIZE,
+                                          max_bytes=settings.max_bulk_bytes):
+            await run_in_threadpool(writer.add_batch, batch)
+        report = writer.report
+        if atomic and report.failed:
+            errors = [{"loc": ["body", e["index"]], "msg": e["detail"]} | e
+                      for e in report.errors]
+            raise Unprocessable(f"{report.failed} of {writer.count} items are invalid; "
+                                "nothing was written", errors=errors)
+        return FastJSONResponse(report.as_dict())
+
+    router.add_api_route(
+        "/bulk", bulk_upsert, methods=["POST"], response_model=BulkResult,
+        summary=f"Bulk upsert {spec.plural} by slug",
+        description=f"Up to {MAX_ITEMS:,} items as a JSON array or NDJSON "
+                    "(`application/x-ndjson`, streamed). Items may be exported records "
+                    "(`id`, timestamps and `version` are ignored; `provenance` is kept). "
+                    "Sending the same payload again reports every item `unchanged`.",
+        responses=problem_responses(400, 401, 413, 415, 422, 503),
+        operation_id=f"bulk_{spec.plural}",
+        openapi_extra={"requestBody": {"required": True, "content": {
+            "application/json": {"schema": {"type": "array", "items": {
+                "$ref": f"#/components/schemas/{spec.title}Create"}}},
+            "application/x-ndjson": {"schema": {"type": "string"},
+                                     "example": '{"title": "…"}\n{"title": "…"}\n'}}}})
+
+    exported = export_params(spec, params)
+    allowed = frozenset(p.name for p in exported)
+    renamed = {f"{spec.type}_format": "format"}
+
+    def export(request: Request, db: SessionDep, **query: Any) -> StreamingResponse:
+        reject_unknown(request, allowed)
+        output = query.pop("format")
+        query = {renamed.get(k, k): v for k, v in query.items()}
+        query["cursor"] = None
+        rows = export_rows(spec, scope, query, db)
+        if output == "csv":
+            columns = list(spec.public_model.model_fields)
+            return StreamingResponse(transfer.csv_lines(columns, rows),
+                                     media_type="text/csv; charset=utf-8", headers={
+                                         "Content-Disposition":
+                                             f'attachment; filename="{spec.plural}.csv"'})
+        return StreamingResponse(transfer.ndjson_lines(rows), media_type="application/x-ndjson")
+
+    router.add_api_route(
+        "/export", with_signature(export, exported), methods=["GET"],
+        summary=f"Export {spec.plural} (streamed)",
+        description="Every matching record in id order, streamed in constant memory. "
+                    "Takes the list filters.",
+        responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}}}
+        | problem_responses(400, 422), operation_id=f"export_{spec.plural}")
+
+
+def export_rows(spec: KindSpec, scope: Any, query: dict[str, Any], db: Any
+                ) -> Iterator[dict[str, Any]]:
+    """Validate now (errors become problems), then stream with a session of the export's own."""
+    criteria_from(db, scope, query)  # raises 4xx before the response starts
+
+    def generate() -> Iterator[dict[str, Any]]:
+        with new_session() as session:
+            for row in stream(session, scope, query):
+                yield service.public(spec, row)
+
+    return generate()
+
+
 def build_router(spec: KindSpec) -> APIRouter:
     """GET/POST /{kind}, GET/PUT/PATCH/DELETE /{kind}/{id} for one kind."""
     router = APIRouter(prefix=f"/{spec.plural}", tags=[spec.plural])
@@ -69,6 +176,8 @@ def build_router(spec: KindSpec) -> APIRouter:
         description=f"{spec.description} Newest first unless `q` (then by relevance) or "
                     "`sort` says otherwise.",
         responses=read_errors, operation_id=f"list_{spec.plural}")
+
+    _add_transfer_routes(router, spec, scope, params)
 
     @router.post("", status_code=201, response_model=public_model,
                  summary=f"Create a {spec.type}", responses=write_errors,

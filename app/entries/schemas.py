@@ -107,3 +107,21 @@ class Page(BaseModel):
     facets: dict[str, list[FacetValue]] | None = Field(
         default=None, description="Counts per value, when `facets` was asked for.",
         examples=[{"topic": [{"value": "xinjiang", "count": 7}]}])
+
+
+class BulkError(BaseModel):
+    """A bulk item that was not written."""
+
+    index: int = Field(description="0-based position in the request.", examples=[3])
+    slug: str | None = Field(examples=["china-urges-west-to-halt-interference"])
+    detail: str = Field(examples=["title: String should have at least 1 character"])
+
+
+class BulkResult(BaseModel):
+    """What a bulk upsert did."""
+
+    created: int = Field(examples=[24])
+    updated: int = Field(examples=[1])
+    unchanged: int = Field(examples=[1])
+    failed: int = Field(examples=[0])
+    errors: list[BulkError]

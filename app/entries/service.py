@@ -94,6 +94,8 @@ def create(session: Session, spec: KindSpec, payload: BaseModel,
         raise Conflict(f"{spec.type} slug '{record['slug']}' already exists")
     record["provenance"] = provenance
     entry_id = repo.insert_entry(session, spec, record, utcnow())
+    if entry_id is None:  # another request took the slug between our check and the insert
+        raise Conflict(f"{spec.type} slug '{record['slug']}' already exists")
     return get(session, spec, entry_id)
 
 
@@ -108,7 +110,7 @@ def _check_version(current: dict[str, Any], if_match: str | None) -> None:
             "fetch it again and retry")
 
 
-def _editable(spec: KindSpec, row: dict[str, Any]) -> dict[str, Any]:
+def editable(spec: KindSpec, row: dict[str, Any]) -> dict[str, Any]:
     """The client-writable part of a stored entry."""
     return {name: row[name] for name in spec.create_model.model_fields}
 
@@ -119,7 +121,7 @@ def _apply(session: Session, spec: KindSpec, current: dict[str, Any],
     if record["slug"] != current["slug"] and repo.slugs_taken(session, spec, [record["slug"]]):
         raise Conflict(f"{spec.type} slug '{record['slug']}' already exists")
     check_references(session, spec, record)
-    if record != _editable(spec, current):
+    if record != editable(spec, current):
         record["provenance"] = current["provenance"]
         repo.update_entry(session, spec, current["id"], record, utcnow())
     return get(session, spec, current["id"])
@@ -140,7 +142,7 @@ def patch(session: Session, spec: KindSpec, entry_id: int, changes: dict[str, An
     """PATCH: merge the given fields into the entry and validate the result as a whole."""
     current = get(session, spec, entry_id)
     _check_version(current, if_match)
-    record = _validated(spec, _editable(spec, current) | changes)
+    record = _validated(spec, editable(spec, current) | changes)
     return _apply(session, spec, current, record)
 
 
@@ -162,8 +164,10 @@ def upsert(session: Session, spec: KindSpec, data: dict[str, Any],
     record["provenance"] = provenance
     if current is None:
         entry_id = repo.insert_entry(session, spec, record, utcnow())
+        if entry_id is None:
+            raise Conflict(f"{spec.type} slug '{record['slug']}' was created concurrently")
         return "created", get(session, spec, entry_id)
-    stored = _editable(spec, current) | {"provenance": current["provenance"]}
+    stored = editable(spec, current) | {"provenance": current["provenance"]}
     if stored == record:
         return "unchanged", public(spec, current)
     repo.update_entry(session, spec, current["id"], record, utcnow())

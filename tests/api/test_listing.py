@@ -207,7 +207,8 @@ def test_cursor_over_a_larger_generated_set(client, auth, many, path, sort):
         page = client.get(url).json()
         seen += [i["id"] for i in page["items"]]
         cursor, pages = page["next_cursor"], pages + 1
-        if pages == 3 and insert_mid_walk:  # entries written mid-walk land before the cursor or after it, once
+        # An entry written mid-walk lands before the cursor or after it, once.
+        if pages == 3 and insert_mid_walk:
             client.post("/api/v1/statements", json=sample(KINDS[2], title="Late on rights",
                                                           delivered_on="2021-03-03"),
                         headers=auth)

@@ -1,0 +1,185 @@
+"""Bulk upsert by slug: validated item by item, written set-based batch by batch.
+
+Used by `POST /{kind}/bulk` and `hrc-digest import`. Every batch costs a
+fixed number of statements (one lookup of existing slugs, one multi-row
+INSERT per table, one executemany UPDATE per table), whatever its size.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.core.clock import utcnow
+from app.entries import repository as repo
+from app.entries.service import editable
+from app.entries.slugs import slugify
+from app.entries.spec import KindSpec
+from app.reference.service import countries, missing, sessions, topics
+
+OnConflict = Literal["update", "skip", "error"]
+MAX_ITEMS = 10_000
+BATCH_SIZE = 1_000
+READ_ONLY = ("id", "created_at", "updated_at", "version")  # accepted from exports, ignored
+
+
+@dataclass
+class BulkReport:
+    """What a bulk request did, item by item."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def fail(self, index: int, slug: str | None, detail: str) -> None:
+        """Record a bad item."""
+        self.failed += 1
+        self.errors.append({"index": index, "slug": slug, "detail": detail})
+
+    def as_dict(self) -> dict[str, Any]:
+        """The response body."""
+        return {"created": self.created, "updated": self.updated,
+                "unchanged": self.unchanged, "failed": self.failed, "errors": self.errors}
+
+
+@dataclass
+class Item:
+    """One valid record of the request, with its position."""
+
+    index: int
+    record: dict[str, Any]
+
+
+def _validate(spec: KindSpec, index: int, raw: Any, report: BulkReport) -> Item | None:
+    """An item as a full record, or None (reported) when it is not valid."""
+    if isinstance(raw, Exception):
+        report.fail(index, None, str(raw))
+        return None
+    if not isinstance(raw, dict):
+        report.fail(index, None, "item must be a JSON object")
+        return None
+    data = {k: v for k, v in raw.items() if k not in READ_ONLY}
+    kind = data.pop("type", spec.type)
+    provenance = data.pop("provenance", None)
+    slug = data.get("slug") if isinstance(data.get("slug"), str) else None
+    if kind != spec.type:
+        report.fail(index, slug, f"type is '{kind}', this endpoint takes '{spec.type}'")
+        return None
+    if provenance is not None and not isinstance(provenance, dict):
+        report.fail(index, slug, "provenance must be an object or null")
+        return None
+    try:
+        record = spec.create_model.model_validate(data).model_dump()
+    except ValidationError as exc:
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        report.fail(index, slug, detail)
+        return None
+    record["slug"] = record["slug"] or slugify(record["title"])
+    record["provenance"] = provenance
+    return Item(index, record)
+
+
+def _reference_errors(session: Session, spec: KindSpec, items: list[Item]) -> dict[int, str]:
+    """Unknown topics, countries, sessions and linked entries, checked once per batch."""
+    records = [item.record for item in items]
+    bad_topics = missing(session, topics.c.slug, {t for r in records for t in r["topics"]})
+    bad_countries = missing(session, countries.c.code,
+                            {c for r in records for c in r["countries"]})
+    bad_sessions = missing(session, sessions.c.number,
+                           {r["session"] for r in records if r["session"] is not None})
+    bad_links: dict[str, set[Any]] = {}
+    for name, target_type in spec.references.items():
+        wanted = {r[name] for r in records if r.get(name) is not None}
+        found = set(session.scalars(select(repo.entries.c.id).where(
+            repo.entries.c.id.in_(wanted), repo.entries.c.type == target_type)))
+        bad_links[name] = wanted - found
+    errors: dict[int, str] = {}
+    for item in items:
+        r = item.record
+        problems = [f"unknown topic '{t}'" for t in r["topics"] if t in bad_topics]
+        problems += [f"unknown country '{c}'" for c in r["countries"] if c in bad_countries]
+        if r["session"] in bad_sessions:
+            problems.append(f"unknown session {r['session']}")
+        problems += [f"{name}: no {spec.references[name]} has id {r[name]}"
+                     for name in bad_links if r.get(name) in bad_links[name]]
+        if problems:
+            errors[item.index] = "; ".join(problems)
+    return errors
+
+
+class BulkWriter:
+    """Consumes a request's items in batches; writes unless the request is atomic and failed."""
+
+    def __init__(self, session: Session, spec: KindSpec, *, on_conflict: OnConflict,
+                 atomic: bool) -> None:
+        self.session, self.spec = session, spec
+        self.on_conflict, self.atomic = on_conflict, atomic
+        self.report = BulkReport()
+        self.seen: dict[str, int] = {}
+        self.count = 0
+
+    def add_batch(self, raw_items: Iterable[tuple[int, Any]]) -> None:
+        """Validate and (unless an atomic request already failed) write one batch."""
+        items = []
+        for index, raw in raw_items:
+            self.count += 1
+            item = _validate(self.spec, index, raw, self.report)
+            if item is None:
+                continue
+            slug = item.record["slug"]
+            if slug in self.seen:
+                self.report.fail(index, slug, f"slug '{slug}' also at index {self.seen[slug]}")
+                continue
+            self.seen[slug] = index
+            items.append(item)
+        errors = _reference_errors(self.session, self.spec, items) if items else {}
+        for item in items:
+            if item.index in errors:
+                self.report.fail(item.index, item.record["slug"], errors[item.index])
+        self._write([item for item in items if item.index not in errors])
+
+    def _write(self, items: list[Item]) -> None:
+        existing = repo.fetch_by_slugs(self.session, self.spec,
+                                       [item.record["slug"] for item in items])
+        inserts, updates = self._plan(items, existing)
+        if self.atomic and self.report.failed:
+            return  # nothing will be kept; keep validating to report every bad item
+        now = utcnow()
+        ids = repo.insert_many(self.session, self.spec, [i.record for i in inserts], now)
+        self.report.created += len(ids)
+        raced = [item for item in inserts if item.record["slug"] not in ids]
+        if raced:  # created by a concurrent request since our lookup: treat as existing
+            existing = repo.fetch_by_slugs(self.session, self.spec,
+                                           [i.record["slug"] for i in raced])
+            more_inserts, more_updates = self._plan(raced, existing)
+            updates += more_updates
+            for item in more_inserts:
+                self.report.fail(item.index, item.record["slug"], "could not be written")
+        repo.update_many(self.session, self.spec, updates, now)
+        self.report.updated += len(updates)
+
+    def _same(self, current: dict[str, Any], record: dict[str, Any]) -> bool:
+        """True when writing the record would change nothing."""
+        return editable(self.spec, current) | {"provenance": current["provenance"]} == record
+
+    def _plan(self, items: list[Item], existing: dict[str, dict[str, Any]]
+              ) -> tuple[list[Item], list[tuple[int, dict[str, Any]]]]:
+        """Split items into inserts and real updates; count the rest."""
+        inserts: list[Item] = []
+        updates: list[tuple[int, dict[str, Any]]] = []
+        for item in items:
+            current = existing.get(item.record["slug"])
+            if current is None:
+                inserts.append(item)
+            elif self.on_conflict == "error":
+                self.report.fail(item.index, item.record["slug"], "slug already exists")
+            elif self.on_conflict == "skip" or self._same(current, item.record):
+                self.report.unchanged += 1
+            else:
+                updates.append((current["id"], item.record))
+        return inserts, updates

@@ -1,0 +1,1 @@
+"""Syndication: Atom feeds of every kind and an iCalendar of events."""

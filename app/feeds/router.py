@@ -1,0 +1,233 @@
+"""Lists as syndication documents: Atom feeds of each kind and of all kinds, an events calendar.
+
+Each feed takes the filters of the list it mirrors (declared once in
+`app.entries.params`) and is answered by the same `run` as that list; only the
+paging parameters are left out, and the order defaults to the newest change.
+"""
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import Select, Table, select
+from sqlalchemy.orm import Session
+
+from app.core.db import SessionDep
+from app.core.errors import problem_responses
+from app.entries import service
+from app.entries.filters import entries
+from app.entries.params import (
+    Param,
+    common_params,
+    kind_filter_params,
+    type_param,
+    with_signature,
+)
+from app.entries.query import SORT_KEYS, Scope, kind_scope, reject_unknown, run, stamp
+from app.entries.registry import BY_PLURAL, BY_TYPE, KINDS
+from app.entries.spec import KindSpec
+from app.feeds import atom, ical
+
+router = APIRouter(prefix="/feeds", tags=["feeds"])
+
+FEED_SORT = "-updated_at"  # a feed announces changes: the newest change comes first
+CALENDAR_SORT = "-date"  # a calendar keeps the latest events when `limit` cuts
+DEFAULT_LIMIT = 50
+PAGING = {"offset": 0, "cursor": None, "fields": None, "facets": None, "facet_limit": 1,
+          "count": "none"}
+NOT_FILTERS = frozenset({"limit", "sort"})  # presentation, not which entries: not in feed ids
+CASE_INSENSITIVE = frozenset({"language"} | {
+    f.param for spec in KINDS for f in spec.filters if f.match in ("text", "list")})
+AUTHOR_FIELDS = ("authors", "source", "speaker")
+ALL_COLUMNS = ("id", "type", "slug", "title", "summary", "url", "topics", "created_at",
+               "updated_at")
+CACHE_HEADERS = {"Cache-Control": "public, max-age=60"}
+TYPES = tuple(spec.type for spec in KINDS)
+
+
+def _feed_param(param: Param, default_sort: str) -> Param:
+    """A list parameter as a feed documents it (own limit default, fixed default order)."""
+    if param.name == "limit":
+        return dataclasses.replace(param, description="Entries in the document.",
+                                   example=DEFAULT_LIMIT, default=DEFAULT_LIMIT)
+    if param.name == "sort":
+        return dataclasses.replace(param, description=(
+            f"Comma list of {', '.join(SORT_KEYS)}; `-` for descending. Default "
+            f"`{default_sort}`, with or without `q`."), example=default_sort)
+    return param
+
+
+def feed_params(kinds: tuple[KindSpec, ...], *, with_type: bool,
+                default_sort: str = FEED_SORT) -> list[Param]:
+    """The list's filters, sort and limit; no paging, fieldsets, facets or counts."""
+    common = [_feed_param(p, default_sort) for p in common_params(
+        facets=(), sort_keys=SORT_KEYS, default_sort=default_sort) if p.name not in PAGING]
+    return ([type_param(TYPES)] if with_type else []) + common + kind_filter_params(kinds)
+
+
+def _author_columns() -> Iterator[tuple[Table, list[str]]]:
+    """Each kind's detail table (aliased) that has author-like columns, and those columns."""
+    for spec in KINDS:
+        names = [name for name in AUTHOR_FIELDS if name in spec.detail_table.c]
+        if names:
+            yield spec.detail_table.alias(f"feed_{spec.type}"), names
+
+
+_AUTHORS = list(_author_columns())
+
+
+def _all_select() -> Select[Any]:
+    """Every kind's core columns plus the author-like columns, outer-joined."""
+    from_clause: Any = entries
+    columns: list[Any] = [entries.c[name] for name in ALL_COLUMNS]
+    for detail, names in _AUTHORS:
+        from_clause = from_clause.outerjoin(detail, detail.c.id == entries.c.id)
+        columns.extend(detail.c[name] for name in names)
+    return select(*columns).select_from(from_clause)
+
+
+ALL_SCOPE = Scope("all_feed", KINDS, None, _all_select, ALL_COLUMNS, (),
+                  default_sort=FEED_SORT)
+
+
+def _normalised(name: str, value: Any) -> list[str]:
+    """One validated parameter value in canonical form (a comma list gives several)."""
+    if isinstance(value, date):
+        return [value.isoformat()]
+    text = " ".join(str(value).split())
+    if name == "type":
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if name == "country":
+        return [text.upper()]
+    return [text.lower()] if name in CASE_INSENSITIVE else [text]
+
+
+def canonical_filters(query: dict[str, Any]) -> list[tuple[str, str]]:
+    """The filters that choose the entries, normalised, deduplicated and ordered."""
+    pairs: set[tuple[str, str]] = set()
+    for name, value in query.items():
+        if name in NOT_FILTERS or name in PAGING or value is None:
+            continue
+        for one in value if isinstance(value, list) else [value]:
+            pairs.update((name, part) for part in _normalised(name, one) if part)
+    return sorted(pairs)
+
+
+def feed_id(name: str, filters: list[tuple[str, str]]) -> str:
+    """A feed id stable per set of filters: `urn:hrc-digest:feed:NAME[:k=v&…]`."""
+    base = f"urn:hrc-digest:feed:{name}"
+    return f"{base}:{urlencode(filters)}" if filters else base
+
+
+def feed_title(what: str, filters: list[tuple[str, str]]) -> str:
+    """A human title naming the filters."""
+    grouped: dict[str, list[str]] = {}
+    for name, value in filters:
+        grouped.setdefault(name, []).append(value)
+    described = "; ".join(f"{name}: {', '.join(values)}" for name, values in grouped.items())
+    return f"hrc-digest: {what}" + (f" ({described})" if described else "")
+
+
+def api_root(request: Request) -> str:
+    """The absolute URL of the API prefix this feed is served under."""
+    return str(request.url.replace(query="")).rsplit("/feeds/", 1)[0]
+
+
+def _alternate(request: Request, list_path: str, default_sort: str) -> str:
+    """The JSON list with the same filters, in the feed's order."""
+    params = request.query_params.multi_items()
+    if "sort" not in request.query_params:
+        params.append(("sort", default_sort))
+    return f"{api_root(request)}/{list_path}?{urlencode(params)}"
+
+
+def _entry_link(request: Request) -> Callable[[dict[str, Any]], str]:
+    """The JSON resource URL of an item."""
+    root = api_root(request)
+    return lambda item: f"{root}/{BY_TYPE[item['type']].plural}/{item['id']}"
+
+
+def _items(db: Session, scope: Scope, query: dict[str, Any],
+           to_item: Callable[[dict[str, Any]], dict[str, Any]]) -> list[dict[str, Any]]:
+    """The entries a feed shows: the list's answer without paging."""
+    query = query | PAGING | {"sort": query.get("sort") or scope.default_sort}
+    return run(db, scope, query, to_item)["items"]
+
+
+ATOM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "An Atom 1.0 feed (RFC 4287).",
+          "content": {"application/atom+xml": {"schema": {"type": "string"}}}},
+    **problem_responses(400, 422, 503)}
+ICS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "An iCalendar (RFC 5545) with one all-day VEVENT per dated event.",
+          "content": {"text/calendar": {"schema": {"type": "string"}}}},
+    **problem_responses(400, 422, 503)}
+FEED_NOTE = (" Takes the list's filters, `sort` and `limit` (1–100, default 50); no paging. "
+             "Newest change first (`-updated_at`) unless `sort` says otherwise. Entry ids are "
+             "`urn:hrc-digest:{type}:{slug}`, stable across reloads.")
+
+
+def _register_atom(name: str, scope: Scope, params: list[Param], list_path: str,
+                   what: str, summary: str, description: str,
+                   to_item: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """GET /feeds/{name}.atom over a scope."""
+    allowed = frozenset(p.name for p in params)
+
+    def endpoint(request: Request, db: SessionDep, **query: Any) -> Response:
+        reject_unknown(request, allowed)
+        items = _items(db, scope, query, to_item)
+        filters = canonical_filters(query)
+        info = atom.FeedInfo(feed_id(name, filters), feed_title(what, filters),
+                             str(request.url), _alternate(request, list_path, FEED_SORT))
+        return Response(atom.render(info, items, _entry_link(request)),
+                        media_type=atom.ATOM_MEDIA_TYPE, headers=CACHE_HEADERS)
+
+    endpoint.__name__ = f"{name}_atom_feed"
+    router.add_api_route(f"/{name}.atom", with_signature(endpoint, params), methods=["GET"],
+                         response_class=Response, responses=ATOM_RESPONSES, summary=summary,
+                         description=description + FEED_NOTE, operation_id=f"feed_{name}")
+
+
+def _kind_to_item(spec: KindSpec) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Rows of one kind as the client sees them."""
+    return lambda row: service.public(spec, row)
+
+
+for _spec in KINDS:
+    _register_atom(_spec.plural, dataclasses.replace(kind_scope(_spec), default_sort=FEED_SORT),
+                   feed_params((_spec,), with_type=False), _spec.plural, _spec.plural,
+                   f"Atom feed of {_spec.plural}",
+                   f"{_spec.description} The filters of `GET /api/v1/{_spec.plural}`.",
+                   _kind_to_item(_spec))
+_register_atom("all", ALL_SCOPE, feed_params(KINDS, with_type=True), "search", "all entries",
+               "Atom feed of every kind",
+               "Articles, events and statements in one feed, with the filters of "
+               "`GET /api/v1/search` (`type` narrows the kinds).", stamp)
+
+EVENTS = BY_PLURAL["events"]
+CALENDAR_SCOPE = dataclasses.replace(kind_scope(EVENTS), name="events_calendar",
+                                     default_sort=CALENDAR_SORT, dated_only=True)
+CALENDAR_PARAMS = feed_params((EVENTS,), with_type=False, default_sort=CALENDAR_SORT)
+CALENDAR_ALLOWED = frozenset(p.name for p in CALENDAR_PARAMS)
+
+
+def events_calendar(request: Request, db: SessionDep, **query: Any) -> Response:
+    """GET /feeds/events.ics."""
+    reject_unknown(request, CALENDAR_ALLOWED)
+    items = _items(db, CALENDAR_SCOPE, query, _kind_to_item(EVENTS))
+    name = feed_title("events", canonical_filters(query))
+    return Response(ical.render(name, items), media_type=ical.ICS_MEDIA_TYPE,
+                    headers=CACHE_HEADERS)
+
+
+router.add_api_route(
+    "/events.ics", with_signature(events_calendar, CALENDAR_PARAMS), methods=["GET"],
+    response_class=Response, responses=ICS_RESPONSES, summary="iCalendar of events",
+    description="Events with a start date as all-day VEVENTs (UID `{slug}@hrc-digest`), with "
+                "the filters of `GET /api/v1/events`, `sort` and `limit` (1–100, default 50). "
+                "Latest start date first (`-date`) when `limit` cuts; undated events are left "
+                "out. Subscribe to it from a calendar application.",
+    operation_id="feed_events_calendar")
