@@ -153,6 +153,172 @@ def seed(
     typer.echo(report.summary())
 
 
+def _kind(name: str):
+    from app.entries.registry import BY_PLURAL, BY_TYPE
+
+    spec = BY_PLURAL.get(name) or BY_TYPE.get(name)
+    if spec is None:
+        fail(f"unknown kind '{name}'; use {', '.join(BY_PLURAL)}")
+    return spec
+
+
+def _checkpoint_path(path: Path) -> Path:
+    return path.with_name(path.name + ".progress.json")
+
+
+def _read_checkpoint(path: Path, kind: str) -> int:
+    """How many records an interrupted import of this very file already committed."""
+    checkpoint = _checkpoint_path(path)
+    if not checkpoint.exists():
+        return 0
+    stat = path.stat()
+    saved = orjson.loads(checkpoint.read_bytes())
+    if saved.get("kind") != kind or saved.get("size") != stat.st_size or (
+            saved.get("mtime_ns") != stat.st_mtime_ns):
+        return 0  # the file changed: start over (upserts make that safe)
+    return int(saved.get("done", 0))
+
+
+def _write_checkpoint(path: Path, kind: str, done: int) -> None:
+    stat = path.stat()
+    _checkpoint_path(path).write_bytes(orjson.dumps(
+        {"kind": kind, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "done": done}))
+
+
+@cli.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(help="NDJSON, CSV or JSON file of records.")],
+    kind: Annotated[str, typer.Option("--kind", help="articles, events or statements.")],
+    file_format: Annotated[str | None, typer.Option(
+        "--format", help="ndjson, csv or json (default: from the file name).")] = None,
+    on_conflict: Annotated[str, typer.Option(
+        help="When a slug exists: update, skip or error.")] = "update",
+    errors_file: Annotated[Path | None, typer.Option(
+        "--errors", help="Where to write rejected rows (default: FILE.errors.jsonl).")] = None,
+) -> None:
+    """Load records straight into the database, in batches; resumes after an interruption."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from app.entries.bulk import BATCH_SIZE
+    from app.entries.files import FileFormatError, guess_format, read_records
+
+    spec = _kind(kind)
+    if on_conflict not in ("update", "skip", "error"):
+        fail("--on-conflict must be update, skip or error")
+    if not file.is_file():
+        fail(f"{file}: no such file")
+    try:
+        chosen = file_format or guess_format(file)
+    except FileFormatError as exc:
+        fail(str(exc))
+    if chosen not in ("ndjson", "csv", "json"):
+        fail("--format must be ndjson, csv or json")
+    errors_path = errors_file or file.with_name(file.name + ".errors.jsonl")
+    skip = _read_checkpoint(file, spec.type)
+    migrate_and_load_reference()
+    totals = {"created": 0, "updated": 0, "unchanged": 0, "failed": 0}
+    done = skip
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} "
+               "rows"), TextColumn("{task.fields[rate]:,.0f} rows/s"), TimeElapsedColumn())
+    started = datetime.now(UTC)
+    try:
+        with errors_path.open("wb") as errors_out, Progress(*columns, console=err) as progress:
+            task = progress.add_task(f"importing {spec.plural}", total=None, rate=0.0)
+            batch: list = []
+            lines: dict[int, int] = {}
+            for index, line, record in read_records(file, chosen, spec):
+                if index < skip:
+                    continue
+                batch.append((index, record))
+                lines[index] = line
+                if len(batch) >= BATCH_SIZE:
+                    done = _import_batch(spec, batch, lines, on_conflict, totals, errors_out)
+                    _write_checkpoint(file, spec.type, done)
+                    elapsed = (datetime.now(UTC) - started).total_seconds() or 1e-9
+                    progress.update(task, completed=done, rate=(done - skip) / elapsed)
+                    batch, lines = [], {}
+            if batch:
+                done = _import_batch(spec, batch, lines, on_conflict, totals, errors_out)
+                progress.update(task, completed=done)
+    except (FileFormatError, UnicodeDecodeError) as exc:
+        fail(f"{file}: {exc}" if isinstance(exc, UnicodeDecodeError) else str(exc))
+    _checkpoint_path(file).unlink(missing_ok=True)
+    resumed = f" (resumed after {skip:,})" if skip else ""
+    typer.echo(f"{spec.plural}: {totals['created']} created, {totals['updated']} updated, "
+               f"{totals['unchanged']} unchanged, {totals['failed']} failed{resumed}")
+    if totals["failed"]:
+        fail(f"{totals['failed']} rows were rejected; see {errors_path}")
+    errors_path.unlink(missing_ok=True)
+
+
+def _import_batch(spec, batch, lines, on_conflict, totals, errors_out) -> int:
+    """Write one batch in its own transaction; return how many records are now done."""
+    from app.entries.bulk import BulkWriter
+
+    with database_session() as session:
+        writer = BulkWriter(session, spec, on_conflict=on_conflict, atomic=False)
+        writer.add_batch(batch)
+    report = writer.report
+    for key in ("created", "updated", "unchanged", "failed"):
+        totals[key] += getattr(report, key)
+    for error in report.errors:
+        errors_out.write(orjson.dumps(error | {"line": lines.get(error["index"])}) + b"\n")
+    return batch[-1][0] + 1
+
+
+@cli.command("export")
+def export_file(
+    kind: Annotated[str, typer.Option("--kind", help="articles, events or statements.")],
+    file_format: Annotated[str, typer.Option("--format", help="ndjson or csv.")] = "ndjson",
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="File to write (default: standard output).")] = None,
+    q: Annotated[str | None, typer.Option(help="Full-text query.")] = None,
+    topic: Annotated[list[str] | None, typer.Option(help="Topic slug (repeatable).")] = None,
+    country: Annotated[list[str] | None, typer.Option(help="Country code (repeatable).")] = None,
+    session_number: Annotated[list[int] | None, typer.Option(
+        "--session", help="Session number (repeatable).")] = None,
+    date_from: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    date_to: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    where: Annotated[list[str] | None, typer.Option(
+        help="A kind filter as NAME=VALUE, e.g. speaker='Chen Xu' (repeatable).")] = None,
+) -> None:
+    """Write every matching record as NDJSON or CSV, streamed."""
+    from datetime import date
+
+    from app.core.errors import ProblemError
+    from app.entries import service, transfer
+    from app.entries.query import kind_scope, stream
+
+    spec = _kind(kind)
+    if file_format not in ("ndjson", "csv"):
+        fail("--format must be ndjson or csv")
+    params: dict = {"q": q, "topic": topic, "country": country, "session": session_number}
+    try:
+        params["date_from"] = date.fromisoformat(date_from) if date_from else None
+        params["date_to"] = date.fromisoformat(date_to) if date_to else None
+    except ValueError:
+        fail("--date-from and --date-to take YYYY-MM-DD")
+    known = {f.param: f for f in spec.filters}
+    for condition in where or []:
+        name, _, value = condition.partition("=")
+        if name not in known or not value:
+            fail(f"--where takes NAME=VALUE with NAME one of {', '.join(known)}")
+        params.setdefault(name, []).append(int(value) if known[name].match == "int" else value)
+    target = output.open("wb") if output else sys.stdout.buffer
+    try:
+        with database_session() as session:
+            rows = (service.public(spec, row) for row in stream(session, kind_scope(spec), params))
+            lines = (transfer.csv_lines(list(spec.public_model.model_fields), rows)
+                     if file_format == "csv" else transfer.ndjson_lines(rows))
+            for chunk in lines:
+                target.write(chunk)
+    except ProblemError as exc:
+        fail(exc.detail)
+    finally:
+        if output:
+            target.close()
+
+
 @keys_cli.command("create")
 def keys_create(
     name: Annotated[str, typer.Argument(help="Who or what the key is for.")],
