@@ -56,8 +56,12 @@ def database_session() -> Iterator[Session]:
 
 
 def _run_step(step: Callable[[], object], what: str) -> None:
+    from app.core.migrations import MigrationsNotFound
+
     try:
         step()
+    except MigrationsNotFound as exc:
+        fail(f"{what}: {exc}")
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "unreachable"
         fail(f"{what}: cannot reach the database: {reason}")

@@ -6,6 +6,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from app.changes.router import router as changes_router
 from app.core.config import get_settings
 from app.core.errors import install_error_handlers
+from app.core.limits import BodySizeLimit
 from app.entries.registry import KINDS
 from app.entries.router import build_router
 from app.feeds.router import router as feeds_router
@@ -50,6 +51,8 @@ def create_app() -> FastAPI:
         openapi_tags=TAGS,
     )
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, default=settings.max_body_bytes,
+                       bulk=settings.max_bulk_bytes)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

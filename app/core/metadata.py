@@ -10,10 +10,11 @@ import app.reference.models  # noqa: F401  (topics, countries, sessions)
 
 metadata = SQLModel.metadata
 
-# Full-text objects are engine-specific and written by hand in the migrations
-# (FTS5 tables and triggers on SQLite, a tsvector column and GIN index on
-# PostgreSQL); the drift check leaves them out on purpose.
-ENGINE_SPECIFIC_PREFIXES = ("entries_fts", "ix_entries_search")
+# Full-text objects and the date-order expression indexes are engine-specific and
+# written by hand in the migrations (FTS5 tables and triggers on SQLite, a tsvector
+# column and GIN index on PostgreSQL, coalesce() indexes); the drift check leaves
+# them out on purpose.
+ENGINE_SPECIFIC_PREFIXES = ("entries_fts", "ix_entries_search", "ix_entries_by_date")
 ENGINE_SPECIFIC_COLUMNS = frozenset({"search_vector"})
 
 

@@ -6,25 +6,62 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.pool import NullPool
 
 from app.core.db import prepare_sqlite_folder
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
+# migrations/ sits beside app/ in a checkout; an installed package (the Docker
+# image) runs from the folder that holds it.
+_CANDIDATES = (Path(__file__).resolve().parent.parent.parent / "migrations",
+               Path.cwd() / "migrations")
+# Any fixed number: the advisory lock that lets one process at a time migrate.
+MIGRATION_LOCK = 4_611_686_018_427_387_801
+
+
+class MigrationsNotFound(RuntimeError):
+    """migrations/ is neither beside the package nor in the working directory."""
+
+
+def migrations_dir() -> Path:
+    """Where the Alembic scripts are."""
+    for candidate in _CANDIDATES:
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise MigrationsNotFound("migrations/ not found beside the app or in the working "
+                             "directory; run from the project folder")
 
 
 def alembic_config(database_url: str) -> Config:
     """An Alembic config pointing at migrations/ and the given database."""
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(migrations_dir()))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
 
 
 def upgrade(database_url: str) -> None:
-    """Bring the database to the newest migration."""
+    """Bring the database to the newest migration (one process at a time on PostgreSQL)."""
     prepare_sqlite_folder(database_url)
-    command.upgrade(alembic_config(database_url), "head")
+    config = alembic_config(database_url)
+    if not database_url.startswith("postgresql"):
+        command.upgrade(config, "head")  # SQLite's write lock already serialises migrators
+        return
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            connection.commit()
+            try:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                connection.commit()
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"),
+                                   {"key": MIGRATION_LOCK})
+                connection.commit()
+    finally:
+        engine.dispose()
 
 
 def head_revision() -> str | None:

@@ -44,7 +44,8 @@ class BulkReport:
     def as_dict(self) -> dict[str, Any]:
         """The response body."""
         return {"created": self.created, "updated": self.updated,
-                "unchanged": self.unchanged, "failed": self.failed, "errors": self.errors}
+                "unchanged": self.unchanged, "failed": self.failed,
+                "errors": sorted(self.errors, key=lambda e: e["index"])}
 
 
 @dataclass

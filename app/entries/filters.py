@@ -32,6 +32,15 @@ entries = Entry.__table__
 entry_topics = EntryTopic.__table__
 entry_countries = EntryCountry.__table__
 
+UNDATED = "0001-01-01"  # undated entries sort as the oldest, on both engines
+
+
+def sort_date(dialect: str) -> ColumnElement[Any]:
+    """The primary date as lists order it; written as the expression indexes have it."""
+    sentinel = f"DATE '{UNDATED}'" if dialect == "postgresql" else f"'{UNDATED}'"
+    return func.coalesce(entries.c.date, literal_column(sentinel))
+
+
 # Column weights: title, summary, body, names (SQLite bm25; PostgreSQL uses A/B/C labels).
 BM25_WEIGHTS = (10.0, 4.0, 1.0, 4.0)
 
@@ -90,12 +99,15 @@ def predicates(criteria: Criteria, kinds: tuple[KindSpec, ...], *, joined: KindS
         terms.append(func.lower(entries.c.language).in_([v.lower() for v in criteria.languages]))
     if criteria.types and skip != "type":
         terms.append(entries.c.type.in_(criteria.types))
+    # Date bounds on the sort expression, so one index serves filter and order.
+    by_date = sort_date(dialect)
     if criteria.date_from is not None:
-        terms.append(entries.c.date >= criteria.date_from)
+        terms.append(by_date >= max(criteria.date_from, date(1, 1, 2)))
     if criteria.date_to is not None:
-        terms.append(entries.c.date <= criteria.date_to)
-    if criteria.dated_only:
-        terms.append(entries.c.date.is_not(None))
+        terms.append(by_date <= criteria.date_to)
+    if criteria.date_to is not None or criteria.dated_only:
+        terms.append(by_date > literal_column(
+            f"DATE '{UNDATED}'" if dialect == "postgresql" else f"'{UNDATED}'"))
     for spec in kinds:
         for spec_filter in spec.filters:
             values = criteria.kind_values.get(spec_filter.param)

@@ -1,5 +1,9 @@
 """Tables every entry kind shares: the entry core and its topic and country links.
 
+Lists sort and filter by `coalesce(date, '0001-01-01')` (undated entries count as
+the oldest) through expression indexes written in migration 0004, since the
+literal differs by engine.
+
 A kind's own columns live in its detail table (`articles`, `events`,
 `statements`), one row per entry, keyed by the entry id. The core row holds
 the kind's primary date as `date`, so lists, the timeline and cross-kind
@@ -21,9 +25,10 @@ class Entry(SQLModel, table=True):
     __tablename__ = "entries"
     __table_args__ = (
         Index("uq_entries_type_slug", "type", "slug", unique=True),
-        Index("ix_entries_type_date_id", "type", "date", "id"),
-        Index("ix_entries_date_id", "date", "id"),
         Index("ix_entries_session", "session"),
+        # Never reuse a deleted entry's id on SQLite (PostgreSQL sequences never do):
+        # an old ETag or /changes record must not match a new entry.
+        {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(default=None, primary_key=True)

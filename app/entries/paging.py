@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_
+from sqlalchemy import ColumnElement, and_, false, literal, or_, tuple_
 
 from app.core.errors import BadRequest
 
@@ -90,6 +90,12 @@ def sort_token(keys: Sequence[SortKey]) -> str:
 
 def keyset_after(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
     """Rows after the row whose key values are `values`, in the order of `keys`."""
+    uniform = len({key.descending for key in keys}) == 1
+    if uniform and not any(key.field.nullable for key in keys):
+        # One row-value comparison: an index on the keys serves it as a single range.
+        row = tuple_(*(key.field.expression for key in keys))
+        bound = tuple_(*(literal(v) if not isinstance(v, str) else v for v in values))
+        return row < bound if keys[0].descending else row > bound
     clauses = []
     for index, key in enumerate(keys):
         ties = [keys[j].equal(values[j]) for j in range(index)]

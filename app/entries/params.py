@@ -15,11 +15,11 @@ from typing import Annotated, Any, Literal
 from fastapi import Query, Request
 from pydantic import Field
 
+from app.core.config import get_settings
 from app.core.db import SessionDep
 from app.entries.spec import FieldFilter, KindSpec
 
 MAX_LIMIT = 100
-MAX_OFFSET = 10_000
 COMMON_FACETS = ("topic", "country", "session", "type", "year", "language")
 
 
@@ -65,6 +65,7 @@ def _filter_param(spec_filter: FieldFilter, spec: KindSpec) -> Param:
 def common_params(*, facets: tuple[str, ...], sort_keys: tuple[str, ...],
                   default_sort: str) -> list[Param]:
     """Search, filters and paging that every list-like endpoint takes."""
+    max_offset = get_settings().max_offset
     return [
         Param("q", str | None, 'Full-text query: words ANDed, "a phrase", `OR`, `-word` '
               "to exclude. Stemmed (alleviate finds Poverty-Alleviation).",
@@ -83,12 +84,12 @@ def common_params(*, facets: tuple[str, ...], sort_keys: tuple[str, ...],
               f"Default: `relevance` with q, else `{default_sort}`.", default_sort,
               bounds={"max_length": 200}),
         Param("limit", int, "Page size.", 20, default=20, bounds={"ge": 1, "le": MAX_LIMIT}),
-        Param("offset", int, f"Rows to skip (at most {MAX_OFFSET:,}); prefer `cursor`.", 0,
-              default=0, bounds={"ge": 0, "le": MAX_OFFSET}),
+        Param("offset", int, f"Rows to skip (at most {max_offset:,}); prefer `cursor`.", 0,
+              default=0, bounds={"ge": 0, "le": max_offset}),
         Param("cursor", str | None, "`next_cursor` of the previous page (keyset paging: "
               "constant cost at any depth).", bounds={"max_length": 2000}),
         Param("fields", str | None, "Sparse fieldset: comma list of item fields "
-              "(`id` and `type` always come).", "title,date", bounds={"max_length": 500}),
+              "(`id` and `type` always come).", "title,summary", bounds={"max_length": 500}),
         Param("facets", str | None, f"Comma list of {', '.join(facets)}: counts over the "
               "filtered set; each facet ignores its own filter.", "topic,country",
               bounds={"max_length": 300}),

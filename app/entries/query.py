@@ -66,7 +66,7 @@ def _title_key(dialect: str) -> ColumnElement[Any]:
 def sort_fields(dialect: str, score: ColumnElement[Any] | None) -> dict[str, SortField]:
     """The keys a list sorts by (relevance only when there is a text query)."""
     fields = {
-        "date": SortField("date", entries.c.date, date, nullable=True),
+        "date": SortField("date", filters.sort_date(dialect), date),
         "title": SortField("title", _title_key(dialect), str),
         "created_at": SortField("created_at", entries.c.created_at, datetime),
         "updated_at": SortField("updated_at", entries.c.updated_at, datetime),
@@ -174,14 +174,21 @@ def _filtered(scope: Scope, criteria: Criteria, dialect: str, stmt: Select[Any],
                                           dialect=dialect, skip=skip))
 
 
-def _base_from(scope: Scope, join: tuple[Any, Any] | None = None) -> Select[Any]:
-    """SELECT id over the scope's rows (for counts and facets), optionally joined."""
+def _base_from(scope: Scope, criteria: Criteria, join: tuple[Any, Any] | None = None,
+               *, detail: bool = False) -> Select[Any]:
+    """SELECT id over the scope's rows (for counts and facets), optionally joined.
+
+    A kind's detail table is joined only when a filter or facet needs its columns:
+    every entry of a kind has its detail row, so `type` alone counts the same rows.
+    """
     from_clause: Any = entries
     where = []
     if scope.joined is not None:
-        detail = scope.joined.detail_table
-        from_clause = from_clause.join(detail, detail.c.id == entries.c.id)
-        where.append(entries.c.type == scope.joined.type)
+        spec = scope.joined
+        where.append(entries.c.type == spec.type)
+        if detail or any(f.param in criteria.kind_values for f in spec.filters):
+            table = spec.detail_table
+            from_clause = from_clause.join(table, table.c.id == entries.c.id)
     if join is not None:
         from_clause = from_clause.join(*join)
     return select(entries.c.id).select_from(from_clause).where(*where)
@@ -192,7 +199,7 @@ def _count(session: Session, scope: Scope, criteria: Criteria, dialect: str,
     if mode == "none":
         return None, False
     cap = get_settings().count_cap
-    inner = _filtered(scope, criteria, dialect, _base_from(scope), match)
+    inner = _filtered(scope, criteria, dialect, _base_from(scope, criteria), match)
     if mode == "capped":
         inner = inner.limit(cap + 1)
     counted = session.scalar(select(func.count()).select_from(inner.subquery())) or 0
@@ -225,8 +232,9 @@ def _facets(session: Session, scope: Scope, criteria: Criteria, dialect: str,
     result: dict[str, list[dict[str, Any]]] = {}
     for name in names:
         value, join = _facet_value(name, scope, dialect)
-        stmt = _base_from(scope, join).with_only_columns(value.label("value"), func.count(),
-                                                         maintain_column_froms=False)
+        on_detail = scope.joined is not None and name in scope.joined.facets
+        stmt = _base_from(scope, criteria, join, detail=on_detail).with_only_columns(
+            value.label("value"), func.count(), maintain_column_froms=False)
         stmt = _filtered(scope, criteria, dialect, stmt, match, skip=name)
         stmt = (stmt.where(value.is_not(None)).group_by(value)
                 .order_by(func.count().desc(), value).limit(limit))

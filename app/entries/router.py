@@ -93,7 +93,7 @@ def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
         report = writer.report
         if atomic and report.failed:
             errors = [{"loc": ["body", e["index"]], "msg": e["detail"]} | e
-                      for e in report.errors]
+                      for e in report.as_dict()["errors"]]
             raise Unprocessable(f"{report.failed} of {writer.count} items are invalid; "
                                 "nothing was written", errors=errors)
         return FastJSONResponse(report.as_dict())

@@ -54,11 +54,12 @@ def default_pages(seed_dir: Path) -> list[Path]:
 
 
 def display_name(path: Path) -> str:
-    """How a page is named in provenance and errors: relative to the working directory."""
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
+    """How a page is named in provenance and errors: relative to the working directory
+    when it lies inside it, else as given."""
+    resolved = path.resolve()
+    if resolved.is_relative_to(Path.cwd()):
+        return os.path.relpath(resolved)
+    return str(path)
 
 
 def database_is_empty(session: Session) -> bool:

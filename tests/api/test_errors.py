@@ -128,3 +128,49 @@ def test_problem_for_server_error_hides_internals(app, auth):
     body = assert_problem(response, 500)
     assert "secret" not in response.text
     assert body["detail"] == "internal server error"
+
+
+def test_body_over_the_limit_is_413_before_it_is_read(client, auth, monkeypatch):
+    from app.core.config import get_settings
+    from app.main import create_app
+
+    monkeypatch.setattr(get_settings(), "max_body_bytes", 1000)
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(), raise_server_exceptions=False) as small:
+        big = sample(KINDS[0], summary="x" * 5000)
+        assert_problem(small.post("/api/v1/articles", json=big, headers=auth), 413, "1,000")
+
+        def chunks():
+            yield b'{"title": "streamed", "summary": "'
+            for _ in range(10):
+                yield b"y" * 500
+            yield b'"}'
+
+        streamed = small.post("/api/v1/articles", content=chunks(),
+                              headers=auth | {"Content-Type": "application/json"})
+        assert_problem(streamed, 413, "1,000")
+        assert small.get("/api/v1/articles").json()["total"] == 0
+        assert small.post("/api/v1/articles", json=sample(KINDS[0]), headers=auth
+                          ).status_code == 201
+
+
+def test_offset_bound_follows_the_setting(monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from app.core.config import get_settings
+    from app.main import create_app
+
+    monkeypatch.setattr(get_settings(), "max_offset", 5)
+    with TestClient(create_app(), raise_server_exceptions=False) as small:
+        assert_problem(small.get("/api/v1/articles?offset=6"), 422, "offset")
+        assert small.get("/api/v1/articles?offset=5").status_code == 200
+
+
+def test_deleted_ids_are_never_reused(client, auth):
+    first = client.post("/api/v1/events", json=sample(KINDS[1], title="A"), headers=auth)
+    client.delete(first.headers["location"], headers=auth)
+    second = client.post("/api/v1/events", json=sample(KINDS[1], title="B"), headers=auth)
+    assert second.json()["id"] > first.json()["id"]
+    assert client.get(first.headers["location"], headers={
+        "If-None-Match": first.headers["etag"]}).status_code == 404
