@@ -7,6 +7,8 @@ from app.changes.router import router as changes_router
 from app.core.config import get_settings
 from app.core.errors import install_error_handlers
 from app.core.limits import BodySizeLimit
+from app.core.observability import RequestObservability, configure_logging, metrics_router
+from app.core.ratelimit import RateLimit
 from app.entries.registry import KINDS
 from app.entries.router import build_router
 from app.feeds.router import router as feeds_router
@@ -36,7 +38,7 @@ TAGS = [
     {"name": "sessions", "description": "Human Rights Council sessions, with entry counts."},
     {"name": "changes", "description": "What changed since a point, for mirrors."},
     {"name": "feeds", "description": "Atom feeds and an iCalendar of events, with list filters."},
-    {"name": "operations", "description": "Health and readiness probes."},
+    {"name": "operations", "description": "Health and readiness probes, Prometheus metrics."},
 ]
 
 
@@ -51,15 +53,23 @@ def create_app() -> FastAPI:
         openapi_tags=TAGS,
     )
     install_error_handlers(app)
+    configure_logging(settings.log_format, settings.log_level)
+    # Outermost last: request id/log/metrics > CORS > rate limit > body size > routes.
     app.add_middleware(BodySizeLimit, default=settings.max_body_bytes,
                        bulk=settings.max_bulk_bytes)
+    app.add_middleware(RateLimit, anonymous=settings.rate_limit,
+                       keyed=settings.rate_limit_keyed, window=settings.rate_limit_window,
+                       trust_proxy=settings.trust_proxy)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match"],
-        expose_headers=["ETag", "Location", "Link"],
+        allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match",
+                       "X-Request-ID"],
+        expose_headers=["ETag", "Location", "Link", "X-Request-ID", "RateLimit",
+                        "RateLimit-Policy", "Retry-After"],
     )
+    app.add_middleware(RequestObservability, trust_proxy=settings.trust_proxy)
     api = APIRouter(prefix=API_PREFIX)
     for spec in KINDS:
         api.include_router(build_router(spec))
@@ -69,4 +79,5 @@ def create_app() -> FastAPI:
     api.include_router(reference_router)
     app.include_router(api)
     app.include_router(system_router)
+    app.include_router(metrics_router)
     return app

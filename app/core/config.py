@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     auto_seed: bool = True
     log_level: str = "info"
     db_pool_size: int = 10
+    log_format: Literal["json", "text"] = "json"
+    rate_limit: int = Field(default=600, ge=0)
+    rate_limit_keyed: int = Field(default=3000, ge=0)
+    rate_limit_window: int = Field(default=60, ge=1)
+    trust_proxy: bool = False
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -10,15 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
 from app.entries import repository as repo
+from app.entries.references import reference_problems
 from app.entries.service import editable
 from app.entries.slugs import slugify
 from app.entries.spec import KindSpec
-from app.reference.service import countries, missing, sessions, topics
 
 OnConflict = Literal["update", "skip", "error"]
 MAX_ITEMS = 10_000
@@ -86,31 +85,10 @@ def _validate(spec: KindSpec, index: int, raw: Any, report: BulkReport) -> Item 
 
 
 def _reference_errors(session: Session, spec: KindSpec, items: list[Item]) -> dict[int, str]:
-    """Unknown topics, countries, sessions and linked entries, checked once per batch."""
-    records = [item.record for item in items]
-    bad_topics = missing(session, topics.c.slug, {t for r in records for t in r["topics"]})
-    bad_countries = missing(session, countries.c.code,
-                            {c for r in records for c in r["countries"]})
-    bad_sessions = missing(session, sessions.c.number,
-                           {r["session"] for r in records if r["session"] is not None})
-    bad_links: dict[str, set[Any]] = {}
-    for name, target_type in spec.references.items():
-        wanted = {r[name] for r in records if r.get(name) is not None}
-        found = set(session.scalars(select(repo.entries.c.id).where(
-            repo.entries.c.id.in_(wanted), repo.entries.c.type == target_type)))
-        bad_links[name] = wanted - found
-    errors: dict[int, str] = {}
-    for item in items:
-        r = item.record
-        problems = [f"unknown topic '{t}'" for t in r["topics"] if t in bad_topics]
-        problems += [f"unknown country '{c}'" for c in r["countries"] if c in bad_countries]
-        if r["session"] in bad_sessions:
-            problems.append(f"unknown session {r['session']}")
-        problems += [f"{name}: no {spec.references[name]} has id {r[name]}"
-                     for name in bad_links if r.get(name) in bad_links[name]]
-        if problems:
-            errors[item.index] = "; ".join(problems)
-    return errors
+    """Unknown references per item index, checked once per batch."""
+    problems = reference_problems(session, spec, [item.record for item in items])
+    return {items[position].index: "; ".join(msg for _, msg in found)
+            for position, found in problems.items()}
 
 
 class BulkWriter:

@@ -8,9 +8,9 @@ from sqlalchemy.orm import Session
 from app.core.clock import as_utc, utcnow
 from app.core.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
 from app.entries import repository as repo
+from app.entries.references import reference_problems
 from app.entries.slugs import slugify, with_suffix
 from app.entries.spec import KindSpec
-from app.reference.service import countries, missing, sessions, topics
 
 UpsertOutcome = Literal["created", "updated", "unchanged"]
 
@@ -39,21 +39,9 @@ def get(session: Session, spec: KindSpec, entry_id: int) -> dict[str, Any]:
 def check_references(session: Session, spec: KindSpec, record: dict[str, Any],
                      loc: tuple[str | int, ...] = ("body",)) -> None:
     """422 naming every topic, country, session or linked entry that does not exist."""
-    errors: list[dict[str, Any]] = []
-    unknown_topics = missing(session, topics.c.slug, record["topics"])
-    unknown_countries = missing(session, countries.c.code, record["countries"])
-    for field, unknown, what in (("topics", unknown_topics, "topic"),
-                                 ("countries", unknown_countries, "country")):
-        for index, value in enumerate(record[field]):
-            if value in unknown:
-                errors.append({"loc": [*loc, field, index], "msg": f"unknown {what} '{value}'"})
-    if record["session"] is not None and missing(session, sessions.c.number, [record["session"]]):
-        errors.append({"loc": [*loc, "session"], "msg": f"unknown session {record['session']}"})
-    for field, target_type in spec.references.items():
-        target = record.get(field)
-        if target is not None and repo.entry_type(session, target) != target_type:
-            errors.append({"loc": [*loc, field], "msg": f"no {target_type} has id {target}"})
-    if errors:
+    problems = reference_problems(session, spec, [record]).get(0)
+    if problems:
+        errors = [{"loc": [*loc, *where], "msg": msg} for where, msg in problems]
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
         raise Unprocessable(detail, errors=errors)
 

@@ -1,0 +1,221 @@
+"""Request ids, one structured log line per request, and Prometheus metrics."""
+
+import contextvars
+import json
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.db import get_engine
+
+REQUEST_ID_HEADER = "X-Request-ID"
+UNMATCHED = "<unmatched>"
+_VALID_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_LOGGER_NAME = "hrc_digest"
+
+access_log = logging.getLogger("hrc_digest.access")
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None)
+
+REQUESTS = Counter("hrc_http_requests", "HTTP requests answered, by route template and status.",
+                   ["method", "route", "status"])
+LATENCY = Histogram("hrc_http_request_duration_seconds",
+                    "Time from request start to the last byte of the response.",
+                    ["method", "route"])
+
+
+# --- request ids and client addresses -------------------------------------------------
+
+
+def request_id_from(headers: Headers) -> str:
+    """The caller's X-Request-ID when it is safe to echo and log, else a new one."""
+    incoming = headers.get(REQUEST_ID_HEADER)
+    if incoming is not None and _VALID_ID.fullmatch(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+def client_address(scope: Scope, *, trust_proxy: bool = False) -> str:
+    """The client's address; the last X-Forwarded-For hop only when a proxy is trusted."""
+    if trust_proxy:
+        forwarded = Headers(scope=scope).get("x-forwarded-for", "")
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-1]
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
+def route_label(scope: Scope) -> str:
+    """The matched route's template (bounded cardinality), or <unmatched>."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else UNMATCHED
+
+
+def method_label(scope: Scope) -> str:
+    """The request method, with anything unusual folded into OTHER."""
+    method = scope.get("method", "")
+    return method if method in _METHODS else "OTHER"
+
+
+# --- the middleware -------------------------------------------------------------------
+
+
+class RequestObservability:
+    """Assign a request id, then log and count every request once it has been answered."""
+
+    def __init__(self, app: ASGIApp, *, trust_proxy: bool = False) -> None:
+        self.app, self.trust_proxy = app, trust_proxy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_from(Headers(scope=scope))
+        token = request_id_var.set(request_id)
+        started, status = time.perf_counter(), 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self._record(scope, status, time.perf_counter() - started, request_id)
+            request_id_var.reset(token)
+
+    def _record(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
+        """Count the request, observe its latency and write its log line."""
+        method, route = method_label(scope), route_label(scope)
+        REQUESTS.labels(method, route, str(status)).inc()
+        LATENCY.labels(method, route).observe(seconds)
+        access_log.info("request", extra={"http": {
+            "method": method, "route": route, "status": status,
+            "duration_ms": round(seconds * 1000, 2), "request_id": request_id,
+            "client": client_address(scope, trust_proxy=self.trust_proxy)}})
+
+
+# --- logging --------------------------------------------------------------------------
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request id, request fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render the record as a single JSON line."""
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "http", {}))
+        entry.setdefault("request_id", request_id_var.get())
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """Human-readable lines, with the request fields appended as key=value."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render the record as one text line (plus any traceback)."""
+        fields = getattr(record, "http", {}) or {"request_id": request_id_var.get()}
+        extra = " ".join(f"{key}={value}" for key, value in fields.items() if value is not None)
+        record.fields = extra
+        return super().format(record)
+
+
+def configure_logging(log_format: str, level: str) -> None:
+    """Send the app's own loggers to stderr in the chosen format (idempotent)."""
+    logger = logging.getLogger(_LOGGER_NAME)
+    logger.setLevel(level.upper())
+    formatter: logging.Formatter = JsonFormatter() if log_format == "json" else TextFormatter(
+        "%(asctime)s %(levelname)s %(name)s %(message)s %(fields)s")
+    for handler in logger.handlers:
+        if getattr(handler, "_hrc_digest", False):
+            handler.setFormatter(formatter)
+            return
+    handler = logging.StreamHandler(sys.stderr)
+    handler._hrc_digest = True  # type: ignore[attr-defined]
+    handler.setFormatter(formatter)
+    logger.addHandler(handler)
+
+
+# --- metrics --------------------------------------------------------------------------
+
+
+class PoolCollector(Collector):
+    """The database connection pool of this process, read at scrape time."""
+
+    _GAUGES = (("size", "Connections the pool keeps open."),
+               ("checkedout", "Connections in use by requests."),
+               ("checkedin", "Idle connections in the pool."),
+               ("overflow", "Connections opened beyond the pool size (negative: unused room)."))
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """One gauge per figure this pool class reports (SQLite and PostgreSQL may differ)."""
+        pool = get_engine().pool
+        for name, doc in self._GAUGES:
+            reader = getattr(pool, name, None)
+            if callable(reader):
+                yield GaugeMetricFamily(f"hrc_db_pool_{name}", doc, value=float(reader()))
+
+
+REGISTRY.register(PoolCollector())
+
+
+def multiprocess_dir() -> str | None:
+    """The directory of prometheus-client's multiprocess mode, when it is on."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def scrape_registry() -> CollectorRegistry:
+    """This process's registry, or in multiprocess mode one merging every worker's files."""
+    if multiprocess_dir() is None:
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    registry.register(PoolCollector())
+    return registry
+
+
+metrics_router = APIRouter(tags=["operations"])
+
+
+@metrics_router.get(
+    "/metrics", summary="Prometheus metrics", response_class=Response,
+    responses={200: {"description": "Prometheus text exposition format.",
+                     "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}})
+def metrics() -> Response:
+    """Requests by route and status, latency, the database pool and process figures."""
+    return Response(generate_latest(scrape_registry()), media_type=CONTENT_TYPE_LATEST)
