@@ -13,6 +13,7 @@ from sqlalchemy import (
     Float,
     FromClause,
     Integer,
+    case,
     cast,
     column,
     exists,
@@ -41,8 +42,9 @@ def sort_date(dialect: str) -> ColumnElement[Any]:
     return func.coalesce(entries.c.date, literal_column(sentinel))
 
 
-# Column weights: title, summary, body, names (SQLite bm25; PostgreSQL uses A/B/C labels).
-BM25_WEIGHTS = (10.0, 4.0, 1.0, 4.0)
+# What a matched word weighs in each column (PostgreSQL: labels A, B, B, C with ts_rank's
+# defaults 1.0, 0.4, 0.4, 0.2, the same proportions).
+COLUMN_WEIGHTS = {"title": 1.0, "summary": 0.4, "search_names": 0.4, "body": 0.2}
 
 
 @dataclass
@@ -134,17 +136,32 @@ class TextMatch:
 fts_table = table("entries_fts", column("rowid"))
 
 
+fts_instances = table("entries_fts_instances", column("term"), column("doc"), column("col"))
+
+
 def _sqlite_match(query: fulltext.TextQuery) -> TextMatch:
+    """FTS5 finds the rows; each is scored from its own matched terms, weighted by column.
+
+    Unlike bm25(), such a score depends on nothing but the row, so keyset cursors over
+    relevance stay exact while other rows are written (and it ranks as ts_rank does).
+    """
     positive = fulltext.to_fts5(query)
     if positive is None:  # only exclusions: every row without them, unranked
         excluded = select(fts_table.c.rowid).where(
             literal_column("entries_fts").op("MATCH")(fulltext.fts5_any(query.excluded)))
         return TextMatch([entries.c.id.not_in(excluded)], cast(literal(0.0), Float))
-    bm25 = func.bm25(literal_column("entries_fts"), *BM25_WEIGHTS)
-    matched = (select(fts_table.c.rowid.label("id"), (-bm25).label("score"))
-               .where(literal_column("entries_fts").op("MATCH")(positive))
-               .subquery("text_match"))
-    return TextMatch([], matched.c.score, (matched, matched.c.id == entries.c.id))
+    matched = (select(fts_table.c.rowid.label("id"))
+               .where(literal_column("entries_fts").op("MATCH")(positive)).subquery("matched"))
+    weight = case(*((fts_instances.c.col == name, w) for name, w in COLUMN_WEIGHTS.items()),
+                  else_=1.0)
+    scores = (select(fts_instances.c.doc.label("id"), func.sum(weight).label("score"))
+              .where(fts_instances.c.term.in_(fulltext.index_terms(query)),
+                     fts_instances.c.doc.in_(select(matched.c.id)))
+              .group_by(fts_instances.c.doc).subquery("scores"))
+    ranked = (select(matched.c.id, func.coalesce(scores.c.score, 0.0).label("score"))
+              .select_from(matched.outerjoin(scores, scores.c.id == matched.c.id))
+              .subquery("text_match"))
+    return TextMatch([], cast(ranked.c.score, Float), (ranked, ranked.c.id == entries.c.id))
 
 
 def _postgres_match(query: fulltext.TextQuery) -> TextMatch:

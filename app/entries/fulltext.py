@@ -12,8 +12,10 @@ FTS5 would not), and both stem (Porter on SQLite, Snowball on PostgreSQL).
 import html
 import re
 import threading
+import unicodedata
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import snowballstemmer
 
@@ -138,11 +140,25 @@ _escape = partial(html.escape, quote=False)
 SNIPPET_WORDS = 36
 
 
+def _stemmer(algorithm: str) -> Any:
+    stemmers = getattr(_local, "stemmers", None)
+    if stemmers is None:
+        stemmers = _local.stemmers = {}
+    if algorithm not in stemmers:
+        stemmers[algorithm] = snowballstemmer.stemmer(algorithm)
+    return stemmers[algorithm]
+
+
 def _stem(word: str) -> str:
-    stemmer = getattr(_local, "stemmer", None)
-    if stemmer is None:
-        stemmer = _local.stemmer = snowballstemmer.stemmer("english")
-    return stemmer.stemWord(word.lower())
+    return _stemmer("english").stemWord(word.lower())
+
+
+def index_terms(query: TextQuery) -> list[str]:
+    """The positive words as SQLite's FTS5 index holds them (folded, Porter-stemmed)."""
+    porter = _stemmer("porter")
+    folded = (unicodedata.normalize("NFKD", w) for w in query.words())
+    plain = ("".join(ch for ch in w if not unicodedata.combining(ch)) for w in folded)
+    return sorted({porter.stemWord(w.lower()) for w in plain})
 
 
 def _marked(text: str, stems: set[str]) -> tuple[str, int | None]:
