@@ -100,7 +100,8 @@ def serve(
         _seed_if_empty()
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
                 reload=reload, log_level=get_settings().log_level, proxy_headers=True,
-                timeout_graceful_shutdown=20)
+                timeout_graceful_shutdown=20,
+                access_log=False)  # the app logs each request as JSON, without query strings
 
 
 def _seed_if_empty() -> None:

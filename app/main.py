@@ -38,7 +38,7 @@ TAGS = [
     {"name": "sessions", "description": "Human Rights Council sessions, with entry counts."},
     {"name": "changes", "description": "What changed since a point, for mirrors."},
     {"name": "feeds", "description": "Atom feeds and an iCalendar of events, with list filters."},
-    {"name": "operations", "description": "Health and readiness probes, Prometheus metrics."},
+    {"name": "operations", "description": "Health, readiness and Prometheus metrics."},
 ]
 
 

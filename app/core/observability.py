@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -29,6 +29,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.db import get_engine
+
+try:
+    from fastapi.routing import iter_route_contexts
+except ImportError:  # FastAPI before nested routers: a route's own path is the full template
+    iter_route_contexts = None
 
 REQUEST_ID_HEADER = "X-Request-ID"
 UNMATCHED = "<unmatched>"
@@ -69,10 +74,25 @@ def client_address(scope: Scope, *, trust_proxy: bool = False) -> str:
     return client[0] if client else "unknown"
 
 
-def route_label(scope: Scope) -> str:
+Templates = dict[int, tuple[Any, str]]
+
+
+def route_templates(app: FastAPI) -> Templates:
+    """Each route of the app (by identity) with its full template, router prefixes included."""
+    if iter_route_contexts is None:
+        return {}
+    return {id(context.original_route): (context.original_route, context.path_format)
+            for context in iter_route_contexts(app.routes)
+            if isinstance(context.path_format, str)}
+
+
+def route_label(scope: Scope, templates: Templates) -> str:
     """The matched route's template (bounded cardinality), or <unmatched>."""
     route = scope.get("route")
-    path = getattr(route, "path", None)
+    if route is None:
+        return UNMATCHED
+    known = templates.get(id(route))
+    path = known[1] if known is not None and known[0] is route else getattr(route, "path", None)
     return path if isinstance(path, str) else UNMATCHED
 
 
@@ -90,6 +110,7 @@ class RequestObservability:
 
     def __init__(self, app: ASGIApp, *, trust_proxy: bool = False) -> None:
         self.app, self.trust_proxy = app, trust_proxy
+        self._templates: Templates | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -109,12 +130,22 @@ class RequestObservability:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            self._record(scope, status, time.perf_counter() - started, request_id)
+            try:
+                self._record(scope, status, time.perf_counter() - started, request_id)
+            except Exception:  # bookkeeping must never turn an answer into an error
+                logging.getLogger("hrc_digest.observability").exception("recording failed")
             request_id_var.reset(token)
+
+    def _route_templates(self, scope: Scope) -> Templates:
+        """Full route templates of the app serving this scope, worked out once."""
+        if self._templates is None:
+            app = scope.get("app")
+            self._templates = route_templates(app) if isinstance(app, FastAPI) else {}
+        return self._templates
 
     def _record(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
         """Count the request, observe its latency and write its log line."""
-        method, route = method_label(scope), route_label(scope)
+        method, route = method_label(scope), route_label(scope, self._route_templates(scope))
         REQUESTS.labels(method, route, str(status)).inc()
         LATENCY.labels(method, route).observe(seconds)
         access_log.info("request", extra={"http": {
@@ -155,20 +186,30 @@ class TextFormatter(logging.Formatter):
         return super().format(record)
 
 
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time of each record."""
+
+    @property
+    def stream(self) -> Any:
+        """The current sys.stderr (pytest and others swap it)."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        """Ignore the stream the base class sets."""
+
+
 def configure_logging(log_format: str, level: str) -> None:
     """Send the app's own loggers to stderr in the chosen format (idempotent)."""
     logger = logging.getLogger(_LOGGER_NAME)
     logger.setLevel(level.upper())
     formatter: logging.Formatter = JsonFormatter() if log_format == "json" else TextFormatter(
         "%(asctime)s %(levelname)s %(name)s %(message)s %(fields)s")
-    for handler in logger.handlers:
-        if getattr(handler, "_hrc_digest", False):
-            handler.setFormatter(formatter)
-            return
-    handler = logging.StreamHandler(sys.stderr)
-    handler._hrc_digest = True  # type: ignore[attr-defined]
+    handler = next((h for h in logger.handlers if isinstance(h, StderrHandler)), None)
+    if handler is None:
+        handler = StderrHandler()
+        logger.addHandler(handler)
     handler.setFormatter(formatter)
-    logger.addHandler(handler)
 
 
 # --- metrics --------------------------------------------------------------------------
