@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -117,11 +117,11 @@ def _save_session(session: Session, info: dict[str, Any], report: SeedReport) ->
 def _drop_moved(session: Session, kind: str, slug: str, provenance: dict) -> None:
     """A rule change that moves an entry to another kind must not leave its old copy."""
     entries = entry_repo.entries
-    stale = session.execute(select(entries.c.id, entries.c.provenance).where(
+    stale = session.execute(select(entries.c.id, entries.c.type, entries.c.provenance).where(
         entries.c.slug == slug, entries.c.type != kind)).all()
-    for entry_id, stored in stale:
-        if stored == provenance:
-            session.execute(delete(entries).where(entries.c.id == entry_id))
+    for entry_id, old_kind, stored in stale:
+        if stored == provenance:  # recorded in the change log like any deletion
+            entry_repo.delete_entry(session, BY_TYPE[old_kind], entry_id)
 
 
 def save(session: Session, results: list[PageResult]) -> SeedReport:

@@ -88,6 +88,9 @@ def test_a_kind_override_moves_the_entry_without_a_copy(db, client, tmp_path):
     articles = [i["slug"] for i in client.get("/api/v1/articles?limit=100").json()["items"]]
     assert slug not in events and slug in articles
     assert len(events) + len(articles) == 8 + 4
+    changes = client.get("/api/v1/changes?limit=1000").json()["items"]
+    moved = [(c["action"], c["type"]) for c in changes if c["slug"] == slug]
+    assert moved == [("created", "event"), ("deleted", "event"), ("created", "article")]
 
 
 def run_cli(*args: str, database_url: str) -> subprocess.CompletedProcess:
