@@ -136,7 +136,7 @@ class Corpus:
             body = " ".join(self._sentence(t, ctx) for t in picked)
         if rng.random() < 0.0025:
             body = (body or "") + f" Delegates also mentioned {rng.choice(RARE_WORDS)} projects."
-        slug = f"{slugify(title)[:90]}-{entry_id}"
+        slug = f"{slugify(title)[:90].rstrip('-')}-{entry_id}"
         record: dict[str, Any] = {
             "id": entry_id, "type": kind, "slug": slug, "title": title, "summary": summary,
             "body": body,

@@ -3,11 +3,11 @@
 Each list request is ONE statement: the page (limit + 1 rows, so we know if a
 next page exists) with the capped count as an uncorrelated scalar subquery
 (`SELECT count(*) FROM (SELECT 1 … LIMIT 10001)`, evaluated once).
-`date DESC NULLS LAST, id DESC` is written as a UNION ALL of the dated rows
-(a backward range scan of `ix_entries_type_date_id`) and the undated rows, so
-PostgreSQL, whose ascending index yields NULLS FIRST backwards, still walks
-the index instead of sorting every row; and the page's ids are found on the
-index alone before the limit + 1 full rows are read (a deferred join).
+Newest first is `coalesce(date, '0001-01-01') DESC, id DESC` (undated entries
+count as the oldest, as in the product), a backward range scan of the
+expression index `ix_entries_by_date_type` (migration 0004); the page's ids are
+found on the index alone before the limit + 1 full rows are read (a deferred
+join), and the keyset cursor is one row-value comparison.
 """
 
 import re
@@ -84,11 +84,21 @@ def _where(sql: Sql, alias: str, kind: str, filters: Filters) -> list[str]:
         plus = "+" if sql.sqlite else ""
         terms.append(f"{plus}{alias}.id IN (SELECT entry_id FROM entry_topics "
                      f"WHERE topic = {sql.p('topic', filters.topic)})")
+    key = sort_date(sql.sqlite, alias)
     if filters.date_from:
-        terms.append(f"{alias}.date >= {sql.p('date_from', filters.date_from)}")
+        terms.append(f"{key} >= {sql.p('date_from', filters.date_from)}")
     if filters.date_to:
-        terms.append(f"{alias}.date <= {sql.p('date_to', filters.date_to)}")
+        terms.append(f"{key} <= {sql.p('date_to', filters.date_to)}")
+        terms.append(f"{key} > {UNDATED_SQLITE if sql.sqlite else UNDATED_PG}")
     return terms
+
+
+UNDATED_SQLITE, UNDATED_PG = "'0001-01-01'", "DATE '0001-01-01'"
+
+
+def sort_date(sqlite: bool, alias: str) -> str:
+    """The date-order expression, written exactly as the expression index holds it."""
+    return f"coalesce({alias}.date, {UNDATED_SQLITE if sqlite else UNDATED_PG})"
 
 
 def capped_count(sql: Sql, kind: str, filters: Filters) -> str:
@@ -108,33 +118,24 @@ def capped_count(sql: Sql, kind: str, filters: Filters) -> str:
 
 def list_by_date(sqlite: bool, kind: str, filters: Filters, limit: int, offset: int,
                  after: tuple[str | None, int] | None) -> Sql:
-    """Newest first (date desc nulls last, id desc), offset or keyset, with the capped count.
+    """Newest first (undated as oldest, id desc), offset or keyset, with the capped count.
 
-    Deferred join: the page's ids come from the (type, date, id) index alone, and only
-    those limit + 1 rows are then read in full.
+    Deferred join: the page's ids come from the (type, date-order, id) index alone, and
+    only those limit + 1 rows are then read in full.
     """
     sql = Sql(sqlite)
-    base = _where(sql, "e", kind, filters)
-    window = limit + 1 + offset
-    dated = [*base, "e.date IS NOT NULL"]
-    undated = [*base, "e.date IS NULL"]
+    key = sort_date(sqlite, "e")
+    terms = _where(sql, "e", kind, filters)
     if after is not None:
         last_date, last_id = after
-        if last_date is None:
-            dated = ["1 = 0"]
-            undated.append(f"e.id < {sql.p('after_id', last_id)}")
-        else:
-            dated.append(f"(e.date, e.id) < ({sql.p('after_date', last_date)}, "
-                         f"{sql.p('after_id', last_id)})")
+        terms.append(f"({key}, e.id) < ({sql.p('after_date', last_date or '0001-01-01')}, "
+                     f"{sql.p('after_id', last_id)})")
     sql.text = (
         f"SELECT {SELECT_ARTICLE}, {capped_count(sql, kind, filters)} AS total FROM ("
-        f"SELECT * FROM (SELECT e.id AS pid, e.date AS pdate FROM entries e "
-        f"WHERE {' AND '.join(dated)} ORDER BY e.date DESC, e.id DESC LIMIT {window}) AS d "
-        f"UNION ALL SELECT * FROM (SELECT e.id AS pid, e.date AS pdate FROM entries e "
-        f"WHERE {' AND '.join(undated)} ORDER BY e.id DESC LIMIT {window}) AS n "
-        f"LIMIT {limit + 1} OFFSET {offset}"
+        f"SELECT e.id AS pid, {key} AS pdate FROM entries e WHERE {' AND '.join(terms)} "
+        f"ORDER BY {key} DESC, e.id DESC LIMIT {limit + 1} OFFSET {offset}"
         f") AS p JOIN entries e ON e.id = p.pid JOIN articles a ON a.id = e.id "
-        f"ORDER BY p.pdate DESC NULLS LAST, p.pid DESC")
+        f"ORDER BY p.pdate DESC, p.pid DESC")
     return sql
 
 

@@ -76,7 +76,9 @@ def hrc_digest_cli() -> str:
 def product_env(url: str, **extra: str) -> dict[str, str]:
     """Environment for running the product on a database."""
     env = dict(os.environ)
-    env.update({"DATABASE_URL": url, "HRC_DIGEST_AUTO_SEED": "false"}, **extra)
+    # Rate limits off: the load generator is one client sending thousands of requests.
+    env.update({"DATABASE_URL": url, "HRC_DIGEST_AUTO_SEED": "false", "HRC_DIGEST_RATE_LIMIT": "0",
+                "HRC_DIGEST_RATE_LIMIT_KEYED": "0"}, **extra)
     return env
 
 
