@@ -34,7 +34,9 @@ def build_engine(url: str, *, pool_size: int = 10) -> Engine:
     """Create the engine for a database URL, preparing a SQLite file's folder."""
     prepare_sqlite_folder(url)
     if make_url(url).get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        # As many connections as PostgreSQL gets: requests wait for a free one, not fail.
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10},
+                               pool_size=pool_size, max_overflow=pool_size)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(

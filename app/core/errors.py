@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("hrc_digest.errors")
@@ -189,6 +190,12 @@ async def _on_database(request: Request, exc: DBAPIError) -> JSONResponse:
                             code="internal-error")
 
 
+async def _on_pool_timeout(request: Request, exc: SQLAlchemyTimeoutError) -> JSONResponse:
+    logger.warning("no database connection free within the pool timeout")
+    return problem_response(request, 503, "the service is overloaded; try again shortly",
+                            headers={"Retry-After": "2"})
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(request, 500, "internal server error", title="Internal server error",
@@ -202,6 +209,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(IntegrityError, _on_integrity)
     app.add_exception_handler(DBAPIError, _on_database)
+    app.add_exception_handler(SQLAlchemyTimeoutError, _on_pool_timeout)
     app.add_exception_handler(Exception, _on_unexpected)
 
 

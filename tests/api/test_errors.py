@@ -174,3 +174,19 @@ def test_deleted_ids_are_never_reused(client, auth):
     assert second.json()["id"] > first.json()["id"]
     assert client.get(first.headers["location"], headers={
         "If-None-Match": first.headers["etag"]}).status_code == 404
+
+
+def test_exhausted_connection_pool_is_503_with_retry_after(app, monkeypatch):
+    from fastapi.testclient import TestClient
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    import app.entries.router as entries_router
+
+    def exhausted(*args, **kwargs):
+        raise PoolTimeout("QueuePool limit reached")
+
+    monkeypatch.setattr(entries_router, "run", exhausted)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/api/v1/articles")
+    assert_problem(response, 503, "overloaded")
+    assert response.headers["retry-after"] == "2"
