@@ -36,10 +36,14 @@ entry_countries = EntryCountry.__table__
 UNDATED = "0001-01-01"  # undated entries sort as the oldest, on both engines
 
 
+def undated(dialect: str) -> ColumnElement[Any]:
+    """The stand-in date of undated entries, as an SQL literal (as the indexes hold it)."""
+    return literal_column(f"DATE '{UNDATED}'" if dialect == "postgresql" else f"'{UNDATED}'")
+
+
 def sort_date(dialect: str) -> ColumnElement[Any]:
     """The primary date as lists order it; written as the expression indexes have it."""
-    sentinel = f"DATE '{UNDATED}'" if dialect == "postgresql" else f"'{UNDATED}'"
-    return func.coalesce(entries.c.date, literal_column(sentinel))
+    return func.coalesce(entries.c.date, undated(dialect))
 
 
 # What a matched word weighs in each column (PostgreSQL: labels A, B, B, C with ts_rank's
@@ -108,8 +112,7 @@ def predicates(criteria: Criteria, kinds: tuple[KindSpec, ...], *, joined: KindS
     if criteria.date_to is not None:
         terms.append(by_date <= criteria.date_to)
     if criteria.date_to is not None or criteria.dated_only:
-        terms.append(by_date > literal_column(
-            f"DATE '{UNDATED}'" if dialect == "postgresql" else f"'{UNDATED}'"))
+        terms.append(by_date > undated(dialect))
     for spec in kinds:
         for spec_filter in spec.filters:
             values = criteria.kind_values.get(spec_filter.param)

@@ -121,7 +121,6 @@ def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
         reject_unknown(request, allowed)
         output = query.pop("format")
         query = {renamed.get(k, k): v for k, v in query.items()}
-        query["cursor"] = None
         rows = export_rows(spec, scope, query, db)
         if output == "csv":
             columns = list(spec.public_model.model_fields)
