@@ -1,5 +1,6 @@
 """The hrc-digest command line: serve, migrate, seed and manage API keys."""
 
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -91,16 +92,38 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development).")] = False,
+    timeout_keep_alive: Annotated[int, typer.Option(
+        min=1, help="Close an idle keep-alive connection after this many seconds.")] = 5,
+    limit_concurrency: Annotated[int | None, typer.Option(
+        min=1, help="Per worker: past this many connections and tasks, answer 503 at once.",
+        show_default="no limit")] = None,
+    backlog: Annotated[int, typer.Option(
+        min=1, help="Connections the kernel queues before they are accepted.")] = 2048,
+    timeout_graceful_shutdown: Annotated[int | None, typer.Option(
+        min=0, help="On SIGTERM, seconds running requests get to finish "
+                    "(default: HRC_DIGEST_TIMEOUT_GRACEFUL_SHUTDOWN, else 20).",
+        show_default=False)] = None,
 ) -> None:
     """Migrate, load reference data, seed an empty database, then serve with uvicorn."""
     import uvicorn
 
+    from app.core.db import use_statement_timeout
+
+    settings = get_settings()
     migrate_and_load_reference()
-    if get_settings().auto_seed:
+    if settings.auto_seed:
         _seed_if_empty()
+    use_statement_timeout(True)  # requests are cut at HRC_DIGEST_STATEMENT_TIMEOUT_MS
+    # With one worker uvicorn re-raises SIGTERM once its graceful shutdown is over, which
+    # would end the process as killed by the signal (status 143); a finished graceful
+    # shutdown is a clean exit, 0, as it is with several workers.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    grace = (settings.timeout_graceful_shutdown if timeout_graceful_shutdown is None
+             else timeout_graceful_shutdown)
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
-                reload=reload, log_level=get_settings().log_level, proxy_headers=True,
-                timeout_graceful_shutdown=20,
+                reload=reload, log_level=settings.log_level, proxy_headers=True,
+                timeout_keep_alive=timeout_keep_alive, limit_concurrency=limit_concurrency,
+                backlog=backlog, timeout_graceful_shutdown=grace,
                 access_log=False)  # the app logs each request as JSON, without query strings
 
 
@@ -167,8 +190,15 @@ def _kind(name: str):
     return spec
 
 
+def _working_file(path: Path, suffix: str) -> Path:
+    """A file the import keeps about its input: in the current folder, named after the
+    input's base name, so an input path (absolute, `../..`, a symlink) never steers where
+    the command writes."""
+    return Path.cwd() / (path.name + suffix)
+
+
 def _checkpoint_path(path: Path) -> Path:
-    return path.with_name(path.name + ".progress.json")
+    return _working_file(path, ".progress.json")
 
 
 def _read_checkpoint(path: Path, kind: str) -> int:
@@ -179,7 +209,8 @@ def _read_checkpoint(path: Path, kind: str) -> int:
     stat = path.stat()
     saved = orjson.loads(checkpoint.read_bytes())
     if saved.get("kind") != kind or saved.get("size") != stat.st_size or (
-            saved.get("mtime_ns") != stat.st_mtime_ns):
+            saved.get("mtime_ns") != stat.st_mtime_ns) or (
+            saved.get("path", str(path.resolve())) != str(path.resolve())):
         return 0  # the file changed: start over (upserts make that safe)
     return int(saved.get("done", 0))
 
@@ -187,7 +218,8 @@ def _read_checkpoint(path: Path, kind: str) -> int:
 def _write_checkpoint(path: Path, kind: str, done: int) -> None:
     stat = path.stat()
     _checkpoint_path(path).write_bytes(orjson.dumps(
-        {"kind": kind, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "done": done}))
+        {"path": str(path.resolve()), "kind": kind, "size": stat.st_size,
+         "mtime_ns": stat.st_mtime_ns, "done": done}))
 
 
 @cli.command("import")
@@ -199,7 +231,8 @@ def import_file(
     on_conflict: Annotated[str, typer.Option(
         help="When a slug exists: update, skip or error.")] = "update",
     errors_file: Annotated[Path | None, typer.Option(
-        "--errors", help="Where to write rejected rows (default: FILE.errors.jsonl).")] = None,
+        "--errors", help="Where to write rejected rows (default: NAME.errors.jsonl in the "
+                         "current folder, NAME being the file's name).")] = None,
 ) -> None:
     """Load records straight into the database, in batches; resumes after an interruption."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -211,14 +244,14 @@ def import_file(
     if on_conflict not in ("update", "skip", "error"):
         fail("--on-conflict must be update, skip or error")
     if not file.is_file():
-        fail(f"{file}: no such file")
+        fail(f"{file}: no such file" if not file.exists() else f"{file}: not a regular file")
     try:
         chosen = file_format or guess_format(file)
     except FileFormatError as exc:
         fail(str(exc))
     if chosen not in ("ndjson", "csv", "json"):
         fail("--format must be ndjson, csv or json")
-    errors_path = errors_file or file.with_name(file.name + ".errors.jsonl")
+    errors_path = errors_file or _working_file(file, ".errors.jsonl")
     skip = _read_checkpoint(file, spec.type)
     migrate_and_load_reference()
     totals = {"created": 0, "updated": 0, "unchanged": 0, "failed": 0}
@@ -246,7 +279,11 @@ def import_file(
                 done = _import_batch(spec, batch, lines, on_conflict, totals, errors_out)
                 progress.update(task, completed=done)
     except (FileFormatError, UnicodeDecodeError) as exc:
+        if errors_path.is_file() and not errors_path.stat().st_size:
+            errors_path.unlink()  # nothing was rejected row by row
         fail(f"{file}: {exc}" if isinstance(exc, UnicodeDecodeError) else str(exc))
+    except OSError as exc:  # the errors file or the checkpoint cannot be written
+        fail(f"{exc.filename or errors_path}: cannot write: {exc.strerror or exc}")
     _checkpoint_path(file).unlink(missing_ok=True)
     resumed = f" (resumed after {skip:,})" if skip else ""
     typer.echo(f"{spec.plural}: {totals['created']} created, {totals['updated']} updated, "
@@ -309,7 +346,10 @@ def export_file(
         if name not in known or not value:
             fail(f"--where takes NAME=VALUE with NAME one of {', '.join(known)}")
         params.setdefault(name, []).append(int(value) if known[name].match == "int" else value)
-    target = output.open("wb") if output else sys.stdout.buffer
+    try:
+        target = output.open("wb") if output else sys.stdout.buffer
+    except OSError as exc:
+        fail(f"{output}: cannot write: {exc.strerror or exc}")
     try:
         with database_session() as session:
             rows = (service.public(spec, row) for row in stream(session, kind_scope(spec), params))
@@ -390,6 +430,9 @@ def _check_settings() -> None:
 def main() -> None:
     """Console-script entry point: expected failures exit 1 with one line, usage errors 2."""
     _check_settings()
+    from app.core.db import use_statement_timeout
+
+    use_statement_timeout(False)  # the CLI's own jobs may run for minutes; `serve` turns it on
     try:
         cli()
     except CliError as exc:

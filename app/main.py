@@ -4,10 +4,12 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app.changes.router import router as changes_router
+from app.core.caching import ConditionalGet
 from app.core.config import get_settings
 from app.core.errors import install_error_handlers
 from app.core.limits import BodySizeLimit
 from app.core.observability import RequestObservability, configure_logging, metrics_router
+from app.core.openapi import install_openapi
 from app.core.ratelimit import RateLimit
 from app.entries.registry import KINDS
 from app.entries.router import build_router
@@ -54,7 +56,9 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     configure_logging(settings.log_format, settings.log_level)
-    # Outermost last: request id/log/metrics > CORS > rate limit > body size > routes.
+    # Outermost last: request id/log/metrics > CORS > rate limit > body size > conditional
+    # GET > routes.
+    app.add_middleware(ConditionalGet, max_age=settings.cache_max_age)
     app.add_middleware(BodySizeLimit, default=settings.max_body_bytes,
                        bulk=settings.max_bulk_bytes)
     app.add_middleware(RateLimit, anonymous=settings.rate_limit,
@@ -80,4 +84,5 @@ def create_app() -> FastAPI:
     app.include_router(api)
     app.include_router(system_router)
     app.include_router(metrics_router)
+    install_openapi(app, rate_limited=bool(settings.rate_limit or settings.rate_limit_keyed))
     return app

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 from sqlalchemy import text
 
+from app.core.caching import NO_STORE
 from app.core.db import get_engine
 from app.core.errors import ServiceUnavailable, problem_responses
 from app.core.migrations import current_revision, head_revision
@@ -13,7 +14,7 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/healthz", summary="Liveness: the process answers")
 def healthz() -> FastJSONResponse:
-    return FastJSONResponse({"status": "ok"})
+    return FastJSONResponse({"status": "ok"}, headers=NO_STORE)
 
 
 @router.get("/readyz", summary="Readiness: database reachable and migrated to head",
@@ -31,4 +32,4 @@ def readyz() -> FastJSONResponse:
         raise ServiceUnavailable(f"the database schema is at {current}, not at {head}; "
                                  "run 'hrc-digest migrate'")
     return FastJSONResponse({"status": "ready", "database": engine.dialect.name,
-                             "schema": current})
+                             "schema": current}, headers=NO_STORE)

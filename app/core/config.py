@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     rate_limit_keyed: int = Field(default=3000, ge=0)
     rate_limit_window: int = Field(default=60, ge=1)
     trust_proxy: bool = False
+    statement_timeout_ms: int = Field(default=15_000, ge=0)
+    timeout_graceful_shutdown: int = Field(default=20, ge=0)
+    cache_max_age: int = Field(default=0, ge=0)
+    rank_window: int = Field(default=1000, ge=1, le=100_000)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -1,13 +1,18 @@
 """Engine, sessions and the request's unit of work."""
 
-from collections.abc import Iterator
-from functools import lru_cache
+import math
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable
+from functools import lru_cache, partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import get_settings
@@ -30,25 +35,138 @@ def prepare_sqlite_folder(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def build_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """Create the engine for a database URL, preparing a SQLite file's folder."""
+# --- statement time-outs ----------------------------------------------------------------
+# PostgreSQL enforces `statement_timeout` itself (set per connection at connect). SQLite
+# has no such setting: a progress handler, called every PROGRESS_STEPS virtual-machine
+# instructions, aborts the call into SQLite that has run past its budget (SQLITE_INTERRUPT,
+# "interrupted"). The budget is per call, not per connection: each execute and each
+# fetch of a streamed result starts a new one, and outside those calls (a commit, a
+# client reading an export slowly) there is none.
+
+PROGRESS_STEPS = 10_000  # about 0.1-1 ms of SQLite work between two checks
+_INTERRUPTED = "interrupted"  # sqlite3's message for SQLITE_INTERRUPT
+_PG_QUERY_CANCELED = "57014"  # SQLSTATE of statement_timeout (and of a cancelled query)
+
+
+class _TimedCursor(sqlite3.Cursor):
+    """A cursor whose every call into SQLite gets the connection's time budget."""
+
+    def _timed(self, call: Callable[..., Any], *args: Any) -> Any:
+        connection = self.connection
+        budget = getattr(connection, "budget", 0.0)
+        connection.deadline = time.monotonic() + budget if budget else math.inf
+        try:
+            return call(*args)
+        finally:
+            connection.deadline = math.inf
+
+    def execute(self, sql: str, parameters: Any = (), /) -> "_TimedCursor":
+        return self._timed(super().execute, sql, parameters)
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> "_TimedCursor":
+        return self._timed(super().executemany, sql, seq_of_parameters)
+
+    def fetchone(self) -> Any:
+        return self._timed(super().fetchone)
+
+    def fetchmany(self, size: int | None = None) -> list[Any]:
+        return self._timed(super().fetchmany, self.arraysize if size is None else size)
+
+    def fetchall(self) -> list[Any]:
+        return self._timed(super().fetchall)
+
+
+class _TimedConnection(sqlite3.Connection):
+    """A SQLite connection whose cursors are timed (see _TimedCursor)."""
+
+    budget = 0.0  # seconds; 0 = no limit
+    deadline = math.inf
+
+    def cursor(self, factory: Any = None) -> sqlite3.Cursor:
+        return super().cursor(factory or _TimedCursor)
+
+    def past_deadline(self) -> bool:
+        """The progress handler: True (abort the statement) once the budget is spent."""
+        return time.monotonic() > self.deadline
+
+
+def _sqlite_statement_timeout(seconds: float, dbapi_connection, _record) -> None:
+    dbapi_connection.budget = seconds
+    dbapi_connection.set_progress_handler(dbapi_connection.past_deadline, PROGRESS_STEPS)
+
+
+def is_statement_timeout(exc: DBAPIError) -> bool:
+    """True when the database stopped a statement at the statement time-out."""
+    orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        return str(orig) == _INTERRUPTED
+    return getattr(orig, "sqlstate", None) == _PG_QUERY_CANCELED
+
+
+def build_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0) -> Engine:
+    """Create the engine for a database URL, preparing a SQLite file's folder.
+
+    `statement_timeout_ms` > 0 stops any statement that runs longer (see above)."""
     prepare_sqlite_folder(url)
     if make_url(url).get_backend_name() == "sqlite":
+        connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": 10}
+        if statement_timeout_ms:
+            connect_args["factory"] = _TimedConnection
         # As many connections as PostgreSQL gets: requests wait for a free one, not fail.
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10},
+        engine = create_engine(url, connect_args=connect_args,
                                pool_size=pool_size, max_overflow=pool_size)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if statement_timeout_ms:
+            event.listen(engine, "connect",
+                         partial(_sqlite_statement_timeout, statement_timeout_ms / 1000))
         return engine
+    # connect_timeout: an unreachable server fails the request instead of holding it;
+    # keepalives: a connection whose server vanished without a reset is found dead
+    # within about a minute instead of the operating system's two hours.
+    connect_args = {"connect_timeout": 10, "keepalives_idle": 30, "keepalives_interval": 10,
+                    "keepalives_count": 3}
+    # Planner settings for a read API of short queries, chosen after measuring (see
+    # docs/benchmarks.md): psycopg prepares a statement after 5 runs and PostgreSQL may
+    # then switch to a generic plan that ignores the values (a topic + date range went
+    # from 0.5 to 16.6 ms so); a custom plan per run costs well under a millisecond.
+    # JIT compiles expensive-looking plans for tens of milliseconds, which a page
+    # query never wins back.
+    options = ["-c plan_cache_mode=force_custom_plan", "-c jit=off"]
+    if statement_timeout_ms:
+        options.append(f"-c statement_timeout={statement_timeout_ms}")
+    connect_args["options"] = " ".join(options)
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800,
+        connect_args=connect_args,
     )
+
+
+_statement_timeouts = True
+
+
+def use_statement_timeout(enabled: bool) -> None:
+    """Whether the process engine applies HRC_DIGEST_STATEMENT_TIMEOUT_MS.
+
+    On (the default) wherever the API is served; the command line turns it off for its
+    own jobs (migrate, seed, import, export), which may rightly run for minutes, and
+    back on before `serve` hands over to uvicorn. A change drops the current engine."""
+    global _statement_timeouts
+    if enabled == _statement_timeouts:
+        return
+    _statement_timeouts = enabled
+    if get_engine.cache_info().currsize:
+        get_engine().dispose()
+    get_engine.cache_clear()
+    _session_factory.cache_clear()
 
 
 @lru_cache
 def get_engine() -> Engine:
     """The process-wide engine for the configured database."""
     settings = get_settings()
-    return build_engine(settings.database_url, pool_size=settings.db_pool_size)
+    timeout = settings.statement_timeout_ms if _statement_timeouts else 0
+    return build_engine(settings.database_url, pool_size=settings.db_pool_size,
+                        statement_timeout_ms=timeout)
 
 
 @lru_cache
@@ -61,17 +179,31 @@ def new_session() -> Session:
     return _session_factory()()
 
 
-def get_session() -> Iterator[Session]:
-    """The request's unit of work: commit when the route returns, roll back on any error."""
+def _finish(session: Session, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
+
+
+async def get_session() -> AsyncIterator[Session]:
+    """The request's unit of work: commit when the route returns, roll back on any error.
+
+    Async on purpose: making a Session does no I/O, so it is made on the event loop, and
+    only the end (COMMIT or ROLLBACK, then returning the connection) goes to a worker
+    thread. A sync generator would cost a thread hand-off at the start too: three per
+    request instead of two, a measurable share of a fast read.
+    """
     session = new_session()
     try:
         yield session
-        session.commit()
     except BaseException:
-        session.rollback()
+        await run_in_threadpool(_finish, session, False)
         raise
-    finally:
-        session.close()
+    await run_in_threadpool(_finish, session, True)
 
 
 # scope="function": commit before the response is sent, so a client never sees

@@ -11,6 +11,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.routing import allowed_methods
+
 logger = logging.getLogger("hrc_digest.errors")
 
 PROBLEM_JSON = "application/problem+json"
@@ -157,14 +159,33 @@ async def _on_problem(request: Request, exc: ProblemError) -> JSONResponse:
 
 async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    headers = getattr(exc, "headers", None)
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no route matches {request.method} {request.url.path}"
     elif exc.status_code == 405:
         detail = f"method {request.method} is not allowed on {request.url.path}"
-    return problem_response(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
+        # Starlette names only the first route matching the path; every route's methods count.
+        allow = allowed_methods(request.app, request.scope)
+        headers = (headers or {}) | ({"Allow": ", ".join(allow)} if allow else {})
+    elif exc.status_code == 400 and exc.__cause__ is not None:
+        detail = _unparsable_body(exc.__cause__) or detail
+    return problem_response(request, exc.status_code, detail, headers=headers)
+
+
+def _unparsable_body(cause: BaseException) -> str | None:
+    """Why FastAPI could not parse a body, said plainly (it only says 'an error')."""
+    if isinstance(cause, UnicodeError):
+        return "request body is not valid UTF-8"
+    if isinstance(cause, RecursionError):
+        return "request body JSON is nested too deeply"
+    return None
 
 
 async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    if isinstance(exc.body, bytes):  # FastAPI leaves a body it did not parse as JSON raw
+        media_type = request.headers.get("content-type") or "none"
+        return problem_response(request, 415, f"the body must be application/json, not "
+                                f"'{media_type}'")
     errors = _validation_errors(exc)
     if any(err.get("type") == "json_invalid" for err in exc.errors()):
         return problem_response(
@@ -180,6 +201,17 @@ async def _on_integrity(request: Request, exc: IntegrityError) -> JSONResponse:
 
 
 async def _on_database(request: Request, exc: DBAPIError) -> JSONResponse:
+    from app.core.config import get_settings
+    from app.core.db import is_statement_timeout
+
+    if is_statement_timeout(exc):
+        # Retrying the same request would time out again: no Retry-After.
+        limit = get_settings().statement_timeout_ms
+        logger.warning("a query ran past the statement time-out of %d ms on %s %s", limit,
+                       request.method, request.url.path)
+        return problem_response(request, 503, f"the query took longer than {limit / 1000:g} s; "
+                                "narrow the filters", code="statement-timeout",
+                                title="Query timed out")
     logger.error("database error: %s", exc.__class__.__name__, exc_info=exc)
     if isinstance(exc, OperationalError) or exc.connection_invalidated:
         return problem_response(

@@ -4,10 +4,10 @@ import contextvars
 import json
 import logging
 import os
+import random
 import re
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +28,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.caching import NO_STORE
 from app.core.db import get_engine
 
 try:
@@ -54,13 +55,17 @@ LATENCY = Histogram("hrc_http_request_duration_seconds",
 
 # --- request ids and client addresses -------------------------------------------------
 
+_ids = random.Random()  # seeded from os.urandom once per process
+
 
 def request_id_from(headers: Headers) -> str:
     """The caller's X-Request-ID when it is safe to echo and log, else a new one."""
     incoming = headers.get(REQUEST_ID_HEADER)
     if incoming is not None and _VALID_ID.fullmatch(incoming):
         return incoming
-    return uuid.uuid4().hex
+    # 128 random bits as 32 hex digits, like uuid4().hex, without its os.urandom system call
+    # on every request (an id needs uniqueness, not secrecy).
+    return f"{_ids.getrandbits(128):032x}"
 
 
 def client_address(scope: Scope, *, trust_proxy: bool = False) -> str:
@@ -259,4 +264,5 @@ metrics_router = APIRouter(tags=["operations"])
                      "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}})
 def metrics() -> Response:
     """Requests by route and status, latency, the database pool and process figures."""
-    return Response(generate_latest(scrape_registry()), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(scrape_registry()), media_type=CONTENT_TYPE_LATEST,
+                    headers=NO_STORE)

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from prometheus_client import Counter
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,10 @@ OnConflict = Literal["update", "skip", "error"]
 MAX_ITEMS = 10_000
 BATCH_SIZE = 1_000
 READ_ONLY = ("id", "created_at", "updated_at", "version")  # accepted from exports, ignored
+# Counted batch by batch as the request goes, before its commit: a load's progress.
+BULK_ITEMS = Counter("hrc_bulk_items", "Bulk items processed (validated, and written into "
+                     "the request's transaction unless it is atomic and already failed), "
+                     "before the commit.", ["kind"])
 
 
 @dataclass
@@ -104,7 +109,7 @@ class BulkWriter:
 
     def add_batch(self, raw_items: Iterable[tuple[int, Any]]) -> None:
         """Validate and (unless an atomic request already failed) write one batch."""
-        items = []
+        items, counted = [], self.count
         for index, raw in raw_items:
             self.count += 1
             item = _validate(self.spec, index, raw, self.report)
@@ -121,6 +126,7 @@ class BulkWriter:
             if item.index in errors:
                 self.report.fail(item.index, item.record["slug"], errors[item.index])
         self._write([item for item in items if item.index not in errors])
+        BULK_ITEMS.labels(self.spec.plural).inc(self.count - counted)
 
     def _write(self, items: list[Item]) -> None:
         existing = repo.fetch_by_slugs(self.session, self.spec,

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Float,
     FromClause,
     Integer,
+    Select,
     case,
     cast,
     column,
@@ -142,7 +143,12 @@ fts_table = table("entries_fts", column("rowid"))
 fts_instances = table("entries_fts_instances", column("term"), column("doc"), column("col"))
 
 
-def _sqlite_match(query: fulltext.TextQuery) -> TextMatch:
+def _fts5(expression: str) -> Select[Any]:
+    """Ids of the rows an FTS5 expression matches."""
+    return select(fts_table.c.rowid).where(literal_column("entries_fts").op("MATCH")(expression))
+
+
+def _sqlite_match(query: fulltext.TextQuery, pool: Select[Any] | None) -> TextMatch:
     """FTS5 finds the rows; each is scored from its own matched terms, weighted by column.
 
     Unlike bm25(), such a score depends on nothing but the row, so keyset cursors over
@@ -150,11 +156,13 @@ def _sqlite_match(query: fulltext.TextQuery) -> TextMatch:
     """
     positive = fulltext.to_fts5(query)
     if positive is None:  # only exclusions: every row without them, unranked
-        excluded = select(fts_table.c.rowid).where(
-            literal_column("entries_fts").op("MATCH")(fulltext.fts5_any(query.excluded)))
+        excluded = _fts5(fulltext.fts5_any(query.excluded))
         return TextMatch([entries.c.id.not_in(excluded)], cast(literal(0.0), Float))
-    matched = (select(fts_table.c.rowid.label("id"))
-               .where(literal_column("entries_fts").op("MATCH")(positive)).subquery("matched"))
+    if pool is not None:  # already matched and filtered: score only these
+        matched = pool.with_only_columns(entries.c.id.label("id")).subquery("matched")
+    else:
+        matched = _fts5(positive).with_only_columns(
+            fts_table.c.rowid.label("id")).subquery("matched")
     weight = case(*((fts_instances.c.col == name, w) for name, w in COLUMN_WEIGHTS.items()),
                   else_=1.0)
     scores = (select(fts_instances.c.doc.label("id"), func.sum(weight).label("score"))
@@ -167,18 +175,41 @@ def _sqlite_match(query: fulltext.TextQuery) -> TextMatch:
     return TextMatch([], cast(ranked.c.score, Float), (ranked, ranked.c.id == entries.c.id))
 
 
-def _postgres_match(query: fulltext.TextQuery) -> TextMatch:
+def _postgres_match(query: fulltext.TextQuery, pool: Select[Any] | None) -> TextMatch:
     tsquery = func.to_tsquery(literal("english", postgresql.REGCONFIG),
                               fulltext.to_tsquery_text(query))
     vector = literal_column("entries.search_vector", postgresql.TSVECTOR)
     # ts_rank is a float4; as float8 its value survives the cursor's JSON round trip exactly.
     score = cast(func.ts_rank(vector, tsquery), Float(precision=53))
-    return TextMatch([vector.op("@@")(tsquery)], score)
+    where = [vector.op("@@")(tsquery)]
+    if pool is None:
+        return TextMatch(where, score)
+    # Joined as a derived table, not `id IN (…)`: the planner then reads the pool's rows by
+    # primary key instead of hashing a scan of the whole detail table.
+    pooled = pool.subquery("pool")
+    return TextMatch(where, score, (pooled, pooled.c.id == entries.c.id))
 
 
-def text_match(query: fulltext.TextQuery, dialect: str) -> TextMatch:
-    """The engine's own index for a parsed text query."""
-    return _postgres_match(query) if dialect == "postgresql" else _sqlite_match(query)
+def text_match(query: fulltext.TextQuery, dialect: str,
+               pool: Select[Any] | None = None) -> TextMatch:
+    """The engine's own index for a parsed text query, scoring each matching row.
+
+    `pool` (a SELECT of entry ids that already applies the match and the filters) bounds
+    the rows that are scored: ranking then costs the pool's size, not the match count.
+    """
+    if dialect == "postgresql":
+        return _postgres_match(query, pool)
+    return _sqlite_match(query, pool)
+
+
+def text_filter(query: fulltext.TextQuery, dialect: str) -> TextMatch:
+    """Which rows match, unscored: for counts, facets and the ranking pool."""
+    if dialect == "postgresql":
+        return TextMatch(_postgres_match(query, None).where, literal(0.0))
+    positive = fulltext.to_fts5(query)
+    if positive is None:
+        return _sqlite_match(query, None)
+    return TextMatch([entries.c.id.in_(_fts5(positive))], literal(0.0))
 
 
 def year_of(dialect: str) -> ColumnElement[Any]:

@@ -9,6 +9,7 @@ indexed range scan whatever its depth.
 import base64
 import binascii
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, literal, or_, tuple_
 
 from app.core.errors import BadRequest
+from app.entries.fields import MAX_ID
 
 
 @dataclass(frozen=True)
@@ -43,9 +45,9 @@ class SortKey:
         flipped = self.descending != self.field.best_first
         return ("-" if flipped else "") + self.field.name
 
-    def order_by(self) -> ColumnElement[Any]:
-        """ORDER BY term; NULLs sort last in both directions."""
-        expr = self.field.expression
+    def order_by(self, expr: ColumnElement[Any] | None = None) -> ColumnElement[Any]:
+        """ORDER BY term (on the key, or on a column holding its values); NULLs last."""
+        expr = self.field.expression if expr is None else expr
         ordered = expr.desc() if self.descending else expr.asc()
         return ordered.nulls_last() if self.field.nullable else ordered
 
@@ -122,9 +124,13 @@ def _decode_value(value: Any, key: SortKey) -> Any:
     if kind is float:
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise ValueError("not a number")
+        if not math.isfinite(value):
+            raise ValueError("not a finite number")
         return float(value)
     if not isinstance(value, kind) or isinstance(value, bool):
         raise ValueError("wrong type")
+    if kind is int and not -MAX_ID <= value <= MAX_ID:
+        raise ValueError("out of range")  # would overflow the database's integer
     return value
 
 

@@ -8,15 +8,16 @@ undocumented.
 """
 
 import inspect
+import re
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import Query, Request
 from pydantic import Field
 
 from app.core.config import get_settings
 from app.core.db import SessionDep
+from app.entries.fields import MAX_ENTRY_ID, NO_NUL, IsoDate
 from app.entries.spec import FieldFilter, KindSpec
 
 MAX_LIMIT = 100
@@ -33,21 +34,37 @@ class Param:
     example: Any = None
     repeatable: bool = False
     default: Any = None
-    bounds: dict[str, int] = field(default_factory=dict)
+    bounds: dict[str, Any] = field(default_factory=dict)
+    pattern: str | None = None  # documented only: the route answers a mismatch itself
 
     def parameter(self) -> inspect.Parameter:
         """The signature parameter FastAPI reads."""
         examples = [self.example] if self.example is not None else None
+        text = str in (self.annotation, *get_args(self.annotation)) and (
+            "pattern" not in self.bounds)
+        # reject_unknown refuses a value with NUL; for text the document says so.
+        rules = {"pattern": self.pattern} if self.pattern else dict(NO_NUL) if text else None
+        extra = {"json_schema_extra": rules} if rules else {}
         if self.repeatable:  # bounds apply to each value
-            item = Annotated[self.annotation, Field(**self.bounds)] if self.bounds else (
+            constraints = self.bounds | extra
+            item = Annotated[self.annotation, Field(**constraints)] if constraints else (
                 self.annotation)
             annotation: Any = list[item] | None  # type: ignore[valid-type]
             query = Query(description=self.description, examples=examples)
         else:
             annotation = self.annotation
-            query = Query(description=self.description, examples=examples, **self.bounds)
+            query = Query(description=self.description, examples=examples, **self.bounds,
+                          **extra)
         return inspect.Parameter(self.name, inspect.Parameter.KEYWORD_ONLY,
                                  annotation=Annotated[annotation, query], default=self.default)
+
+
+def comma_list_pattern(names: tuple[str, ...], *, sign: bool = False) -> str:
+    """What a comma list of these names may look like: spaces around items; with `sign`, a
+    leading `-`/`+` on each and no blank item, else blank items allowed (and dropped)."""
+    name = "(?:" + "|".join(re.escape(n) for n in names) + ")"
+    item = rf"\s*[-+]*{name}\s*" if sign else rf"\s*(?:{name}\s*)?"
+    return rf"^(?:{item}(?:,{item})*)?$"
 
 
 def _filter_param(spec_filter: FieldFilter, spec: KindSpec) -> Param:
@@ -57,14 +74,15 @@ def _filter_param(spec_filter: FieldFilter, spec: KindSpec) -> Param:
         description = f"{spec_filter.description} One of: {', '.join(values)}. Repeatable."
         return Param(spec_filter.param, annotation, description, spec_filter.example, True)
     annotation = int if spec_filter.match == "int" else str
-    bounds = {"ge": 1} if annotation is int else {"max_length": 300}
+    bounds = {"ge": 1, "le": MAX_ENTRY_ID} if annotation is int else {"max_length": 300}
     return Param(spec_filter.param, annotation, f"{spec_filter.description} Repeatable.",
                  spec_filter.example, True, bounds=bounds)
 
 
 def common_params(*, facets: tuple[str, ...], sort_keys: tuple[str, ...],
-                  default_sort: str) -> list[Param]:
-    """Search, filters and paging that every list-like endpoint takes."""
+                  default_sort: str, fields: tuple[str, ...] = ()) -> list[Param]:
+    """Search, filters and paging that every list-like endpoint takes (`fields`: the item
+    fields a sparse fieldset may name)."""
     max_offset = get_settings().max_offset
     return [
         Param("q", str | None, 'Full-text query: words ANDed, "a phrase", `OR`, `-word` '
@@ -72,27 +90,30 @@ def common_params(*, facets: tuple[str, ...], sort_keys: tuple[str, ...],
               "poverty alleviation -Tibet", bounds={"max_length": 500}),
         Param("topic", str, "Topic slug (see /api/v1/topics). Repeatable: any matches.",
               "xinjiang", True, bounds={"max_length": 64}),
-        Param("country", str, "ISO 3166-1 alpha-2 code. Repeatable: any matches.", "CN", True,
-              bounds={"min_length": 2, "max_length": 2}),
+        Param("country", str, "ISO 3166-1 alpha-2 code, either case. Repeatable: any matches.",
+              "CN", True, bounds={"pattern": "^[A-Za-z]{2}$"}),
         Param("session", int, "Council session number. Repeatable.", 46, True,
               bounds={"ge": 1, "le": 10_000}),
         Param("language", str, "BCP 47 language tag. Repeatable.", "en", True,
               bounds={"max_length": 35}),
-        Param("date_from", date | None, "Primary date on or after (YYYY-MM-DD).", "2021-02-22"),
-        Param("date_to", date | None, "Primary date on or before (YYYY-MM-DD).", "2021-03-24"),
+        Param("date_from", IsoDate | None, "Primary date on or after (YYYY-MM-DD).",
+              "2021-02-22"),
+        Param("date_to", IsoDate | None, "Primary date on or before (YYYY-MM-DD).",
+              "2021-03-24"),
         Param("sort", str | None, f"Comma list of {', '.join(sort_keys)}; `-` for descending. "
               f"Default: `relevance` with q, else `{default_sort}`.", default_sort,
-              bounds={"max_length": 200}),
+              bounds={"max_length": 200}, pattern=comma_list_pattern(sort_keys, sign=True)),
         Param("limit", int, "Page size.", 20, default=20, bounds={"ge": 1, "le": MAX_LIMIT}),
         Param("offset", int, f"Rows to skip (at most {max_offset:,}); prefer `cursor`.", 0,
               default=0, bounds={"ge": 0, "le": max_offset}),
         Param("cursor", str | None, "`next_cursor` of the previous page (keyset paging: "
               "constant cost at any depth).", bounds={"max_length": 2000}),
         Param("fields", str | None, "Sparse fieldset: comma list of item fields "
-              "(`id` and `type` always come).", "title,summary", bounds={"max_length": 500}),
+              "(`id` and `type` always come).", "title,summary", bounds={"max_length": 500},
+              pattern=comma_list_pattern(fields) if fields else None),
         Param("facets", str | None, f"Comma list of {', '.join(facets)}: counts over the "
               "filtered set; each facet ignores its own filter.", "topic,country",
-              bounds={"max_length": 300}),
+              bounds={"max_length": 300}, pattern=comma_list_pattern(facets)),
         Param("facet_limit", int, "Values per facet, most frequent first.", 20, default=20,
               bounds={"ge": 1, "le": 100}),
         Param("count", Literal["capped", "exact", "none"], "`capped`: exact up to 10,000 "
@@ -113,7 +134,7 @@ def kind_filter_params(specs: tuple[KindSpec, ...]) -> list[Param]:
 def type_param(types: tuple[str, ...]) -> Param:
     """`type=article,event`: restrict a cross-kind list to some kinds."""
     return Param("type", str, f"Comma list or repeated: {', '.join(types)}.", "article,event",
-                 True, bounds={"max_length": 100})
+                 True, bounds={"max_length": 100}, pattern=comma_list_pattern(types))
 
 
 def with_signature(function: Any, params: list[Param]) -> Any:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from starlette import status
+from starlette.convertors import Convertor, register_url_convertor
 
 from app.core.config import get_settings
 from app.core.db import SessionDep, new_session
@@ -17,12 +18,34 @@ from app.core.responses import FastJSONResponse
 from app.core.security import WriterDep
 from app.entries import service, transfer
 from app.entries.bulk import BATCH_SIZE, MAX_ITEMS, BulkWriter, OnConflict
+from app.entries.fields import MAX_ENTRY_ID
 from app.entries.params import Param, common_params, kind_filter_params, with_signature
 from app.entries.query import SORT_KEYS, criteria_from, kind_scope, reject_unknown, run, stream
 from app.entries.schemas import BulkResult, Page
 from app.entries.spec import KindSpec
 
-EntryId = Annotated[int, Path(ge=1, description="The entry's id.", examples=[1])]
+EntryId = Annotated[int, Path(ge=1, le=MAX_ENTRY_ID, description="The entry's id.",
+                                examples=[1])]
+
+
+class EntryIdSegment(Convertor[str]):
+    """An item path segment: anything but the kind's own sub-resources (`bulk`, `export`).
+
+    So `GET /{kind}/bulk` is a 405 naming POST, not a 422 for an id 'bulk'; any other
+    segment still reaches the item routes, where a non-numeric id is a 422.
+    """
+
+    regex = "(?!(?:bulk|export)$)[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: Any) -> str:
+        return str(value)
+
+
+register_url_convertor("entry_id", EntryIdSegment())
+ITEM_PATH = "/{entry_id:entry_id}"
 IfMatch = Annotated[str | None, Header(
     description="ETag from a previous GET; a stale one gives 412.", examples=['"1-3"'])]
 IfNoneMatch = Annotated[str | None, Header(
@@ -47,9 +70,9 @@ def _next_link(request: Request, cursor: str | None) -> dict[str, str]:
 
 def list_params(spec: KindSpec) -> list:
     """What a kind's list accepts: the common parameters and the kind's own filters."""
-    facets = kind_scope(spec).facets
-    return common_params(facets=facets, sort_keys=SORT_KEYS, default_sort="-date") + (
-        kind_filter_params((spec,)))
+    scope = kind_scope(spec)
+    return common_params(facets=scope.facets, sort_keys=SORT_KEYS, default_sort="-date",
+                         fields=scope.item_fields) + kind_filter_params((spec,))
 
 
 EXPORT_SKIPS = frozenset({"sort", "limit", "offset", "cursor", "fields", "facets",
@@ -110,8 +133,8 @@ def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
         openapi_extra={"requestBody": {"required": True, "content": {
             "application/json": {"schema": {"type": "array", "items": {
                 "$ref": f"#/components/schemas/{spec.title}Create"}}},
-            "application/x-ndjson": {"schema": {"type": "string"},
-                                     "example": '{"title": "…"}\n{"title": "…"}\n'}}}})
+            "application/x-ndjson": {"schema": {"type": "string"}, "example":
+                                     '{"title": "First title"}\n{"title": "Second title"}\n'}}}})
 
     exported = export_params(spec, params)
     allowed = frozenset(p.name for p in exported)
@@ -189,19 +212,15 @@ def build_router(spec: KindSpec) -> APIRouter:
         location = str(request.url_for(f"get_{spec.type}", entry_id=row["id"]).path)
         return _entry_response(row, status.HTTP_201_CREATED, {"Location": location})
 
-    @router.get("/{entry_id}", response_model=public_model, summary=f"Get a {spec.type}",
+    @router.get(ITEM_PATH, response_model=public_model, summary=f"Get a {spec.type}",
                 responses=read_errors | {304: {"description": "Not modified (If-None-Match)"}},
                 operation_id=f"get_{spec.type}", name=f"get_{spec.type}")
     def get_entry(session: SessionDep, entry_id: EntryId,
                   if_none_match: IfNoneMatch = None) -> Response:
-        row = service.get(session, spec, entry_id)
-        tag = service.etag(row)
-        if if_none_match and (if_none_match.strip() == "*" or tag in
-                              {t.strip() for t in if_none_match.split(",")}):
-            return Response(status_code=304, headers={"ETag": tag})
-        return _entry_response(row)
+        del if_none_match  # declared for the docs; answered by app.core.caching
+        return _entry_response(service.get(session, spec, entry_id))
 
-    @router.put("/{entry_id}", response_model=public_model, summary=f"Replace a {spec.type}",
+    @router.put(ITEM_PATH, response_model=public_model, summary=f"Replace a {spec.type}",
                 responses=write_errors, operation_id=f"replace_{spec.type}")
     def replace_entry(
         session: SessionDep, _key: WriterDep, entry_id: EntryId,
@@ -210,7 +229,7 @@ def build_router(spec: KindSpec) -> APIRouter:
     ) -> Response:
         return _entry_response(service.replace(session, spec, entry_id, payload, if_match))
 
-    @router.patch("/{entry_id}", response_model=public_model, summary=f"Update a {spec.type}",
+    @router.patch(ITEM_PATH, response_model=public_model, summary=f"Update a {spec.type}",
                   responses=write_errors, operation_id=f"update_{spec.type}")
     def patch_entry(
         session: SessionDep, _key: WriterDep, entry_id: EntryId,
@@ -220,7 +239,7 @@ def build_router(spec: KindSpec) -> APIRouter:
         changes = payload.model_dump(exclude_unset=True)
         return _entry_response(service.patch(session, spec, entry_id, changes, if_match))
 
-    @router.delete("/{entry_id}", status_code=204, summary=f"Delete a {spec.type}",
+    @router.delete(ITEM_PATH, status_code=204, summary=f"Delete a {spec.type}",
                    responses=write_errors, operation_id=f"delete_{spec.type}")
     def delete_entry(session: SessionDep, _key: WriterDep, entry_id: EntryId,
                      if_match: IfMatch = None) -> Response:

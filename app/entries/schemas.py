@@ -6,7 +6,7 @@ Update is Create with every field optional, Public is Create plus the
 server-managed fields.
 """
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
@@ -54,10 +54,17 @@ SERVER_FIELDS = ("id", "type", "created_at", "updated_at", "version", "provenanc
 
 
 def _optional(info: FieldInfo) -> tuple[Any, Any]:
-    """The same field, optional with no default (absent means 'leave as is')."""
+    """The same field, optional with no default (absent means 'leave as is').
+
+    Null is accepted only where Create accepts it (it clears the field); elsewhere a null
+    would leave an invalid record, so it is refused up front, as the document says.
+    """
     inner = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
-    return inner | None, Field(default=None, description=info.description,
-                               examples=info.examples)
+    documented = {"description": info.description, "examples": info.examples,
+                  "json_schema_extra": info.json_schema_extra}
+    if type(None) in get_args(info.annotation):
+        return inner, Field(default=None, **documented)
+    return inner, f.omittable(**documented)
 
 
 def build_family(

@@ -1,14 +1,35 @@
 """Request and response shapes of topics, countries and sessions."""
 
-from datetime import date
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from app.entries.fields import (
+    NO_NUL,
+    NON_BLANK,
+    IsoDate,
+    documented,
+    no_nul,
+    omittable,
+)
 
 TopicSlug = Annotated[str, StringConstraints(strip_whitespace=True,
                                              pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=64)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+                 AfterValidator(no_nul), documented(NON_BLANK)]
+Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+                    AfterValidator(no_nul), documented(NON_BLANK)]
+Description = Annotated[str, StringConstraints(max_length=5000), AfterValidator(no_nul),
+                        documented(NO_NUL)]
+LongDescription = Annotated[str, StringConstraints(max_length=20_000), AfterValidator(no_nul),
+                            documented(NO_NUL)]
 
 
 class KindCounts(BaseModel):
@@ -25,8 +46,8 @@ class TopicFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name = Field(examples=["Xinjiang"])
-    description: Annotated[str, StringConstraints(max_length=5000)] = Field(
-        default="", examples=["The Xinjiang Uygur Autonomous Region."])
+    description: Description = Field(default="",
+                                     examples=["The Xinjiang Uygur Autonomous Region."])
     keywords: list[Keyword] = Field(default_factory=list, max_length=200,
                                     examples=[["Xinjiang", "Uygur"]])
 
@@ -42,9 +63,9 @@ class TopicUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Name | None = None
-    description: Annotated[str, StringConstraints(max_length=5000)] | None = None
-    keywords: list[Keyword] | None = Field(default=None, max_length=200)
+    name: Name = omittable()
+    description: Description = omittable()
+    keywords: list[Keyword] = omittable(max_length=200)
 
 
 class TopicPublic(TopicCreate):
@@ -68,10 +89,10 @@ class SessionFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name = Field(examples=["46th regular session of the Human Rights Council"])
-    starts_on: date | None = Field(default=None, examples=["2021-02-22"])
-    ends_on: date | None = Field(default=None, examples=["2021-03-24"])
+    starts_on: IsoDate | None = Field(default=None, examples=["2021-02-22"])
+    ends_on: IsoDate | None = Field(default=None, examples=["2021-03-24"])
     location: Name | None = Field(default=None, examples=["Geneva"])
-    description: Annotated[str, StringConstraints(max_length=20_000)] = ""
+    description: LongDescription = ""
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> Self:
@@ -91,11 +112,11 @@ class SessionUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Name | None = None
-    starts_on: date | None = None
-    ends_on: date | None = None
+    name: Name = omittable()
+    starts_on: IsoDate | None = None
+    ends_on: IsoDate | None = None
     location: Name | None = None
-    description: Annotated[str, StringConstraints(max_length=20_000)] | None = None
+    description: LongDescription = omittable()
 
 
 class SessionPublic(SessionCreate):

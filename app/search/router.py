@@ -9,6 +9,7 @@ from app.core.db import SessionDep
 from app.core.errors import NotFound, problem_responses
 from app.core.responses import FastJSONResponse
 from app.entries import repository as repo
+from app.entries.fields import MAX_ENTRY_ID
 from app.entries.filters import entries
 from app.entries.params import (
     COMMON_FACETS,
@@ -44,7 +45,8 @@ TIMELINE = Scope("timeline", KINDS, None, _select(TIMELINE_COLUMNS), TIMELINE_CO
 def _register(path: str, scope: Scope, summary: str, description: str) -> None:
     """A cross-kind list endpoint over a scope."""
     params = [type_param(TYPES), *common_params(
-        facets=scope.facets, sort_keys=SORT_KEYS, default_sort=scope.default_sort),
+        facets=scope.facets, sort_keys=SORT_KEYS, default_sort=scope.default_sort,
+        fields=scope.item_fields),
         *kind_filter_params(KINDS)]
     allowed = frozenset(p.name for p in params)
 
@@ -76,7 +78,7 @@ def related_entries(
     request: Request, db: SessionDep,
     kind: Annotated[str, Path(description="articles, events or statements",
                               examples=["statements"])],
-    entry_id: Annotated[int, Path(ge=1, examples=[1])],
+    entry_id: Annotated[int, Path(ge=1, le=MAX_ENTRY_ID, examples=[1])],
     limit: Annotated[int, Query(ge=1, le=50, description="How many.")] = 10,
 ) -> Response:
     reject_unknown(request, frozenset({"limit"}))

@@ -2,6 +2,7 @@
 
 import pytest
 
+from app.core.config import get_settings
 from app.entries.registry import KINDS
 from tests.helpers import assert_problem, sample
 
@@ -311,3 +312,52 @@ def test_sql_in_any_parameter_is_a_clean_4xx_or_empty(client, param):
         if response.status_code == 200:
             assert response.json()["total"] in (0, 4)
     assert total(client, "/api/v1/search") == 26
+
+
+class TestRankingWindow:
+    """Relevance scores only the newest `rank_window` matches; counts cover every match."""
+
+    @staticmethod
+    def _articles(client, auth, rows: list[tuple[str, str, str, str]]) -> None:
+        for title, summary, body, day in rows:
+            payload = sample(ARTICLES, title=title, summary=summary, body=body,
+                             published_on=day, slug=None)
+            assert client.post("/api/v1/articles", json=payload, headers=auth).status_code == 201
+
+    def test_best_matches_first_then_fewer_and_weaker_columns(self, client, auth):
+        filler = [(f"Council report {i}", "A plain summary.", "Mentions sericulture once.",
+                   f"2021-03-{i + 1:02d}") for i in range(12)]
+        self._articles(client, auth, [
+            *filler[:6],
+            ("Sericulture cooperatives and sericulture exports", "Sericulture grows.", "",
+             "2021-02-01"),
+            ("Silk roads", "The sericulture sector.", "", "2021-02-02"),
+            *filler[6:]])
+        items = client.get("/api/v1/articles?q=sericulture&limit=20&count=exact").json()
+        titles = [i["title"] for i in items["items"]]
+        assert items["total"] == 14
+        assert titles[0] == "Sericulture cooperatives and sericulture exports"  # title, twice
+        assert titles[1] == "Silk roads"  # summary beats body
+        assert all(t.startswith("Council report") for t in titles[2:])
+
+    def test_window_bounds_what_is_ranked_not_what_is_counted(self, client, auth, monkeypatch):
+        self._articles(client, auth, [
+            ("Sericulture, sericulture, sericulture", "Sericulture.", "", "2020-01-01"),
+            *[(f"Council report {i}", "Plain.", "Mentions sericulture once.",
+               f"2021-03-{i + 1:02d}") for i in range(6)]])
+        monkeypatch.setattr(get_settings(), "rank_window", 4)
+        page = client.get("/api/v1/articles?q=sericulture&limit=3&count=exact").json()
+        assert page["total"] == 7  # every match is counted
+        ranked = [page["items"]]
+        while page["next_cursor"]:
+            page = client.get(f"/api/v1/articles?q=sericulture&limit=3&cursor="
+                              f"{page['next_cursor']}").json()
+            ranked.append(page["items"])
+        titles = [i["title"] for items in ranked for i in items]
+        # Only the 4 newest matches are ranked: the older best match is outside the window.
+        assert sorted(titles) == [f"Council report {i}" for i in range(2, 6)]
+        by_date = client.get("/api/v1/articles?q=sericulture&sort=-date&limit=10").json()
+        assert by_date["items"][-1]["title"] == "Sericulture, sericulture, sericulture"
+        monkeypatch.setattr(get_settings(), "rank_window", 1000)
+        best = client.get("/api/v1/articles?q=sericulture&limit=1").json()["items"][0]
+        assert best["title"] == "Sericulture, sericulture, sericulture"

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -10,12 +11,13 @@ from sqlalchemy import create_engine, text
 from tests.databases import ROOT, new_database_url
 
 
-def run(*args: str, database_url: str, timeout: int = 120) -> subprocess.CompletedProcess:
-    """Run the CLI in a child process against a database."""
+def run(*args: str, database_url: str, timeout: int = 120, cwd: Path = ROOT
+        ) -> subprocess.CompletedProcess:
+    """Run the CLI in a child process against a database, in a folder."""
     env = os.environ | {"DATABASE_URL": database_url,
                         "HRC_DIGEST_SEED_DIR": str(ROOT / "seed_data")}
     return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True,
-                          text=True, env=env, cwd=ROOT, timeout=timeout)
+                          text=True, env=env, cwd=cwd, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

@@ -1,54 +1,23 @@
 """`hrc-digest serve --workers 2` on one database: a real server in child processes."""
 
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
 from tests.databases import ROOT, new_database_url
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.process.server import create_key, running, server_env
 
 
 @pytest.fixture(scope="module")
 def server():
     """A two-worker server on loopback over a fresh database; stopped after the module."""
-    url, port = new_database_url(), _free_port()
-    env = os.environ | {"DATABASE_URL": url, "HRC_DIGEST_SEED_DIR": str(ROOT / "seed_data")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--workers", "2", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-        if process.poll() is not None:
-            pytest.fail(f"server exited: {process.stderr.read()[-2000:]}")
-    else:
-        process.kill()
-        pytest.fail("server did not become ready within 60 s")
-    key = subprocess.run([sys.executable, "-m", "app.cli", "keys", "create", "load"], cwd=ROOT,
-                         env=env, capture_output=True, text=True, timeout=60).stdout.split()[-1]
-    yield base, key, env
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    env = server_env(new_database_url())
+    with running(env) as served:
+        yield served.base, create_key(env), env
+        assert served.terminate(timeout=30) == 0
 
 
 def test_first_serve_seeded_the_empty_database(server):

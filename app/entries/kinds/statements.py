@@ -46,7 +46,8 @@ class StatementFields(BaseModel):
     delivered_on: f.Day | None = Field(default=None, description="Primary date.")
     on_behalf_of: f.Name | None = Field(default=None, examples=["over 100 countries"])
     event_id: int | None = Field(
-        default=None, ge=1, description="The event it was delivered at.", examples=[None])
+        default=None, ge=1, le=f.MAX_ENTRY_ID, description="The event it was delivered at.",
+        examples=[None])
 
 
 spec = KindSpec(
