@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from app.core.caching import NO_STORE
-from app.core.db import get_engine
+from app.core.db import get_engine, get_read_engine
 from app.core.errors import ServiceUnavailable, problem_responses
 from app.core.migrations import current_revision, head_revision
 from app.core.responses import FastJSONResponse
@@ -20,16 +20,20 @@ def healthz() -> FastJSONResponse:
 @router.get("/readyz", summary="Readiness: database reachable and migrated to head",
             responses=problem_responses(503))
 def readyz() -> FastJSONResponse:
-    engine = get_engine()
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        current = current_revision(engine)
-    except Exception:  # any failure to reach the database means "not ready"
-        raise ServiceUnavailable("the database is not reachable") from None
+    engines = {"database": get_engine(), "read replica": get_read_engine()}
     head = head_revision()
-    if current != head:
-        raise ServiceUnavailable(f"the database schema is at {current}, not at {head}; "
-                                 "run 'hrc-digest migrate'")
-    return FastJSONResponse({"status": "ready", "database": engine.dialect.name,
+    current = None
+    for name, engine in engines.items():
+        if name != "database" and engine is engines["database"]:
+            continue  # no replica configured: reads go to the primary
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            current = current_revision(engine)
+        except Exception:  # any failure to reach the database means "not ready"
+            raise ServiceUnavailable(f"the {name} is not reachable") from None
+        if current != head:
+            raise ServiceUnavailable(f"the {name} schema is at {current}, not at {head}; "
+                                     "run 'hrc-digest migrate'")
+    return FastJSONResponse({"status": "ready", "database": engines["database"].dialect.name,
                              "schema": current}, headers=NO_STORE)

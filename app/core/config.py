@@ -19,6 +19,8 @@ class Settings(BaseSettings):
         default=DEFAULT_SQLITE_URL,
         validation_alias=AliasChoices("DATABASE_URL", "HRC_DIGEST_DATABASE_URL"),
     )
+    # A read replica: GET requests are served from it, everything else from DATABASE_URL.
+    read_database_url: str | None = None
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     max_body_bytes: int = 2 * 1024 * 1024
     max_bulk_bytes: int = 64 * 1024 * 1024
@@ -46,10 +48,12 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "read_database_url")
     @classmethod
-    def _check_scheme(cls, value: str) -> str:
+    def _check_scheme(cls, value: str | None) -> str | None:
         """Only the two supported engines; psycopg 3 is the PostgreSQL driver."""
+        if value is None or value == "":
+            return None
         if value.startswith(("postgres://", "postgresql://")):
             value = "postgresql+psycopg://" + value.split("://", 1)[1]
         if not value.startswith(("sqlite://", "postgresql+psycopg://")):

@@ -18,12 +18,15 @@ MAX_ID = 2**63 - 1
 MAX_ENTRY_ID = 2**31 - 1
 
 
+_WHITESPACE = re.compile(r"\s")
+
+
 def _http_url(value: str) -> str:
     """Accept only absolute http(s) URLs with a host."""
     parts = urlsplit(value)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise ValueError("must be an absolute http(s) URL")
-    if any(ch.isspace() for ch in value):
+    if _WHITESPACE.search(value):
         raise ValueError("must not contain whitespace")
     return value
 

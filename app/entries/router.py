@@ -168,7 +168,7 @@ def export_rows(spec: KindSpec, scope: Any, query: dict[str, Any], db: Any
     criteria_from(db, scope, query)  # raises 4xx before the response starts
 
     def generate() -> Iterator[dict[str, Any]]:
-        with new_session() as session:
+        with new_session(read=True) as session:
             for row in stream(session, scope, query):
                 yield service.public(spec, row)
 
