@@ -19,6 +19,10 @@ from app.entries.repository import entry_changes
 
 router = APIRouter(tags=["changes"])
 TYPES = tuple(spec.type for spec in KINDS)
+# What _start takes, for the OpenAPI document: a token (at most 18 digits stay within the
+# largest sequence number) or an ISO 8601 date or time; anything else is a 422.
+Since = Annotated[str, Field(json_schema_extra={"anyOf": [
+    {"pattern": "^[0-9]{0,18}$"}, {"format": "date-time"}, {"format": "date"}]})]
 
 
 class Change(BaseModel):
@@ -76,9 +80,9 @@ def _settled(session: Session) -> list[Any]:
             responses=problem_responses(400, 422))
 def changes(
     request: Request, db: SessionDep,
-    since: Annotated[str | None, Query(max_length=40, description="`next_since` of the "
-                                       "previous page, or an ISO 8601 time.",
-                                       examples=["2021-03-01T00:00:00Z"])] = None,
+    since: Annotated[Since | None, Query(max_length=40, description="`next_since` of the "
+                                         "previous page, or an ISO 8601 time.",
+                                         examples=["2021-03-01T00:00:00Z"])] = None,
     type: Annotated[list[Literal[TYPES]] | None, Query(  # type: ignore[valid-type]
         description="Only these kinds (repeatable).", examples=["statement"])] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,

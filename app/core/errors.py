@@ -144,10 +144,22 @@ def _loc_text(loc: list[str | int]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+_ECHOED = frozenset({"literal_error", "enum"})  # "should be 'a' or 'b'": say what came
+
+
+def _message(err: dict[str, Any]) -> str:
+    """Pydantic's message; for a choice among values, the short value given is named too."""
+    msg = err.get("msg", "invalid")
+    given = err.get("input")
+    if err.get("type") in _ECHOED and isinstance(given, str) and len(given) <= 64:
+        msg += f", not '{given}'"
+    return msg
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    """Pydantic's errors reduced to loc and msg (no input echo, no internals)."""
-    return [{"loc": list(err.get("loc", ())), "msg": err.get("msg", "invalid")}
-            for err in exc.errors()]
+    """Pydantic's errors reduced to loc and msg (no internals; inputs echoed only where
+    short and a choice was wrong)."""
+    return [{"loc": list(err.get("loc", ())), "msg": _message(err)} for err in exc.errors()]
 
 
 async def _on_problem(request: Request, exc: ProblemError) -> JSONResponse:

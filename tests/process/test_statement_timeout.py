@@ -46,6 +46,7 @@ def timed(engine, monkeypatch):
     monkeypatch.setattr(get_settings(), "statement_timeout_ms", 200)
     factory = sessionmaker(bind=timed_engine, expire_on_commit=False, autoflush=False)
     monkeypatch.setattr(core_db, "_session_factory", lambda: factory)
+    monkeypatch.setattr(core_db, "_read_session_factory", lambda: factory)  # GET requests
     yield timed_engine
     timed_engine.dispose()
 
