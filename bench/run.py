@@ -119,9 +119,33 @@ def measure(base: str, path: str, duration: float, warmup: float) -> dict[str, A
     return result | {"check_status": status}
 
 
+def settle(url: str, base: str, limit: float = 120) -> float:
+    """Wait until the server has finished what the last run left queued (bounded).
+
+    wrk stops when its time is up, but requests already accepted run on: a path whose
+    queries take seconds would otherwise slow the next runs down. On PostgreSQL the
+    bench database's running queries are cancelled; then the server's cheapest route
+    must answer within 0.1 s. Returns the seconds waited."""
+    started = time.monotonic()
+    if not store.is_sqlite(url):
+        conn = store.connect(url)
+        try:
+            conn.execute("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = "
+                         "current_database() AND state = 'active' AND pid <> pg_backend_pid()")
+        finally:
+            conn.close()
+    while time.monotonic() - started < limit:
+        asked = time.monotonic()
+        status, _ = procs.get(base + "/healthz", timeout=limit)
+        if status == 200 and time.monotonic() - asked < 0.1:
+            break
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
 def run_paths(product: str, floor: str, paths: list[BenchPath], values: dict[str, str],
-              duration: float, warmup: float) -> list[dict[str, Any]]:
-    """Every path on the product then on the floor."""
+              duration: float, warmup: float, database: str) -> list[dict[str, Any]]:
+    """Every path on the product then on the floor, each from a settled server."""
     rows = []
     for path in paths:
         row: dict[str, Any] = {"name": path.name}
@@ -130,9 +154,10 @@ def run_paths(product: str, floor: str, paths: list[BenchPath], values: dict[str
             if template is None:
                 row[side] = None
                 continue
-            url = template.format(**values)
-            print(f"{path.name:<14} {side:<7} {url}", flush=True)
-            row[side] = measure(base, url, duration, warmup) | {"path": url}
+            path_url = template.format(**values)
+            print(f"{path.name:<14} {side:<7} {path_url}", flush=True)
+            row[side] = measure(base, path_url, duration, warmup) | {"path": path_url}
+            row[side]["settle_s"] = round(settle(database, base), 1)
         rows.append(row)
     return rows
 
@@ -274,7 +299,8 @@ def main() -> None:
         procs.wait_ready(product_base + "/healthz", product)
         procs.wait_ready(floor_base + "/healthz", floor)
         values = discover(product_base, floor_base)
-        rows = run_paths(product_base, floor_base, selected, values, args.duration, args.warmup)
+        rows = run_paths(product_base, floor_base, selected, values, args.duration, args.warmup,
+                         url)
         bulk, export = run_writes(args.engine, url, args.port, logs, product.pid, floor.pid, args)
     finally:
         procs.stop(product)

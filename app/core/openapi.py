@@ -1,10 +1,10 @@
 """The statuses every route shares, added to the OpenAPI document in one step.
 
 Middleware and the error handlers can answer some statuses on any route: 429 (rate
-limit), 413 (body size), 415 (a body that is not JSON), 503 (database unavailable or
-pool exhausted), 500 (an unexpected error), 304 (conditional GET). Declaring them route
-by route would repeat them everywhere and miss the next route, so they are added here,
-after FastAPI has built the document, from what each route actually depends on.
+limit), 413 (body size), 415 (a body that is not JSON), 503 (database unavailable, pool
+exhausted, statement time-out), 500 (an unexpected error), 304 (conditional GET).
+Declaring them route by route would repeat them everywhere and miss the next route, so
+they are added here, after FastAPI has built the document, from what each route depends on.
 """
 
 import json
@@ -32,13 +32,12 @@ DESCRIPTIONS = {
     500: "Unexpected server error",
     503: "Database unavailable or overloaded (see `Retry-After`), or a query timed out",
 }
+FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
 
 def _retry_after(required: bool) -> dict[str, Any]:
     return {"Retry-After": {"description": "Seconds to wait before retrying.",
                             "required": required, "schema": {"type": "integer", "minimum": 0}}}
-
-
-FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
 
 def _problem(status: int, headers: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, literal, or_, tuple_
 
 from app.core.errors import BadRequest
-from app.entries.fields import MAX_ID
+from app.entries.fields import MAX_ENTRY_ID
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def _decode_value(value: Any, key: SortKey) -> Any:
         return float(value)
     if not isinstance(value, kind) or isinstance(value, bool):
         raise ValueError("wrong type")
-    if kind is int and not -MAX_ID <= value <= MAX_ID:
+    if kind is int and not -MAX_ENTRY_ID <= value <= MAX_ENTRY_ID:
         raise ValueError("out of range")  # would overflow the database's integer
     return value
 

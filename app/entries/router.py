@@ -155,7 +155,7 @@ def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
 
     router.add_api_route(
         "/export", with_signature(export, exported), methods=["GET"],
-        summary=f"Export {spec.plural} (streamed)",
+        response_class=StreamingResponse, summary=f"Export {spec.plural} (streamed)",
         description="Every matching record in id order, streamed in constant memory. "
                     "Takes the list filters.",
         responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}}}

@@ -87,7 +87,8 @@ def _cursor(values: list) -> str:
 
 
 @pytest.mark.parametrize("values", [
-    ["2020-01-01", 10**30], ["2020-01-01", -(10**30)], ["99999-01-01", 1], [None, 1],
+    ["2020-01-01", 10**30], ["2020-01-01", -(10**30)], ["2020-01-01", 2**31],
+    ["99999-01-01", 1], [None, 1],
     ["2020-01-01", 1.5], ["2020-01-01", True], ["2020-01-01"], "x",
 ])
 def test_forged_cursors_are_400_naming_the_cursor(client, seeded, values):
