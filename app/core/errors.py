@@ -240,10 +240,14 @@ async def _on_pool_timeout(request: Request, exc: SQLAlchemyTimeoutError) -> JSO
                             headers={"Retry-After": "2"})
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """Log an unexpected error with its traceback; answer a 500 that shows none of it."""
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(request, 500, "internal server error", title="Internal server error",
                             code="internal-error")
+
+
+_on_unexpected = internal_error
 
 
 def install_error_handlers(app: FastAPI) -> None:

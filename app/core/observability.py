@@ -25,6 +25,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -123,17 +124,26 @@ class RequestObservability:
             return
         request_id = request_id_from(Headers(scope=scope))
         token = request_id_var.set(request_id)
-        started, status = time.perf_counter(), 500
+        started, status, answered = time.perf_counter(), 500, False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answered = message["status"], True
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            if answered:
+                raise  # mid-body: nothing else can be sent; the server closes the connection
+            # Answered here, not by Starlette's outermost error layer: so the 500 carries
+            # its X-Request-ID and its log line the request id.
+            from app.core.errors import internal_error
+
+            response = await internal_error(Request(scope), exc)
+            await response(scope, receive, send_with_id)
         finally:
             try:
                 self._record(scope, status, time.perf_counter() - started, request_id)

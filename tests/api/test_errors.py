@@ -1,7 +1,10 @@
 """Every error is RFC 9457 problem+json that names what is wrong, with nothing internal."""
 
+import logging
+
 import pytest
 
+from app.core.observability import request_id_var
 from app.entries.registry import KINDS
 from tests.helpers import KIND_IDS, assert_problem, sample
 
@@ -123,11 +126,24 @@ def test_problem_for_server_error_hides_internals(app, auth):
     def boom():
         raise RuntimeError("secret internal path /work/main/app/x.py")
 
-    with TestClient(app, raise_server_exceptions=False) as client:
-        response = client.get("/boom")
+    logged: list[tuple[str | None, str]] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:  # as the JSON formatter sees it
+            logged.append((request_id_var.get(), logging.Formatter().format(record)))
+
+    handler = Capture(logging.ERROR)
+    logging.getLogger("hrc_digest.errors").addHandler(handler)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            response = client.get("/boom", headers={"X-Request-ID": "trace-500-abc"})
+    finally:
+        logging.getLogger("hrc_digest.errors").removeHandler(handler)
     body = assert_problem(response, 500)
     assert "secret" not in response.text
     assert body["detail"] == "internal server error"
+    assert response.headers["x-request-id"] == "trace-500-abc"
+    assert logged[0][0] == "trace-500-abc" and "secret internal path" in logged[0][1]
 
 
 def test_body_over_the_limit_is_413_before_it_is_read(client, auth, monkeypatch):
