@@ -247,8 +247,6 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
                             code="internal-error")
 
 
-_on_unexpected = internal_error
-
 
 def install_error_handlers(app: FastAPI) -> None:
     """Every error the app can raise becomes problem+json."""
@@ -258,7 +256,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, _on_integrity)
     app.add_exception_handler(DBAPIError, _on_database)
     app.add_exception_handler(SQLAlchemyTimeoutError, _on_pool_timeout)
-    app.add_exception_handler(Exception, _on_unexpected)
+    app.add_exception_handler(Exception, internal_error)
 
 
 _DESCRIPTIONS = {

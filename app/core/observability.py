@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.caching import NO_STORE
 from app.core.db import get_engine
+from app.core.errors import internal_error
 
 try:
     from fastapi.routing import iter_route_contexts
@@ -140,8 +141,6 @@ class RequestObservability:
                 raise  # mid-body: nothing else can be sent; the server closes the connection
             # Answered here, not by Starlette's outermost error layer: so the 500 carries
             # its X-Request-ID and its log line the request id.
-            from app.core.errors import internal_error
-
             response = await internal_error(Request(scope), exc)
             await response(scope, receive, send_with_id)
         finally:

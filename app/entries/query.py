@@ -270,9 +270,11 @@ def run(session: Session, scope: Scope, params: dict[str, Any],
                          errors=[{"loc": ["query", "sort"], "msg": "relevance without q"}])
     if searching:
         matched = filters.text_filter(criteria.text, dialect)
-        pool = _ranking_pool(scope, criteria, dialect, matched) if ranked else None
-        match = filters.text_match(criteria.text, dialect, pool)
-    fields = sort_fields(dialect, match.score if match else None)
+        # Scored only when the order uses the score: `q` with `sort=-date` just filters.
+        match = (filters.text_match(criteria.text, dialect,
+                                    _ranking_pool(scope, criteria, dialect, matched))
+                 if ranked else matched)
+    fields = sort_fields(dialect, match.score if ranked and match else None)
     keys = parse_sort(sort, fields, fields["id"])
     fieldset = _chosen("fields", params.get("fields"), scope.item_fields)
     facet_names = _chosen("facets", params.get("facets"), scope.facets)
