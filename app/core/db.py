@@ -8,11 +8,12 @@ from functools import lru_cache, partial
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import get_settings
@@ -43,7 +44,9 @@ def prepare_sqlite_folder(url: str) -> None:
 # fetch of a streamed result starts a new one, and outside those calls (a commit, a
 # client reading an export slowly) there is none.
 
-PROGRESS_STEPS = 10_000  # about 0.1-1 ms of SQLite work between two checks
+# About 2-20 ms of SQLite work between two checks: each check is a call back into Python
+# (it takes the GIL), and at 10,000 steps they cost a list page ~15 % of its time.
+PROGRESS_STEPS = 200_000
 _INTERRUPTED = "interrupted"  # sqlite3's message for SQLITE_INTERRUPT
 _PG_QUERY_CANCELED = "57014"  # SQLSTATE of statement_timeout (and of a cancelled query)
 
@@ -113,7 +116,7 @@ def build_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0
         if statement_timeout_ms:
             connect_args["factory"] = _TimedConnection
         # As many connections as PostgreSQL gets: requests wait for a free one, not fail.
-        engine = create_engine(url, connect_args=connect_args,
+        engine = create_engine(url, connect_args=connect_args, json_deserializer=orjson.loads,
                                pool_size=pool_size, max_overflow=pool_size)
         event.listen(engine, "connect", _sqlite_pragmas)
         if statement_timeout_ms:
@@ -135,10 +138,42 @@ def build_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0
     if statement_timeout_ms:
         options.append(f"-c statement_timeout={statement_timeout_ms}")
     connect_args["options"] = " ".join(options)
-    return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800,
-        connect_args=connect_args,
+    engine = create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
+        connect_args=connect_args, json_deserializer=orjson.loads,
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE_S = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use when it has been idle a while.
+
+    Like `pool_pre_ping`, a connection the server dropped (a restart, a failover, an idle
+    time-out) is replaced before a request uses it; unlike it, a connection back in the
+    pool within the last PING_AFTER_IDLE_S seconds is trusted, so a busy server does not
+    pay a round trip per request. A connection lost within that window fails its request
+    (503) and SQLAlchemy then discards the whole pool.
+    """
+
+    def returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("returned_at")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return  # new, or used moments ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+            dbapi_connection.rollback()  # end the ping's implicit transaction
+        except Exception as exc:
+            raise DisconnectionError("connection lost while idle") from exc  # pool retries
+
+    event.listen(engine, "checkin", returned)
+    event.listen(engine, "checkout", checked_out)
 
 
 _statement_timeouts = True
@@ -165,6 +200,7 @@ def reset_engines() -> None:
         cached.cache_clear()
     _session_factory.cache_clear()
     _read_session_factory.cache_clear()
+    _request_read_session_factory.cache_clear()
 
 
 @lru_cache
@@ -216,17 +252,32 @@ def _finish(session: Session, commit: bool) -> None:
         session.close()
 
 
+@lru_cache
+def _request_read_session_factory() -> sessionmaker[Session]:
+    # Autocommit: a read has nothing to commit, and on PostgreSQL (READ COMMITTED, where
+    # each statement takes its own snapshot anyway) it then sends no BEGIN/COMMIT round
+    # trips. Not for exports: PostgreSQL's server-side cursors need a transaction.
+    engine = get_read_engine().execution_options(isolation_level="AUTOCOMMIT")
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+
+
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """The request's unit of work: commit when the route returns, roll back on any error.
 
-    Async on purpose: making a Session does no I/O, so it is made on the event loop, and
-    only the end (COMMIT or ROLLBACK, then returning the connection) goes to a worker
-    thread. A sync generator would cost a thread hand-off at the start too: three per
-    request instead of two, a measurable share of a fast read. GET requests read from the
-    replica when one is configured.
+    Async on purpose: making a Session does no I/O, so it is made on the event loop.
+    A read (GET, HEAD: from the replica when one is configured) runs in autocommit and
+    only closes its session at the end, which does no I/O either, so the request costs
+    one thread hand-off (the route's own). A write's end (COMMIT or ROLLBACK, then
+    returning the connection) goes to a worker thread.
     """
-    factory = _read_session_factory if request.method in READ_METHODS else _session_factory
-    session = factory()()
+    if request.method in READ_METHODS:
+        session = _request_read_session_factory()()
+        try:
+            yield session
+        finally:
+            session.close()
+        return
+    session = _session_factory()()
     try:
         yield session
     except BaseException:

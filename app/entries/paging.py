@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, literal, or_, tuple_
+from sqlalchemy import ColumnElement, and_, bindparam, false, or_, tuple_
 
 from app.core.errors import BadRequest
 from app.entries.fields import MAX_ENTRY_ID
@@ -51,18 +51,23 @@ class SortKey:
         ordered = expr.desc() if self.descending else expr.asc()
         return ordered.nulls_last() if self.field.nullable else ordered
 
-    def after(self, value: Any) -> ColumnElement[bool]:
-        """Rows strictly after `value` in this key's order."""
+    def bound(self, index: int) -> Any:
+        """The cursor's value for this key, as the bound parameter `after_{index}`."""
+        return bindparam(f"after_{index}", type_=self.field.expression.type)
+
+    def after(self, index: int, null: bool) -> ColumnElement[bool]:
+        """Rows strictly after the cursor's value (bound as `after_{index}`) in this order."""
         expr = self.field.expression
-        if value is None:
+        if null:
             return false()  # NULLs come last: nothing but other NULLs (ties) follows
+        value = self.bound(index)
         beyond = expr < value if self.descending else expr > value
         return or_(beyond, expr.is_(None)) if self.field.nullable else beyond
 
-    def equal(self, value: Any) -> ColumnElement[bool]:
-        """Rows tied with `value` on this key."""
+    def equal(self, index: int, null: bool) -> ColumnElement[bool]:
+        """Rows tied with the cursor's value on this key."""
         expr = self.field.expression
-        return expr.is_(None) if value is None else expr == value
+        return expr.is_(None) if null else expr == self.bound(index)
 
 
 def parse_sort(text: str, fields: Mapping[str, SortField], id_field: SortField) -> list[SortKey]:
@@ -90,19 +95,28 @@ def sort_token(keys: Sequence[SortKey]) -> str:
     return ",".join(key.token for key in keys)
 
 
-def keyset_after(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
-    """Rows after the row whose key values are `values`, in the order of `keys`."""
+def keyset_after(keys: Sequence[SortKey], nulls: Sequence[bool]) -> ColumnElement[bool]:
+    """Rows after the cursor's row in the order of `keys`.
+
+    The row's key values are bound at execution (`cursor_values`); `nulls` says which of
+    them are NULL, the only thing about them the SQL depends on.
+    """
     uniform = len({key.descending for key in keys}) == 1
     if uniform and not any(key.field.nullable for key in keys):
         # One row-value comparison: an index on the keys serves it as a single range.
         row = tuple_(*(key.field.expression for key in keys))
-        bound = tuple_(*(literal(v) if not isinstance(v, str) else v for v in values))
+        bound = tuple_(*(key.bound(index) for index, key in enumerate(keys)))
         return row < bound if keys[0].descending else row > bound
     clauses = []
     for index, key in enumerate(keys):
-        ties = [keys[j].equal(values[j]) for j in range(index)]
-        clauses.append(and_(*ties, key.after(values[index])))
+        ties = [keys[j].equal(j, nulls[j]) for j in range(index)]
+        clauses.append(and_(*ties, key.after(index, nulls[index])))
     return or_(*clauses)
+
+
+def cursor_values(values: Sequence[Any]) -> dict[str, Any]:
+    """A decoded cursor's key values by bound-parameter name (NULLs are in the SQL itself)."""
+    return {f"after_{index}": value for index, value in enumerate(values) if value is not None}
 
 
 def _encode_value(value: Any) -> Any:

@@ -5,34 +5,41 @@ full-text match and score, keyset or offset page), one capped count, and one
 GROUP BY per requested facet. Unknown parameters are refused before any SQL.
 """
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 import pycountry
 from fastapi import Request
-from sqlalchemy import ColumnElement, Select, false, func, select
+from sqlalchemy import ColumnElement, Float, Select, bindparam, false, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from app.core.clock import as_utc
 from app.core.config import get_settings
 from app.core.errors import BadRequest, Unprocessable
+from app.core.statements import statements
 from app.entries import filters, fulltext
 from app.entries import repository as repo
-from app.entries.filters import Criteria, entries, entry_countries, entry_topics
+from app.entries.filters import Criteria, Shape, entries, entry_countries, entry_topics
 from app.entries.paging import (
     SortField,
+    SortKey,
+    cursor_values,
     decode_cursor,
     encode_cursor,
     keyset_after,
     parse_sort,
+    sort_token,
 )
 from app.entries.params import COMMON_FACETS
 from app.entries.spec import KindSpec
 from app.reference.service import missing, sessions, topics
 
 SORT_KEYS = ("date", "title", "created_at", "updated_at", "id", "relevance")
+SEARCHING = ("positive", "excluded")  # text forms with words to match
 SINGLE_VALUED = frozenset({"q", "date_from", "date_to", "sort", "limit", "offset", "cursor",
                            "fields", "facets", "facet_limit", "count", "used"})
 
@@ -63,7 +70,12 @@ def _title_key(dialect: str) -> ColumnElement[Any]:
     return func.lower(entries.c.title).collate("C" if dialect == "postgresql" else "BINARY")
 
 
-def sort_fields(dialect: str, score: ColumnElement[Any] | None) -> dict[str, SortField]:
+# Stands for the text score while a sort is parsed; the page statement puts the real one.
+_SCORE = literal_column("0.0", Float(precision=53))
+
+
+@lru_cache
+def sort_fields(dialect: str, ranked: bool) -> dict[str, SortField]:
     """The keys a list sorts by (relevance only when there is a text query)."""
     fields = {
         "date": SortField("date", filters.sort_date(dialect), date),
@@ -72,8 +84,8 @@ def sort_fields(dialect: str, score: ColumnElement[Any] | None) -> dict[str, Sor
         "updated_at": SortField("updated_at", entries.c.updated_at, datetime),
         "id": SortField("id", entries.c.id, int),
     }
-    if score is not None:
-        fields["relevance"] = SortField("relevance", score, float, best_first=True)
+    if ranked:
+        fields["relevance"] = SortField("relevance", _SCORE, float, best_first=True)
     return fields
 
 
@@ -161,20 +173,20 @@ def _chosen(param: str, value: str | None, allowed: tuple[str, ...]) -> list[str
     return list(dict.fromkeys(chosen))
 
 
-def _filtered(scope: Scope, criteria: Criteria, dialect: str, stmt: Select[Any],
+def _filtered(scope: Scope, shape: Shape, dialect: str, stmt: Select[Any],
               match: filters.TextMatch | None, skip: str | None = None) -> Select[Any]:
     """Apply the text match and the filters to a SELECT over the scope."""
     if match is not None:
         if match.join is not None:
             stmt = stmt.join(*match.join)
         stmt = stmt.where(*match.where)
-    if criteria.text is not None and criteria.text.is_empty:
+    if shape.text == "empty":
         stmt = stmt.where(false())
-    return stmt.where(*filters.predicates(criteria, scope.kinds, joined=scope.joined,
+    return stmt.where(*filters.predicates(shape, scope.kinds, joined=scope.joined,
                                           dialect=dialect, skip=skip))
 
 
-def _base_from(scope: Scope, criteria: Criteria, join: tuple[Any, Any] | None = None,
+def _base_from(scope: Scope, shape: Shape, join: tuple[Any, Any] | None = None,
                *, detail: bool = False) -> Select[Any]:
     """SELECT id over the scope's rows (for counts and facets), optionally joined.
 
@@ -186,7 +198,7 @@ def _base_from(scope: Scope, criteria: Criteria, join: tuple[Any, Any] | None = 
     if scope.joined is not None:
         spec = scope.joined
         where.append(entries.c.type == spec.type)
-        if detail or any(f.param in criteria.kind_values for f in spec.filters):
+        if detail or any(filters.kind_key(spec, f) in shape.filters for f in spec.filters):
             table = spec.detail_table
             from_clause = from_clause.join(table, table.c.id == entries.c.id)
     if join is not None:
@@ -194,30 +206,73 @@ def _base_from(scope: Scope, criteria: Criteria, join: tuple[Any, Any] | None = 
     return select(entries.c.id).select_from(from_clause).where(*where)
 
 
-def _ranking_pool(scope: Scope, criteria: Criteria, dialect: str,
+def _matched(shape: Shape, dialect: str) -> filters.TextMatch | None:
+    """The unscored text match of the shape, if it has words to match."""
+    if shape.text not in SEARCHING:
+        return None
+    return filters.text_filter(shape.text, dialect)
+
+
+def _ranking_pool(scope: Scope, shape: Shape, dialect: str,
                   matched: filters.TextMatch) -> Select[Any]:
     """The newest `rank_window` matching rows: the only ones a relevance order scores.
 
     Scoring every match of a common word costs seconds at 200,000 rows; the pool is found
     by walking the date index (or, for a rare word, the text index) and stops at the
-    window. Trade-off: when more rows match than the window holds, older matches are not
-    ranked (sort by date to reach them). Counts and facets still cover every match.
+    window (bound as `rank_window`). Trade-off: when more rows match than the window
+    holds, older matches are not ranked (sort by date to reach them). Counts and facets
+    still cover every match.
     """
-    window = get_settings().rank_window
-    return (_filtered(scope, criteria, dialect, _base_from(scope, criteria), matched)
-            .order_by(filters.sort_date(dialect).desc(), entries.c.id.desc()).limit(window))
+    return (_filtered(scope, shape, dialect, _base_from(scope, shape), matched)
+            .order_by(filters.sort_date(dialect).desc(), entries.c.id.desc())
+            .limit(bindparam("rank_window")))
 
 
-def _count(session: Session, scope: Scope, criteria: Criteria, dialect: str,
-           match: filters.TextMatch | None, mode: str) -> tuple[int | None, bool]:
+def _page_statement(scope: Scope, shape: Shape, dialect: str, keys: list[SortKey],
+                    ranked: bool, nulls: tuple[bool, ...] | None) -> Select[Any]:
+    """One page: the page's ids and sort values first, then those rows whole.
+
+    A deferred join: the ids are found over the filters' indexes alone (for the default
+    order, an index-only scan that stops after `limit + 1` keys); only those rows are then
+    read whole and joined to their detail row. Offsets and rank pools never read the wide
+    rows they skip. The sort values come back as `_sort0`, `_sort1`, … for the cursor.
+    """
+    match = matched = _matched(shape, dialect)
+    if ranked and matched is not None:
+        # Scored only when the order uses the score: `q` with `sort=-date` just filters.
+        match = filters.text_match(shape.text, dialect,
+                                   _ranking_pool(scope, shape, dialect, matched))
+        keys = [SortKey(dataclasses.replace(key.field, expression=match.score), key.descending)
+                if key.field.name == "relevance" else key for key in keys]
+    ids = _filtered(scope, shape, dialect, _base_from(scope, shape), match)
+    if nulls is not None:
+        ids = ids.where(keyset_after(keys, nulls))
+    labels = [key.field.expression.label(f"_sort{i}") for i, key in enumerate(keys)]
+    page_ids = (ids.add_columns(*labels).order_by(*(key.order_by() for key in keys))
+                .limit(bindparam("limit")).offset(bindparam("offset")).subquery("page_ids"))
+    sorted_by = [page_ids.c[label.name] for label in labels]
+    return (scope.base().join(page_ids, page_ids.c.id == entries.c.id).add_columns(*sorted_by)
+            .order_by(*(key.order_by(column) for key, column in zip(keys, sorted_by,
+                                                                     strict=True))))
+
+
+def _count_statement(scope: Scope, shape: Shape, dialect: str, capped: bool) -> Select[Any]:
+    inner = _filtered(scope, shape, dialect, _base_from(scope, shape), _matched(shape, dialect))
+    if capped:
+        inner = inner.limit(bindparam("count_cap"))
+    return select(func.count()).select_from(inner.subquery())
+
+
+def _count(session: Session, scope: Scope, shape: Shape, dialect: str,
+           values: dict[str, Any], mode: str) -> tuple[int | None, bool]:
     if mode == "none":
         return None, False
+    capped = mode == "capped"
+    stmt = statements.get(("count", scope.name, dialect, shape, capped),
+                          lambda: _count_statement(scope, shape, dialect, capped))
     cap = get_settings().count_cap
-    inner = _filtered(scope, criteria, dialect, _base_from(scope, criteria), match)
-    if mode == "capped":
-        inner = inner.limit(cap + 1)
-    counted = session.scalar(select(func.count()).select_from(inner.subquery())) or 0
-    if mode == "capped" and counted > cap:
+    counted = session.execute(stmt, values | {"count_cap": cap + 1}).scalar() or 0
+    if capped and counted > cap:
         return cap, False
     return counted, True
 
@@ -240,19 +295,26 @@ def _facet_value(name: str, scope: Scope, dialect: str) -> tuple[Any, Any | None
     return detail.c[name], (detail, detail.c.id == entries.c.id)
 
 
-def _facets(session: Session, scope: Scope, criteria: Criteria, dialect: str,
-            match: filters.TextMatch | None, names: list[str], limit: int) -> dict[str, list]:
+def _facet_statement(scope: Scope, shape: Shape, dialect: str, name: str) -> Select[Any]:
+    """Counts per value of one facet over the filtered set, ignoring the facet's own filter."""
+    value, join = _facet_value(name, scope, dialect)
+    on_detail = scope.joined is not None and name in scope.joined.facets
+    stmt = _base_from(scope, shape, join, detail=on_detail).with_only_columns(
+        value.label("value"), func.count(), maintain_column_froms=False)
+    stmt = _filtered(scope, shape, dialect, stmt, _matched(shape, dialect), skip=name)
+    return (stmt.where(value.is_not(None)).group_by(value)
+            .order_by(func.count().desc(), value).limit(bindparam("facet_limit")))
+
+
+def _facets(session: Session, scope: Scope, shape: Shape, dialect: str,
+            values: dict[str, Any], names: list[str], limit: int) -> dict[str, list]:
     """Counts per value over the filtered set; each facet ignores its own filter."""
     result: dict[str, list[dict[str, Any]]] = {}
     for name in names:
-        value, join = _facet_value(name, scope, dialect)
-        on_detail = scope.joined is not None and name in scope.joined.facets
-        stmt = _base_from(scope, criteria, join, detail=on_detail).with_only_columns(
-            value.label("value"), func.count(), maintain_column_froms=False)
-        stmt = _filtered(scope, criteria, dialect, stmt, match, skip=name)
-        stmt = (stmt.where(value.is_not(None)).group_by(value)
-                .order_by(func.count().desc(), value).limit(limit))
-        result[name] = [{"value": v, "count": n} for v, n in session.execute(stmt)]
+        stmt = statements.get(("facet", scope.name, dialect, shape, name),
+                              lambda name=name: _facet_statement(scope, shape, dialect, name))
+        rows = session.execute(stmt, values | {"facet_limit": limit})
+        result[name] = [{"value": v, "count": n} for v, n in rows]
     return result
 
 
@@ -261,52 +323,43 @@ def run(session: Session, scope: Scope, params: dict[str, Any],
     """Answer a list request: page, count, next cursor, facets, highlights."""
     dialect = session.get_bind().dialect.name
     criteria = criteria_from(session, scope, params)
-    match = matched = None
-    searching = criteria.text is not None and not criteria.text.is_empty
+    shape, values = filters.bind(criteria, scope.kinds, dialect)
+    searching = shape.text in SEARCHING
     sort = params.get("sort") or ("relevance" if searching else scope.default_sort)
     ranked = "relevance" in _csv(sort.replace("-", ""))
     if ranked and not searching:
         raise BadRequest("sort: relevance needs a q with words to match",
                          errors=[{"loc": ["query", "sort"], "msg": "relevance without q"}])
-    if searching:
-        matched = filters.text_filter(criteria.text, dialect)
-        # Scored only when the order uses the score: `q` with `sort=-date` just filters.
-        match = (filters.text_match(criteria.text, dialect,
-                                    _ranking_pool(scope, criteria, dialect, matched))
-                 if ranked else matched)
-    fields = sort_fields(dialect, match.score if ranked and match else None)
+    fields = sort_fields(dialect, ranked)
     keys = parse_sort(sort, fields, fields["id"])
     fieldset = _chosen("fields", params.get("fields"), scope.item_fields)
     facet_names = _chosen("facets", params.get("facets"), scope.facets)
     limit, offset, cursor = params["limit"], params["offset"], params.get("cursor")
-
-    # A deferred join: the page's ids and sort values are found first, over the filters'
-    # indexes alone (for the default order, an index-only scan); only those rows are then
-    # read whole and joined to their detail row. Offsets and rank pools never read the
-    # wide rows they skip.
-    ids = _filtered(scope, criteria, dialect, _base_from(scope, criteria), match)
+    nulls = None
     if cursor is not None:
         if offset:
             raise BadRequest("use either offset or cursor, not both",
                              errors=[{"loc": ["query", "cursor"], "msg": "offset given too"}])
-        ids = ids.where(keyset_after(keys, decode_cursor(cursor, keys)))
-    labels = [key.field.expression.label(f"_sort{i}") for i, key in enumerate(keys)]
-    page_ids = (ids.add_columns(*labels).order_by(*(key.order_by() for key in keys))
-                .limit(limit + 1).offset(offset).subquery("page_ids"))
-    sorted_by = [page_ids.c[label.name] for label in labels]
-    stmt = (scope.base().join(page_ids, page_ids.c.id == entries.c.id).add_columns(*sorted_by)
-            .order_by(*(key.order_by(column) for key, column in zip(keys, sorted_by,
-                                                                     strict=True))))
-    rows = [dict(row) for row in session.execute(stmt).mappings()]
+        after = decode_cursor(cursor, keys)
+        nulls = tuple(value is None for value in after)
+        values |= cursor_values(after)
+    if ranked:
+        values["rank_window"] = get_settings().rank_window
+    page = statements.get(
+        ("page", scope.name, dialect, shape, sort_token(keys), nulls),
+        lambda: _page_statement(scope, shape, dialect, keys, ranked, nulls))
+    bound = values | {"limit": limit + 1, "offset": offset}
+    rows = [dict(row) for row in session.execute(page, bound).mappings()]
     more = len(rows) > limit
     rows = rows[:limit]
+    labels = [f"_sort{i}" for i in range(len(keys))]
     next_cursor = None
     if more and rows:
-        next_cursor = encode_cursor(keys, [rows[-1][label.name] for label in labels])
+        next_cursor = encode_cursor(keys, [rows[-1][label] for label in labels])
     items = []
     for row in rows:
         for label in labels:
-            row.pop(label.name)
+            row.pop(label)
         item = to_item(row)
         if criteria.text is not None:
             item["highlights"] = fulltext.highlights(criteria.text, row["title"],
@@ -315,13 +368,13 @@ def run(session: Session, scope: Scope, params: dict[str, Any],
             keep = {"id", "type", "highlights", *fieldset}
             item = {k: v for k, v in item.items() if k in keep}
         items.append(item)
-    total, exact = _count(session, scope, criteria, dialect, matched, params["count"])
-    page: dict[str, Any] = {"items": items, "total": total, "total_exact": exact,
-                            "limit": limit, "offset": offset, "next_cursor": next_cursor}
+    total, exact = _count(session, scope, shape, dialect, values, params["count"])
+    result: dict[str, Any] = {"items": items, "total": total, "total_exact": exact,
+                              "limit": limit, "offset": offset, "next_cursor": next_cursor}
     if facet_names:
-        page["facets"] = _facets(session, scope, criteria, dialect, matched, facet_names,
-                                 params["facet_limit"])
-    return page
+        result["facets"] = _facets(session, scope, shape, dialect, values, facet_names,
+                                   params["facet_limit"])
+    return result
 
 
 def stamp(row: dict[str, Any]) -> dict[str, Any]:
@@ -336,10 +389,9 @@ def stream(session: Session, scope: Scope, params: dict[str, Any]) -> Iterator[d
     """Every matching row in id order, fetched in chunks (constant memory at any size)."""
     dialect = session.get_bind().dialect.name
     criteria = criteria_from(session, scope, params)
-    match = None
-    if criteria.text is not None and not criteria.text.is_empty:
-        match = filters.text_filter(criteria.text, dialect)
-    stmt = _filtered(scope, criteria, dialect, scope.base(), match).order_by(entries.c.id)
-    result = session.execute(stmt.execution_options(yield_per=500))
+    shape, values = filters.bind(criteria, scope.kinds, dialect)
+    stmt = statements.get(("stream", scope.name, dialect, shape), lambda: _filtered(
+        scope, shape, dialect, scope.base(), _matched(shape, dialect)).order_by(entries.c.id))
+    result = session.execute(stmt, values, execution_options={"yield_per": 500})
     for row in result.mappings():
         yield dict(row)

@@ -24,6 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
+from app.core.statements import statements
 from app.entries.models import Entry, EntryChange, EntryCountry, EntryTopic
 from app.entries.spec import KindSpec
 
@@ -55,16 +56,22 @@ def kind_select(spec: KindSpec) -> Select[Any]:
     )
 
 
+def _one_by(session: Session, spec: KindSpec, key: str, value: Any) -> dict[str, Any] | None:
+    """One entry of this kind by a unique column (a statement built once per kind and key)."""
+    stmt = statements.get(("entry_by", spec.type, key), lambda: kind_select(spec).where(
+        entries.c[key] == bindparam(key)))
+    row = session.execute(stmt, {key: value}).mappings().first()
+    return dict(row) if row else None
+
+
 def get_by_id(session: Session, spec: KindSpec, entry_id: int) -> dict[str, Any] | None:
     """One entry of this kind by id, or None."""
-    row = session.execute(kind_select(spec).where(entries.c.id == entry_id)).mappings().first()
-    return dict(row) if row else None
+    return _one_by(session, spec, "id", entry_id)
 
 
 def get_by_slug(session: Session, spec: KindSpec, slug: str) -> dict[str, Any] | None:
     """One entry of this kind by slug, or None."""
-    row = session.execute(kind_select(spec).where(entries.c.slug == slug)).mappings().first()
-    return dict(row) if row else None
+    return _one_by(session, spec, "slug", slug)
 
 
 def slugs_taken(session: Session, spec: KindSpec, candidates: Sequence[str]) -> set[str]:

@@ -3,10 +3,11 @@
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, NotFound
+from app.core.statements import statements
 from app.entries.models import Entry, EntryCountry, EntryTopic
 from app.reference.models import CouncilSession, Country, Topic
 
@@ -21,7 +22,9 @@ def missing(session: Session, column: Any, values: Iterable[Any]) -> set[Any]:
     wanted = set(values)
     if not wanted:
         return set()
-    found = set(session.scalars(select(column).where(column.in_(wanted))))
+    stmt = statements.get(("missing", column.table.name, column.name), lambda: select(
+        column).where(column.in_(bindparam("wanted", expanding=True))))
+    found = set(session.scalars(stmt, {"wanted": list(wanted)}))
     return wanted - found
 
 

@@ -361,3 +361,74 @@ class TestRankingWindow:
         monkeypatch.setattr(get_settings(), "rank_window", 1000)
         best = client.get("/api/v1/articles?q=sericulture&limit=1").json()["items"][0]
         assert best["title"] == "Sericulture, sericulture, sericulture"
+
+
+# Pairs of requests with the same shape (same parameters, other values): the second one
+# runs on the statement built for the first, so a value baked into that statement instead
+# of bound would answer the second request with the first one's rows.
+SAME_SHAPE = [
+    ("/api/v1/statements?topic=xinjiang", "/api/v1/statements?topic=tibet"),
+    ("/api/v1/events?country=DE", "/api/v1/events?country=CN"),
+    ("/api/v1/articles?language=en", "/api/v1/articles?language=fr"),
+    ("/api/v1/articles?source=xinhua", "/api/v1/articles?source=CSHRS"),
+    ("/api/v1/events?organizer=china%20society%20for%20human%20rights%20studies",
+     "/api/v1/events?organizer=unknown"),
+    ("/api/v1/statements?speaker=chen%20xu", "/api/v1/statements?speaker=wang%20yi"),
+    ("/api/v1/events?event_type=seminar", "/api/v1/events?event_type=forum"),
+    ("/api/v1/search?type=article", "/api/v1/search?type=event"),
+    ("/api/v1/search?q=poverty", "/api/v1/search?q=xinjiang"),
+    ("/api/v1/search?q=-poverty", "/api/v1/search?q=-xinjiang"),
+    ("/api/v1/search?q=poverty&sort=-date", "/api/v1/search?q=xinjiang&sort=-date"),
+    ("/api/v1/search?q=human%20rights&facets=topic,type",
+     "/api/v1/search?q=xinjiang&facets=topic,type"),
+    ("/api/v1/articles?limit=2", "/api/v1/articles?limit=3"),
+    ("/api/v1/articles?offset=1", "/api/v1/articles?offset=2"),
+    ("/api/v1/statements?limit=1&count=exact", "/api/v1/events?limit=1&count=exact"),
+]
+
+
+@pytest.mark.usefixtures("seeded")
+@pytest.mark.parametrize(("first", "second"), SAME_SHAPE)
+def test_a_statement_built_for_one_request_serves_others_of_its_shape(client, first, second):
+    from app.core.statements import statements
+
+    first_page = client.get(first)
+    reused = client.get(second)
+    statements._items.clear()
+    fresh = client.get(second)
+    assert first_page.status_code == reused.status_code == fresh.status_code == 200
+    assert reused.json() == fresh.json()
+    assert reused.json() != first_page.json()  # the pair really differs
+
+
+@pytest.mark.usefixtures("seeded")
+def test_a_cursor_page_reuses_its_statement_for_any_position(client):
+    from app.core.statements import statements
+
+    pages, url = [], "/api/v1/statements?limit=2&sort=title"
+    while url and len(pages) < 4:
+        response = client.get(url)
+        assert response.status_code == 200
+        pages.append(response.json())
+        cursor = pages[-1]["next_cursor"]
+        url = f"/api/v1/statements?limit=2&sort=title&cursor={cursor}" if cursor else None
+    assert len(pages) == 4
+    third = f"/api/v1/statements?limit=2&sort=title&cursor={pages[1]['next_cursor']}"
+    statements._items.clear()
+    assert client.get(third).json() == pages[2]
+    seen = [item["id"] for page in pages for item in page["items"]]
+    assert len(seen) == len(set(seen))
+
+
+def test_date_bounds_are_bound_not_built_in(client, auth):
+    from app.core.statements import statements
+
+    for day in ("2021-02-22", "2021-03-01", "2021-03-24"):
+        client.post("/api/v1/statements", json=sample(STATEMENTS, delivered_on=day,
+                                                      title=f"On {day}"), headers=auth)
+    for bound in ("date_from", "date_to"):
+        first = titles(client.get(f"/api/v1/statements?{bound}=2021-03-01&sort=date"))
+        reused = titles(client.get(f"/api/v1/statements?{bound}=2021-03-24&sort=date"))
+        statements._items.clear()
+        assert reused == titles(client.get(f"/api/v1/statements?{bound}=2021-03-24&sort=date"))
+        assert reused != first

@@ -46,7 +46,8 @@ def timed(engine, monkeypatch):
     monkeypatch.setattr(get_settings(), "statement_timeout_ms", 200)
     factory = sessionmaker(bind=timed_engine, expire_on_commit=False, autoflush=False)
     monkeypatch.setattr(core_db, "_session_factory", lambda: factory)
-    monkeypatch.setattr(core_db, "_read_session_factory", lambda: factory)  # GET requests
+    monkeypatch.setattr(core_db, "_read_session_factory", lambda: factory)  # exports
+    monkeypatch.setattr(core_db, "_request_read_session_factory", lambda: factory)  # GETs
     yield timed_engine
     timed_engine.dispose()
 
