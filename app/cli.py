@@ -120,7 +120,7 @@ def serve(
     signal.signal(signal.SIGTERM, lambda *_: None)
     grace = (settings.timeout_graceful_shutdown if timeout_graceful_shutdown is None
              else timeout_graceful_shutdown)
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("app.main:serve_app", factory=True, host=host, port=port, workers=workers,
                 reload=reload, log_level=settings.log_level, proxy_headers=True,
                 timeout_keep_alive=timeout_keep_alive, limit_concurrency=limit_concurrency,
                 backlog=backlog, timeout_graceful_shutdown=grace,

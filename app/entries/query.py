@@ -263,6 +263,19 @@ def _count_statement(scope: Scope, shape: Shape, dialect: str, capped: bool) -> 
     return select(func.count()).select_from(inner.subquery())
 
 
+def _counted(page: Select[Any], scope: Scope, shape: Shape, dialect: str,
+             mode: str) -> Select[Any]:
+    """The page with its count as one more column (`_total`): one statement, one round trip.
+
+    The count is an uncorrelated scalar subquery, which both engines run once per
+    statement. A page with no rows carries no count; `run` then asks `_count`.
+    """
+    if mode == "none":
+        return page
+    count = _count_statement(scope, shape, dialect, mode == "capped")
+    return page.add_columns(count.scalar_subquery().label("_total"))
+
+
 def _count(session: Session, scope: Scope, shape: Shape, dialect: str,
            values: dict[str, Any], mode: str) -> tuple[int | None, bool]:
     if mode == "none":
@@ -345,10 +358,13 @@ def run(session: Session, scope: Scope, params: dict[str, Any],
         values |= cursor_values(after)
     if ranked:
         values["rank_window"] = get_settings().rank_window
+    mode = params["count"]
     page = statements.get(
-        ("page", scope.name, dialect, shape, sort_token(keys), nulls),
-        lambda: _page_statement(scope, shape, dialect, keys, ranked, nulls))
-    bound = values | {"limit": limit + 1, "offset": offset}
+        ("page", scope.name, dialect, shape, sort_token(keys), nulls, mode),
+        lambda: _counted(_page_statement(scope, shape, dialect, keys, ranked, nulls),
+                         scope, shape, dialect, mode))
+    cap = get_settings().count_cap
+    bound = values | {"limit": limit + 1, "offset": offset, "count_cap": cap + 1}
     rows = [dict(row) for row in session.execute(page, bound).mappings()]
     more = len(rows) > limit
     rows = rows[:limit]
@@ -356,10 +372,18 @@ def run(session: Session, scope: Scope, params: dict[str, Any],
     next_cursor = None
     if more and rows:
         next_cursor = encode_cursor(keys, [rows[-1][label] for label in labels])
+    if mode == "none":
+        total, exact = None, False
+    elif rows:  # counted by the page statement itself
+        counted = rows[0]["_total"]
+        total, exact = (cap, False) if mode == "capped" and counted > cap else (counted, True)
+    else:  # no row to carry the count (past the end, or no match)
+        total, exact = _count(session, scope, shape, dialect, values, mode)
     items = []
     for row in rows:
         for label in labels:
             row.pop(label)
+        row.pop("_total", None)
         item = to_item(row)
         if criteria.text is not None:
             item["highlights"] = fulltext.highlights(criteria.text, row["title"],
@@ -368,7 +392,6 @@ def run(session: Session, scope: Scope, params: dict[str, Any],
             keep = {"id", "type", "highlights", *fieldset}
             item = {k: v for k, v in item.items() if k in keep}
         items.append(item)
-    total, exact = _count(session, scope, shape, dialect, values, params["count"])
     result: dict[str, Any] = {"items": items, "total": total, "total_exact": exact,
                               "limit": limit, "offset": offset, "next_cursor": next_cursor}
     if facet_names:
