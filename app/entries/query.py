@@ -268,9 +268,11 @@ def _counted(page: Select[Any], scope: Scope, shape: Shape, dialect: str,
     """The page with its count as one more column (`_total`): one statement, one round trip.
 
     The count is an uncorrelated scalar subquery, which both engines run once per
-    statement. A page with no rows carries no count; `run` then asks `_count`.
+    statement. A page with no rows carries no count; `run` then asks `_count`. Only the
+    capped count (bounded work) is folded in: `count=exact` keeps its own statement, so
+    it gets its own statement time-out.
     """
-    if mode == "none":
+    if mode != "capped":
         return page
     count = _count_statement(scope, shape, dialect, mode == "capped")
     return page.add_columns(count.scalar_subquery().label("_total"))
@@ -374,10 +376,10 @@ def run(session: Session, scope: Scope, params: dict[str, Any],
         next_cursor = encode_cursor(keys, [rows[-1][label] for label in labels])
     if mode == "none":
         total, exact = None, False
-    elif rows:  # counted by the page statement itself
+    elif rows and mode == "capped":  # counted by the page statement itself
         counted = rows[0]["_total"]
-        total, exact = (cap, False) if mode == "capped" and counted > cap else (counted, True)
-    else:  # no row to carry the count (past the end, or no match)
+        total, exact = (cap, False) if counted > cap else (counted, True)
+    else:  # exact, or no row to carry the count (past the end, or no match)
         total, exact = _count(session, scope, shape, dialect, values, mode)
     items = []
     for row in rows:

@@ -157,3 +157,25 @@ def test_topics_and_countries_are_normalised(client, auth):
     body = client.post("/api/v1/articles", json=payload, headers=auth).json()
     assert body["topics"] == ["tibet", "xinjiang"]
     assert body["countries"] == ["CN", "US"]
+
+
+def test_stored_json_reads_back_exactly(client, auth, db):
+    """JSON columns are decoded fast, but never differently: integers past 64 bits stay
+    integers, and NaN (which SQLite can hold) still reads."""
+    from sqlalchemy import text
+
+    from tests.databases import IS_POSTGRES
+
+    created = client.post("/api/v1/articles", json=sample(KINDS[0]), headers=auth).json()
+    stored = '{"line": 123456789012345678901, "page": "p", "ratio": 0.1' + (
+        "}" if IS_POSTGRES else ', "missing": NaN}')
+    db.execute(text("UPDATE entries SET provenance = :p WHERE id = :id"),
+               {"p": stored, "id": created["id"]})
+    db.commit()
+    for url in (f"/api/v1/articles/{created['id']}", "/api/v1/articles"):
+        response = client.get(url)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        record = body if "id" in body else body["items"][0]
+        assert record["provenance"]["line"] == 123456789012345678901
+        assert record["provenance"]["ratio"] == 0.1
