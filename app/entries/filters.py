@@ -91,13 +91,13 @@ class Shape:
 
 
 def kind_key(spec: KindSpec, spec_filter: FieldFilter) -> str:
+    """The bound-parameter name of a kind filter's values (unique across kinds)."""
     return f"{spec.type}_{spec_filter.param}"
 
 
 def _kind_values(spec_filter: FieldFilter, values: list[Any]) -> list[Any]:
-    if spec_filter.match == "text":
-        return [str(v).lower() for v in values]
-    if spec_filter.match == "list":
+    """A kind filter's values as bound: text and list matches are case-insensitive."""
+    if spec_filter.match in ("text", "list"):
         return [str(v).lower() for v in values]
     return list(values)
 

@@ -279,9 +279,8 @@ def _counted(page: Select[Any], scope: Scope, shape: Shape, dialect: str,
 
 
 def _count(session: Session, scope: Scope, shape: Shape, dialect: str,
-           values: dict[str, Any], mode: str) -> tuple[int | None, bool]:
-    if mode == "none":
-        return None, False
+           values: dict[str, Any], mode: str) -> tuple[int, bool]:
+    """`total` and `total_exact` by a statement of their own (`mode`: capped or exact)."""
     capped = mode == "capped"
     stmt = statements.get(("count", scope.name, dialect, shape, capped),
                           lambda: _count_statement(scope, shape, dialect, capped))

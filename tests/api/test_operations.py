@@ -279,3 +279,17 @@ def test_cors_origins_setting_narrows_it(monkeypatch, engine):
     preflight = test_client.options(ARTICLES, headers={
         "Origin": "https://b.example", "Access-Control-Request-Method": "GET"})
     assert preflight.headers.get("Access-Control-Allow-Origin") != "https://b.example"
+
+
+def test_the_served_app_freezes_its_start_up_objects(engine):
+    """`serve` runs serve_app(): start-up objects leave the collector's sight (GC pauses)."""
+    import gc
+
+    from app.main import serve_app
+
+    gc.unfreeze()
+    try:
+        serve_app()
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
