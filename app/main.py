@@ -55,6 +55,11 @@ def create_app() -> FastAPI:
         summary="REST API for a digest of UN Human Rights Council coverage.",
         description=DESCRIPTION,
         openapi_tags=TAGS,
+        # Metrics are Prometheus's (app/core/observability.py). FastAPI's own
+        # OpenTelemetry hooks, switched off here, skip their per-request look-ups of
+        # the global providers.
+        telemetry={"tracing": False, "metrics": False, "logs": False,
+                   "operation_spans": False},
     )
     install_error_handlers(app)
     configure_logging(settings.log_format, settings.log_level)

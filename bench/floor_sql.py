@@ -102,7 +102,14 @@ def sort_date(sqlite: bool, alias: str) -> str:
 
 
 def capped_count(sql: Sql, kind: str, filters: Filters) -> str:
-    """Scalar subquery: matches counted up to COUNT_CAP + 1."""
+    """Scalar subquery: matches counted up to COUNT_CAP + 1.
+
+    A topic alone is counted from the links' `(type, topic, entry_id)` index.
+    """
+    if filters.topic and not (filters.date_from or filters.date_to or filters.q):
+        return (f"(SELECT count(*) FROM (SELECT 1 FROM entry_topics WHERE type = "
+                f"{sql.p('kind', kind)} AND topic = {sql.p('topic', filters.topic)} "
+                f"LIMIT {COUNT_CAP + 1}) AS capped)")
     terms = _where(sql, "c", kind, filters)
     source = "entries c"
     if filters.q:

@@ -52,6 +52,7 @@ PRODUCT_PATHS = [
     ("cursor 5000", None),  # the cursor the page at offset 4980 hands out
     ("q common", "/api/v1/articles?q=human%20rights"),
     ("q rare", "/api/v1/articles?q=sericulture"),
+    ("search+facets", "/api/v1/search?q=human%20rights&facets=type,topic"),
 ]
 
 

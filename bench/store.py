@@ -179,8 +179,8 @@ def table_rows(record: dict[str, Any], sqlite: bool) -> tuple[tuple, tuple, list
     detail = tuple(json.dumps(record[c]) if c in JSON_DETAIL else
                    (record["id"] if c == "id" else _sql_value(record.get(c), sqlite))
                    for c in columns)
-    topics = [(t, record["id"]) for t in record["topics"]]
-    countries = [(c, record["id"]) for c in record["countries"]]
+    topics = [(t, record["id"], kind) for t in record["topics"]]
+    countries = [(c, record["id"], kind) for c in record["countries"]]
     return entry, detail, topics, countries
 
 
@@ -210,8 +210,8 @@ def load_records(conn: Any, records: Iterable[dict[str, Any]], batch: int = 20_0
             links_c.extend(countries)
         tables = [("entries", ENTRY_COLUMNS, entries)]
         tables += [(*DETAIL_COLUMNS[kind], rows) for kind, rows in details.items()]
-        tables += [("entry_topics", ("topic", "entry_id"), links_t),
-                   ("entry_countries", ("country", "entry_id"), links_c)]
+        tables += [("entry_topics", ("topic", "entry_id", "type"), links_t),
+                   ("entry_countries", ("country", "entry_id", "type"), links_c)]
         (_sqlite_write if sqlite else _pg_copy)(conn, tables)
         conn.commit()
         written += len(chunk)

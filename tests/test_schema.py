@@ -55,3 +55,47 @@ def test_update_keeps_the_constraints_of_create(spec):
 
 def test_kinds_are_registered_once_with_distinct_names():
     assert len({s.type for s in KINDS}) == len({s.plural for s in KINDS}) == len(KINDS) == 3
+
+
+def test_link_kinds_migration_fills_existing_links_and_reverts():
+    """0006 gives links written before it their entry's kind; downgrading drops it again."""
+    from alembic import command
+    from sqlalchemy import create_engine, inspect, text
+    from sqlalchemy.pool import NullPool
+
+    from app.core.migrations import alembic_config
+    from tests.databases import new_database_url
+
+    url = new_database_url()
+    config = alembic_config(url)
+    command.upgrade(config, "0005")
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO topics (slug, name, description, keywords) "
+                "VALUES ('tibet', 'Tibet', '', '[]')"))
+            connection.execute(text(
+                "INSERT INTO countries (code, name) VALUES ('CN', 'China')"))
+            for entry_id, kind in ((1, "article"), (2, "event")):
+                connection.execute(text(
+                    "INSERT INTO entries (id, type, slug, title, summary, language, topics, "
+                    "countries, search_names, created_at, updated_at, version) VALUES "
+                    "(:id, :type, :slug, 'T', '', 'en', '[]', '[]', '', :at, :at, 1)"),
+                    {"id": entry_id, "type": kind, "slug": f"e{entry_id}",
+                     "at": "2021-01-01 00:00:00"})
+                connection.execute(text("INSERT INTO entry_topics (topic, entry_id) "
+                                        "VALUES ('tibet', :id)"), {"id": entry_id})
+                connection.execute(text("INSERT INTO entry_countries (country, entry_id) "
+                                        "VALUES ('CN', :id)"), {"id": entry_id})
+        command.upgrade(config, "head")
+        with engine.connect() as connection:
+            for table in ("entry_topics", "entry_countries"):
+                kinds = connection.execute(text(
+                    f"SELECT entry_id, type FROM {table} ORDER BY entry_id")).all()
+                assert [tuple(row) for row in kinds] == [(1, "article"), (2, "event")]
+        command.downgrade(config, "0005")
+        columns = {c["name"] for c in inspect(engine).get_columns("entry_topics")}
+        assert columns == {"topic", "entry_id"}
+    finally:
+        engine.dispose()

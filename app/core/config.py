@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     seed_dir: Path = Path("seed_data")
     auto_seed: bool = True
     log_level: str = "info"
-    db_pool_size: int = 10
+    db_pool_size: int = 20
     log_format: Literal["json", "text"] = "json"
     rate_limit: int = Field(default=600, ge=0)
     rate_limit_keyed: int = Field(default=3000, ge=0)

@@ -125,9 +125,14 @@ def json_loads(text: str | bytes) -> Any:
     return json.loads(text)
 
 
-def build_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0) -> Engine:
+def build_engine(url: str, *, pool_size: int = 20, statement_timeout_ms: int = 0) -> Engine:
     """Create the engine for a database URL, preparing a SQLite file's folder.
 
+    The pool keeps up to `pool_size` connections open and never opens more: requests
+    beyond it wait for a free one. (Overflow connections, closed again on return, had a
+    busy PostgreSQL process opening and closing a connection — a backend start, and the
+    loss of its prepared statements — for every request past the pool's size: 16
+    concurrent topic pages served 98 req/s with a pool of 10 + 10 overflow.)
     `statement_timeout_ms` > 0 stops any statement that runs longer (see above)."""
     prepare_sqlite_folder(url)
     if make_url(url).get_backend_name() == "sqlite":
@@ -136,7 +141,7 @@ def build_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0
             connect_args["factory"] = _TimedConnection
         # As many connections as PostgreSQL gets: requests wait for a free one, not fail.
         engine = create_engine(url, connect_args=connect_args, json_deserializer=json_loads,
-                               pool_size=pool_size, max_overflow=pool_size)
+                               pool_size=pool_size, max_overflow=0)
         event.listen(engine, "connect", _sqlite_pragmas)
         if statement_timeout_ms:
             event.listen(engine, "connect",
@@ -158,7 +163,7 @@ def build_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0
         options.append(f"-c statement_timeout={statement_timeout_ms}")
     connect_args["options"] = " ".join(options)
     engine = create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
+        url, pool_size=pool_size, max_overflow=0, pool_recycle=1800,
         connect_args=connect_args, json_deserializer=json_loads,
     )
     _ping_when_idle(engine)

@@ -137,12 +137,16 @@ def _in(name: str) -> Any:
     return bindparam(name, expanding=True)
 
 
+def json_elements(dialect: str, list_column: Any) -> Any:
+    """A JSON array column's elements as a table-valued function with a `value` column."""
+    if dialect == "postgresql":
+        return func.json_array_elements_text(list_column).table_valued("value")
+    return func.json_each(list_column).table_valued("value")
+
+
 def _list_contains(dialect: str, list_column: Any, name: str) -> ColumnElement[bool]:
     """A JSON array column holds one of the bound values (case-insensitive)."""
-    if dialect == "postgresql":
-        element = func.json_array_elements_text(list_column).table_valued("value")
-    else:
-        element = func.json_each(list_column).table_valued("value")
+    element = json_elements(dialect, list_column)
     return exists(select(literal(1)).select_from(element).where(
         func.lower(element.c.value).in_(_in(name))))
 
@@ -158,6 +162,19 @@ def field_predicate(spec_filter: FieldFilter, detail: Any, name: str,
     return target.in_(_in(name))
 
 
+LINKS = {"topic": entry_topics, "country": entry_countries}
+
+
+def tagged_ids(name: str, kind: KindSpec | None) -> Select[Any]:
+    """Ids of the entries (of one kind, if given) linked to a bound `topic`/`country` value.
+
+    A kind's own links are found on `(type, topic, entry_id)` without touching `entries`.
+    """
+    links = LINKS[name]
+    stmt = select(links.c.entry_id).where(links.c[name].in_(_in(name)))
+    return stmt if kind is None else stmt.where(links.c.type == kind.type)
+
+
 def predicates(shape: Shape, kinds: tuple[KindSpec, ...], *, joined: KindSpec | None,
                dialect: str, skip: str | None = None) -> list[ColumnElement[bool]]:
     """WHERE terms for the shape's filters; `skip` leaves one facet's own filter out."""
@@ -168,12 +185,9 @@ def predicates(shape: Shape, kinds: tuple[KindSpec, ...], *, joined: KindSpec | 
     # sorting them all: 7.2 -> 1.1 ms for a topic page at 10,000 articles. (PostgreSQL's
     # planner finds that plan itself.)
     tagged = literal_column("0") + entries.c.id if dialect == "sqlite" else entries.c.id
-    if "topic" in present:
-        terms.append(tagged.in_(select(entry_topics.c.entry_id).where(
-            entry_topics.c.topic.in_(_in("topic")))))
-    if "country" in present:
-        terms.append(tagged.in_(select(entry_countries.c.entry_id).where(
-            entry_countries.c.country.in_(_in("country")))))
+    for name in ("topic", "country"):
+        if name in present:
+            terms.append(tagged.in_(tagged_ids(name, joined)))
     if "session" in present:
         terms.append(entries.c.session.in_(_in("session")))
     if "language" in present:

@@ -14,7 +14,21 @@ from typing import Any
 
 import pycountry
 from fastapi import Request
-from sqlalchemy import ColumnElement, Float, Select, bindparam, false, func, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Select,
+    Text,
+    bindparam,
+    cast,
+    false,
+    func,
+    literal,
+    literal_column,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from app.core.clock import as_utc
@@ -23,7 +37,7 @@ from app.core.errors import BadRequest, Unprocessable
 from app.core.statements import statements
 from app.entries import filters, fulltext
 from app.entries import repository as repo
-from app.entries.filters import Criteria, Shape, entries, entry_countries, entry_topics
+from app.entries.filters import Criteria, Shape, entries
 from app.entries.paging import (
     SortField,
     SortKey,
@@ -256,8 +270,27 @@ def _page_statement(scope: Scope, shape: Shape, dialect: str, keys: list[SortKey
                                                                      strict=True))))
 
 
+def _linked_only(scope: Scope, shape: Shape) -> Select[Any] | None:
+    """The matches of a kind's list filtered by topics (or countries) alone, from the links.
+
+    With no other filter and no text query, they are exactly the kind's links to those
+    values, counted from the `(type, topic, entry_id)` index without reading a row of
+    `entries` per match (a common topic at 200,000 articles on PostgreSQL: 68 -> 7 ms).
+    DISTINCT: an entry linked to two of the values counts once.
+    """
+    if scope.joined is None or shape.text is not None or shape.dated_only:
+        return None
+    if len(shape.filters) != 1 or not shape.filters <= filters.LINKS.keys():
+        return None
+    (name,) = shape.filters
+    return filters.tagged_ids(name, scope.joined).distinct()
+
+
 def _count_statement(scope: Scope, shape: Shape, dialect: str, capped: bool) -> Select[Any]:
-    inner = _filtered(scope, shape, dialect, _base_from(scope, shape), _matched(shape, dialect))
+    inner = _linked_only(scope, shape)
+    if inner is None:
+        inner = _filtered(scope, shape, dialect, _base_from(scope, shape),
+                          _matched(shape, dialect))
     if capped:
         inner = inner.limit(bindparam("count_cap"))
     return select(func.count()).select_from(inner.subquery())
@@ -291,45 +324,101 @@ def _count(session: Session, scope: Scope, shape: Shape, dialect: str,
     return counted, True
 
 
-def _facet_value(name: str, scope: Scope, dialect: str) -> tuple[Any, Any | None]:
-    """The column a facet groups by, and the table to join for it (if any)."""
-    if name == "topic":
-        return entry_topics.c.topic, (entry_topics, entry_topics.c.entry_id == entries.c.id)
-    if name == "country":
-        return entry_countries.c.country, (entry_countries,
-                                           entry_countries.c.entry_id == entries.c.id)
+INTEGER_FACETS = frozenset({"session", "year"})
+LINK_LISTS = {"topic": "topics", "country": "countries"}  # facet -> the entry's JSON list
+
+
+def _facet_column(name: str, scope: Scope, dialect: str) -> tuple[Any, Any, Any]:
+    """The column a facet (not a link list) groups by, its table, and its entry id column."""
     if name == "year":
-        return filters.year_of(dialect), None
+        return filters.year_of(dialect), entries, entries.c.id
     if name in ("session", "type", "language"):
-        return entries.c[name], None
-    spec = next(s for s in scope.kinds if name in s.facets)
-    detail = spec.detail_table
-    if scope.joined is spec:
-        return detail.c[name], None
-    return detail.c[name], (detail, detail.c.id == entries.c.id)
+        return entries.c[name], entries, entries.c.id
+    detail = next(s for s in scope.kinds if name in s.facets).detail_table
+    return detail.c[name], detail, detail.c.id
 
 
-def _facet_statement(scope: Scope, shape: Shape, dialect: str, name: str) -> Select[Any]:
-    """Counts per value of one facet over the filtered set, ignoring the facet's own filter."""
-    value, join = _facet_value(name, scope, dialect)
-    on_detail = scope.joined is not None and name in scope.joined.facets
-    stmt = _base_from(scope, shape, join, detail=on_detail).with_only_columns(
-        value.label("value"), func.count(), maintain_column_froms=False)
-    stmt = _filtered(scope, shape, dialect, stmt, _matched(shape, dialect), skip=name)
-    return (stmt.where(value.is_not(None)).group_by(value)
-            .order_by(func.count().desc(), value).limit(bindparam("facet_limit")))
+def _facet_shape(scope: Scope, shape: Shape, name: str) -> Shape:
+    """The shape of a facet's matches: the list's, without the facet's own filter."""
+    own = {name} | {filters.kind_key(spec, f) for spec in scope.kinds for f in spec.filters
+                    if f.column == name}
+    return dataclasses.replace(shape, filters=shape.filters - own)
+
+
+def _facets_statement(scope: Scope, shape: Shape, dialect: str, names: tuple[str, ...],
+                      capped: bool) -> Any:
+    """Counts per value of several facets over the same matches, in one statement.
+
+    The matches are read once (a CTE holding their ids and the entry columns the facets
+    group by); each facet is one branch of a UNION ALL: (facet, value as text, count).
+    Capped: over the newest `count_cap` matches only, found as a page is (the date
+    index, stopping at the cap), so facets never read more rows than a capped count.
+    """
+    ids = _filtered(scope, shape, dialect, _base_from(scope, shape), _matched(shape, dialect))
+    on_entries = {}
+    for name in names:
+        if name in LINK_LISTS:  # the entry's own JSON copy of its links: no join
+            on_entries[name] = entries.c[LINK_LISTS[name]].label(f"facet_{name}")
+            continue
+        value, table, _ = _facet_column(name, scope, dialect)
+        if table is entries:
+            on_entries[name] = value.label(f"facet_{name}")
+    ids = ids.add_columns(*on_entries.values())
+    if capped:
+        ids = (ids.order_by(filters.sort_date(dialect).desc(), entries.c.id.desc())
+               .limit(bindparam("count_cap")))
+    matched = ids.cte("matched")
+    branches = []
+    for name in names:
+        if name in LINK_LISTS:
+            elements = filters.json_elements(dialect, matched.c[f"facet_{name}"])
+            value, source = elements.c.value, matched.join(elements, true())
+        elif name in on_entries:
+            value, source = matched.c[f"facet_{name}"], matched
+        else:
+            value, table, entry_id = _facet_column(name, scope, dialect)
+            source = matched.join(table, entry_id == matched.c.id)
+        order = (func.count().desc(), value)
+        counted = (select(literal(name).label("facet"), cast(value, Text).label("value"),
+                          func.count().label("n"), literal(len(branches)).label("branch"),
+                          func.row_number().over(order_by=order).label("position"))
+                   .select_from(source).where(value.is_not(None)).group_by(value)
+                   .order_by(*order).limit(bindparam("facet_limit"))
+                   .subquery(f"counted_{name}"))
+        branches.append(select(counted))
+    return union_all(*branches).order_by(literal_column("branch"), literal_column("position"))
 
 
 def _facets(session: Session, scope: Scope, shape: Shape, dialect: str,
-            values: dict[str, Any], names: list[str], limit: int) -> dict[str, list]:
-    """Counts per value over the filtered set; each facet ignores its own filter."""
-    result: dict[str, list[dict[str, Any]]] = {}
+            values: dict[str, Any], names: list[str], limit: int, mode: str,
+            within_cap: bool | None) -> tuple[dict[str, list], bool]:
+    """Counts per value for each facet (ignoring its own filter), and whether all are exact.
+
+    Facets whose matches are the same (no own filter in the request) share one statement.
+    Unless `count=exact`, a facet whose matches outnumber the count cap counts the newest
+    `count_cap` of them (`facets_exact: false`), as `total` stops at the cap.
+    `within_cap`: whether the list's own matches are within the cap, when known.
+    """
+    capped = mode != "exact"
+    known = {shape: within_cap} if within_cap is not None else {}
+    bound = values | {"facet_limit": limit, "count_cap": get_settings().count_cap}
+    groups: dict[Shape, list[str]] = {}
     for name in names:
-        stmt = statements.get(("facet", scope.name, dialect, shape, name),
-                              lambda name=name: _facet_statement(scope, shape, dialect, name))
-        rows = session.execute(stmt, values | {"facet_limit": limit})
-        result[name] = [{"value": v, "count": n} for v, n in rows]
-    return result
+        groups.setdefault(_facet_shape(scope, shape, name), []).append(name)
+    counts: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    exact = True
+    for own, group in groups.items():
+        key = ("facets", scope.name, dialect, own, tuple(group), capped)
+        stmt = statements.get(key, lambda own=own, group=tuple(group): _facets_statement(
+            scope, own, dialect, group, capped))
+        for facet, value, n, _, _ in session.execute(stmt, bound):
+            counts[facet].append({"value": int(value) if facet in INTEGER_FACETS else value,
+                                  "count": n})
+        if capped:
+            if known.get(own) is None:
+                known[own] = _count(session, scope, own, dialect, values, "capped")[1]
+            exact = exact and bool(known[own])
+    return counts, exact
 
 
 def run(session: Session, scope: Scope, params: dict[str, Any],
@@ -396,8 +485,10 @@ def run(session: Session, scope: Scope, params: dict[str, Any],
     result: dict[str, Any] = {"items": items, "total": total, "total_exact": exact,
                               "limit": limit, "offset": offset, "next_cursor": next_cursor}
     if facet_names:
-        result["facets"] = _facets(session, scope, shape, dialect, values, facet_names,
-                                   params["facet_limit"])
+        within_cap = exact if mode == "capped" else None
+        result["facets"], result["facets_exact"] = _facets(
+            session, scope, shape, dialect, values, facet_names, params["facet_limit"], mode,
+            within_cap)
     return result
 
 

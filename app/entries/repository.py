@@ -151,7 +151,7 @@ def insert_many(session: Session, spec: KindSpec, records: list[dict[str, Any]],
     if inserted:
         session.execute(insert(spec.detail_table),
                         [{"id": ids[r["slug"]]} | _detail_values(spec, r) for r in inserted])
-        _write_links(session, [(ids[r["slug"]], r) for r in inserted])
+        _write_links(session, spec, [(ids[r["slug"]], r) for r in inserted])
         record_changes(session, spec, [(ids[r["slug"]], r["slug"], 1) for r in inserted],
                        "created", now)
     return ids
@@ -176,7 +176,7 @@ def update_many(session: Session, spec: KindSpec, updates: list[tuple[int, dict[
                     .execution_options(synchronize_session=False), details)
     session.execute(delete(entry_topics).where(entry_topics.c.entry_id.in_(ids)))
     session.execute(delete(entry_countries).where(entry_countries.c.entry_id.in_(ids)))
-    _write_links(session, updates)
+    _write_links(session, spec, updates)
     versions = dict(session.execute(select(entries.c.id, entries.c.version)
                                     .where(entries.c.id.in_(ids))).all())
     record_changes(session, spec, [(i, r["slug"], versions[i]) for i, r in updates],
@@ -208,9 +208,14 @@ def delete_entry(session: Session, spec: KindSpec, entry_id: int) -> bool:
     return True
 
 
-def _write_links(session: Session, records: list[tuple[int, dict[str, Any]]]) -> None:
-    topic_rows = [{"entry_id": i, "topic": t} for i, r in records for t in r["topics"]]
-    country_rows = [{"entry_id": i, "country": c} for i, r in records for c in r["countries"]]
+def _write_links(session: Session, spec: KindSpec,
+                 records: list[tuple[int, dict[str, Any]]]) -> None:
+    """The entries' topic and country link rows (each carries the entry's kind)."""
+    kind = spec.type
+    topic_rows = [{"entry_id": i, "type": kind, "topic": t} for i, r in records
+                  for t in r["topics"]]
+    country_rows = [{"entry_id": i, "type": kind, "country": c} for i, r in records
+                    for c in r["countries"]]
     if topic_rows:
         session.execute(insert(entry_topics), topic_rows)
     if country_rows:

@@ -114,6 +114,10 @@ class Page(BaseModel):
     facets: dict[str, list[FacetValue]] | None = Field(
         default=None, description="Counts per value, when `facets` was asked for.",
         examples=[{"topic": [{"value": "xinjiang", "count": 7}]}])
+    facets_exact: bool | None = Field(
+        default=None, description="With `facets`: false when a facet had more matches than "
+        "the count cap and counted only the newest `count_cap` of them (never with "
+        "count=exact).", examples=[True])
 
 
 class BulkError(BaseModel):
