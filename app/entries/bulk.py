@@ -1,11 +1,14 @@
 """Bulk upsert by slug: validated item by item, written set-based batch by batch.
 
 Used by `POST /{kind}/bulk` and `hrc-digest import`. Every batch costs a
-fixed number of statements (one lookup of existing slugs, one multi-row
-INSERT per table, one executemany UPDATE per table), whatever its size.
+fixed number of statements whatever its size: a lookup of existing slugs, then
+the writes: a COPY per table on PostgreSQL (`bulk_postgres`), a multi-row
+INSERT or an executemany per table on SQLite (`repository`).
 """
 
+import contextvars
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -14,6 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
+from app.entries import bulk_postgres
 from app.entries import repository as repo
 from app.entries.references import reference_problems
 from app.entries.service import editable
@@ -44,6 +48,14 @@ class BulkReport:
         """Record a bad item."""
         self.failed += 1
         self.errors.append({"index": index, "slug": slug, "detail": detail})
+
+    def merge(self, other: "BulkReport") -> None:
+        """Add another report's counts and errors to this one."""
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.failed += other.failed
+        self.errors += other.errors
 
     def as_dict(self) -> dict[str, Any]:
         """The response body."""
@@ -97,18 +109,37 @@ def _reference_errors(session: Session, spec: KindSpec, items: list[Item]) -> di
 
 
 class BulkWriter:
-    """Consumes a request's items in batches; writes unless the request is atomic and failed."""
+    """Consumes a request's items in batches; writes unless the request is atomic and failed.
+
+    On PostgreSQL, `add_batch(..., wait=False)` returns while the batch is still being
+    written, by a helper thread on the session's connection, so that the next batch is
+    parsed and validated while the server writes this one (10 % more rows a second). The
+    session is never used by two threads at once: each batch waits for the previous
+    write before its own lookups, and `finish` (or `close`, on the way out of a
+    failure) waits for the last.
+    """
 
     def __init__(self, session: Session, spec: KindSpec, *, on_conflict: OnConflict,
                  atomic: bool) -> None:
         self.session, self.spec = session, spec
         self.on_conflict, self.atomic = on_conflict, atomic
         self.report = BulkReport()
+        postgres = session.get_bind().dialect.name == "postgresql"
+        # The engine's batch writes: COPY on PostgreSQL, executemany statements on SQLite.
+        self.store = bulk_postgres if postgres else repo
+        # Writing behind pays where the database server does the work; SQLite writes in
+        # this process, taking the GIL back between rows (measured 10 % slower so).
+        self.behind = postgres
         self.seen: dict[str, int] = {}
         self.count = 0
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: Future[BulkReport] | None = None  # the batch being written
 
-    def add_batch(self, raw_items: Iterable[tuple[int, Any]]) -> None:
-        """Validate and (unless an atomic request already failed) write one batch."""
+    def add_batch(self, raw_items: Iterable[tuple[int, Any]], *, wait: bool = True) -> None:
+        """Validate and (unless an atomic request already failed) write one batch.
+
+        With `wait=False` the write may still run on return: call `finish` before reading
+        the report or ending the transaction, and `close` whatever happens."""
         items, counted = [], self.count
         for index, raw in raw_items:
             self.count += 1
@@ -121,40 +152,83 @@ class BulkWriter:
                 continue
             self.seen[slug] = index
             items.append(item)
+        self._wait()
         errors = _reference_errors(self.session, self.spec, items) if items else {}
         for item in items:
             if item.index in errors:
                 self.report.fail(item.index, item.record["slug"], errors[item.index])
-        self._write([item for item in items if item.index not in errors])
-        BULK_ITEMS.labels(self.spec.plural).inc(self.count - counted)
+        planned = self._plan_writes([item for item in items if item.index not in errors])
+        if planned is None:
+            BULK_ITEMS.labels(self.spec.plural).inc(self.count - counted)
+        elif wait or not self.behind:
+            self.report.merge(self._write(*planned, self.count - counted))
+        else:
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-write")
+            context = contextvars.copy_context()  # the request's (its id in any log line)
+            self._pending = self._writer.submit(context.run, self._write, *planned,
+                                                self.count - counted)
 
-    def _write(self, items: list[Item]) -> None:
-        existing = repo.fetch_by_slugs(self.session, self.spec,
-                                       [item.record["slug"] for item in items])
-        inserts, updates = self._plan(items, existing)
+    def finish(self) -> BulkReport:
+        """Wait for the last batch's write (raising its error); the request's report."""
+        self._wait()
+        self.close()
+        return self.report
+
+    def close(self) -> None:
+        """Wait for a write still running, whatever its outcome (the transaction is being
+        abandoned when this is what ends a request); idempotent."""
+        if self._pending is not None:
+            self._pending.exception()  # waits; the error, if any, is moot by now
+            self._pending = None
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer = None
+
+    def _wait(self) -> None:
+        """The previous batch is written: its outcome joins the report."""
+        if self._pending is not None:
+            write, self._pending = self._pending, None
+            self.report.merge(write.result())
+
+    def _plan_writes(self, items: list[Item]
+                     ) -> tuple[list[Item], list[tuple[int, dict[str, Any]]]] | None:
+        """What to insert and what to update; None when nothing is to be written."""
+        existing = self.store.fetch_by_slugs(self.session, self.spec,
+                                             [item.record["slug"] for item in items])
+        inserts, updates = self._plan(items, existing, self.report)
         if self.atomic and self.report.failed:
-            return  # nothing will be kept; keep validating to report every bad item
+            return None  # nothing will be kept; keep validating to report every bad item
+        return (inserts, updates) if inserts or updates else None
+
+    def _write(self, inserts: list[Item], updates: list[tuple[int, dict[str, Any]]],
+               counted: int) -> BulkReport:
+        """Write a batch of `counted` items; what happened, to add to the report (the
+        helper thread must not touch it while the next batch is validated)."""
+        outcome = BulkReport()
         now = utcnow()
-        ids = repo.insert_many(self.session, self.spec, [i.record for i in inserts], now)
-        self.report.created += len(ids)
+        ids = self.store.insert_many(self.session, self.spec, [i.record for i in inserts], now)
+        outcome.created += len(ids)
         raced = [item for item in inserts if item.record["slug"] not in ids]
         if raced:  # created by a concurrent request since our lookup: treat as existing
-            existing = repo.fetch_by_slugs(self.session, self.spec,
-                                           [i.record["slug"] for i in raced])
-            more_inserts, more_updates = self._plan(raced, existing)
-            updates += more_updates
+            existing = self.store.fetch_by_slugs(self.session, self.spec,
+                                                 [i.record["slug"] for i in raced])
+            more_inserts, more_updates = self._plan(raced, existing, outcome)
+            updates = updates + more_updates
             for item in more_inserts:
-                self.report.fail(item.index, item.record["slug"], "could not be written")
-        repo.update_many(self.session, self.spec, updates, now)
-        self.report.updated += len(updates)
+                outcome.fail(item.index, item.record["slug"], "could not be written")
+        self.store.update_many(self.session, self.spec, updates, now)
+        outcome.updated += len(updates)
+        BULK_ITEMS.labels(self.spec.plural).inc(counted)
+        return outcome
 
     def _same(self, current: dict[str, Any], record: dict[str, Any]) -> bool:
         """True when writing the record would change nothing."""
         return editable(self.spec, current) | {"provenance": current["provenance"]} == record
 
-    def _plan(self, items: list[Item], existing: dict[str, dict[str, Any]]
+    def _plan(self, items: list[Item], existing: dict[str, dict[str, Any]], report: BulkReport
               ) -> tuple[list[Item], list[tuple[int, dict[str, Any]]]]:
-        """Split items into inserts and real updates; count the rest."""
+        """Split items into inserts and real updates; count the rest in `report`."""
         inserts: list[Item] = []
         updates: list[tuple[int, dict[str, Any]]] = []
         for item in items:
@@ -162,9 +236,9 @@ class BulkWriter:
             if current is None:
                 inserts.append(item)
             elif self.on_conflict == "error":
-                self.report.fail(item.index, item.record["slug"], "slug already exists")
+                report.fail(item.index, item.record["slug"], "slug already exists")
             elif self.on_conflict == "skip" or self._same(current, item.record):
-                self.report.unchanged += 1
+                report.unchanged += 1
             else:
                 updates.append((current["id"], item.record))
         return inserts, updates

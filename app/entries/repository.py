@@ -106,14 +106,22 @@ def _search_names(spec: KindSpec, record: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def _core_values(spec: KindSpec, record: dict[str, Any]) -> dict[str, Any]:
+def core_values(spec: KindSpec, record: dict[str, Any]) -> dict[str, Any]:
+    """A record's `entries` columns (all but type, timestamps and version)."""
     values = {name: record.get(name) for name in CORE_WRITE_FIELDS}
     values["date"] = record.get(spec.primary_date)
     values["search_names"] = _search_names(spec, record)
     return values
 
 
-def _detail_values(spec: KindSpec, record: dict[str, Any]) -> dict[str, Any]:
+def new_entry_values(spec: KindSpec, record: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The `entries` row of a new entry (the database gives its id)."""
+    return core_values(spec, record) | {"type": spec.type, "created_at": now, "updated_at": now,
+                                        "version": 1}
+
+
+def detail_values(spec: KindSpec, record: dict[str, Any]) -> dict[str, Any]:
+    """A record's detail-table columns (all but the id)."""
     return {name: record.get(name) for name in spec.detail_fields}
 
 
@@ -126,7 +134,7 @@ def fetch_by_slugs(session: Session, spec: KindSpec, slugs: Sequence[str]
     return {row["slug"]: dict(row) for row in rows}
 
 
-def _insert_ignoring_taken(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+def insert_ignoring_taken(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
     """INSERT entries, skipping slugs another transaction took meanwhile; slug -> new id."""
     dialect = session.get_bind().dialect.name
     builder = postgresql_insert if dialect == "postgresql" else sqlite_insert
@@ -144,13 +152,11 @@ def insert_many(session: Session, spec: KindSpec, records: list[dict[str, Any]],
     """
     if not records:
         return {}
-    rows = [_core_values(spec, r) | {"type": spec.type, "created_at": now, "updated_at": now,
-                                     "version": 1} for r in records]
-    ids = _insert_ignoring_taken(session, rows)
+    ids = insert_ignoring_taken(session, [new_entry_values(spec, r, now) for r in records])
     inserted = [r for r in records if r["slug"] in ids]
     if inserted:
         session.execute(insert(spec.detail_table),
-                        [{"id": ids[r["slug"]]} | _detail_values(spec, r) for r in inserted])
+                        [{"id": ids[r["slug"]]} | detail_values(spec, r) for r in inserted])
         _write_links(session, spec, [(ids[r["slug"]], r) for r in inserted])
         record_changes(session, spec, [(ids[r["slug"]], r["slug"], 1) for r in inserted],
                        "created", now)
@@ -163,14 +169,14 @@ def update_many(session: Session, spec: KindSpec, updates: list[tuple[int, dict[
     if not updates:
         return
     ids = [entry_id for entry_id, _ in updates]
-    core = [{"_id": entry_id, **_core_values(spec, r), "updated_at": now}
+    core = [{"_id": entry_id, **core_values(spec, r), "updated_at": now}
             for entry_id, r in updates]
     columns = {name: bindparam(name) for name in core[0] if name != "_id"}
     session.execute(update(entries).where(entries.c.id == bindparam("_id"))
                     .values(version=entries.c.version + 1, **columns)
                     .execution_options(synchronize_session=False), core)
     detail_table = spec.detail_table
-    details = [{"_id": entry_id, **_detail_values(spec, r)} for entry_id, r in updates]
+    details = [{"_id": entry_id, **detail_values(spec, r)} for entry_id, r in updates]
     session.execute(update(detail_table).where(detail_table.c.id == bindparam("_id"))
                     .values({name: bindparam(name) for name in spec.detail_fields})
                     .execution_options(synchronize_session=False), details)
@@ -210,23 +216,43 @@ def delete_entry(session: Session, spec: KindSpec, entry_id: int) -> bool:
 
 def _write_links(session: Session, spec: KindSpec,
                  records: list[tuple[int, dict[str, Any]]]) -> None:
-    """The entries' topic and country link rows (each carries the entry's kind)."""
-    kind = spec.type
-    topic_rows = [{"entry_id": i, "type": kind, "topic": t} for i, r in records
-                  for t in r["topics"]]
-    country_rows = [{"entry_id": i, "type": kind, "country": c} for i, r in records
-                    for c in r["countries"]]
+    """Insert the entries' topic and country link rows (each carries the entry's kind)."""
+    topic_rows, country_rows = link_rows(spec, records)
     if topic_rows:
         session.execute(insert(entry_topics), topic_rows)
     if country_rows:
         session.execute(insert(entry_countries), country_rows)
 
 
+def link_rows(spec: KindSpec, records: list[tuple[int, dict[str, Any]]]
+              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The entries' topic and country link rows, as `_write_links` inserts them and the
+    PostgreSQL bulk path copies them."""
+    kind = spec.type
+    topic_rows = [{"entry_id": i, "type": kind, "topic": t} for i, r in records
+                  for t in r["topics"]]
+    country_rows = [{"entry_id": i, "type": kind, "country": c} for i, r in records
+                    for c in r["countries"]]
+    return topic_rows, country_rows
+
+
+def txid_expression() -> Any:
+    """The writing transaction's id on PostgreSQL, as the change log stores it."""
+    return cast(cast(func.pg_current_xact_id(), Text), BigInteger)
+
+
 def _txid(session: Session) -> Any:
     """The writing transaction's id on PostgreSQL (None on SQLite, whose writers queue)."""
     if session.get_bind().dialect.name != "postgresql":
         return None
-    return cast(cast(func.pg_current_xact_id(), Text), BigInteger)
+    return txid_expression()
+
+
+def change_rows(spec: KindSpec, changed: list[tuple[int, str, int]], action: str,
+                now: datetime) -> list[dict[str, Any]]:
+    """Change-log rows (without txid) for (entry id, slug, version) triples."""
+    return [{"entry_id": i, "type": spec.type, "slug": slug, "action": action,
+             "version": version, "at": now} for i, slug, version in changed]
 
 
 def record_changes(session: Session, spec: KindSpec, changed: list[tuple[int, str, int]],
@@ -236,5 +262,4 @@ def record_changes(session: Session, spec: KindSpec, changed: list[tuple[int, st
     stmt = insert(entry_changes)
     if txid is not None:
         stmt = stmt.values(txid=txid)
-    session.execute(stmt, [{"entry_id": i, "type": spec.type, "slug": slug, "action": action,
-                            "version": version, "at": now} for i, slug, version in changed])
+    session.execute(stmt, change_rows(spec, changed, action, now))

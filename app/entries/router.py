@@ -110,10 +110,15 @@ def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
     ) -> Response:
         reject_unknown(request, frozenset({"on_conflict", "atomic"}))
         writer = BulkWriter(db, spec, on_conflict=on_conflict, atomic=atomic)
-        async for batch in transfer.items(request, max_items=MAX_ITEMS, batch=BATCH_SIZE,
-                                          max_bytes=settings.max_bulk_bytes):
-            await run_in_threadpool(writer.add_batch, batch)
-        report = writer.report
+        try:
+            async for batch in transfer.items(request, max_items=MAX_ITEMS, batch=BATCH_SIZE,
+                                              max_bytes=settings.max_bulk_bytes):
+                # Returns while the batch is written: the next one is read meanwhile.
+                await run_in_threadpool(writer.add_batch, batch, wait=False)
+            report = await run_in_threadpool(writer.finish)
+        except BaseException:
+            await run_in_threadpool(writer.close)  # no write outlives the request's session
+            raise
         if atomic and report.failed:
             errors = [{"loc": ["body", e["index"]], "msg": e["detail"]} | e
                       for e in report.as_dict()["errors"]]

@@ -201,3 +201,218 @@ def test_change_log_since_a_time_and_bad_since(client, auth):
     assert client.get("/api/v1/changes?since=2999-01-01T00:00:00Z").json()["items"] == []
     assert_problem(client.get("/api/v1/changes?since=yesterday"), 422, "since")
     assert_problem(client.get("/api/v1/changes?type=widget"), 422, "widget")
+
+
+def _last_seq(db) -> int:
+    from sqlalchemy import text
+
+    last = db.execute(text("SELECT coalesce(max(seq), 0) FROM entry_changes")).scalar()
+    db.rollback()
+    return last
+
+
+def _changes(db, after: int) -> list[tuple[str, str, int]]:
+    """(action, slug, version) of every change logged after `after`, in log order.
+
+    Read from the table: /changes holds back what transactions of other databases of the
+    same PostgreSQL server might still precede."""
+    from sqlalchemy import text
+
+    rows = db.execute(text("SELECT action, slug, version FROM entry_changes WHERE seq > :after "
+                           "ORDER BY seq"), {"after": after}).all()
+    db.rollback()  # a fresh snapshot next time
+    return [tuple(row) for row in rows]
+
+
+def _total(client, query: str) -> int:
+    return client.get(f"/api/v1/articles?{query}&count=exact&limit=1").json()["total"]
+
+
+def _listed(client) -> dict[str, dict]:
+    """Every article, by slug."""
+    listed, offset = {}, 0
+    while page := client.get(f"/api/v1/articles?limit=100&offset={offset}").json()["items"]:
+        listed |= {item["slug"]: item for item in page}
+        offset += 100
+    return listed
+
+
+def test_a_batch_of_inserts_updates_unchanged_and_bad_items_over_several_batches(client, auth,
+                                                                                db):
+    """Every outcome in one request spanning several batches: the report, the rows, their
+    links and versions, the search index and the change log."""
+    from app.entries.bulk import BATCH_SIZE
+
+    count = 2 * BATCH_SIZE + 10
+    start = _last_seq(db)
+    first = [item | {"topics": ["tibet"], "countries": ["CN"]} for item in articles(count)]
+    report = client.post("/api/v1/articles/bulk", content=ndjson(first),
+                         headers=auth | NDJSON).json()
+    assert report == {"created": count, "updated": 0, "unchanged": 0, "failed": 0,
+                      "errors": []}
+    second = [item | {"topics": ["tibet"], "countries": ["CN"]} for item in articles(count + 5)]
+    changed = set(range(0, count, 7)) - {7}
+    for index in changed:
+        second[index] |= {"summary": f"Sericulture note {index}", "topics": ["xinjiang"],
+                          "countries": ["US", "FR"]}
+    second[7]["title"] = ""  # bad: stays as it was
+    second[count + 2]["topics"] = ["atlantis"]  # bad: not created
+    report = client.post("/api/v1/articles/bulk?atomic=false", content=ndjson(second),
+                         headers=auth | NDJSON).json()
+    assert (report["created"], report["updated"], report["unchanged"], report["failed"]) == (
+        4, len(changed), count - len(changed) - 1, 2)
+    assert [e["index"] for e in report["errors"]] == [7, count + 2]
+
+    assert _total(client, "topic=xinjiang") == _total(client, "country=FR") == len(changed)
+    assert _total(client, "topic=tibet") == _total(client, "country=CN") == (
+        count + 4 - len(changed))
+    assert _total(client, "q=sericulture") == len(changed)
+    listed = _listed(client)
+    assert len(listed) == count + 4
+    for index in range(count + 5):
+        slug = f"bulk-{index}"
+        if index == count + 2:
+            assert slug not in listed
+            continue
+        item = listed[slug]
+        assert item["version"] == (2 if index in changed else 1)
+        assert (item["topics"], item["countries"]) == (
+            (["xinjiang"], ["US", "FR"]) if index in changed else (["tibet"], ["CN"]))
+    logged = _changes(db, start)
+    assert sorted(logged[:count]) == sorted(("created", f"bulk-{i}", 1) for i in range(count))
+    assert sorted(logged[count:]) == sorted(
+        [("updated", f"bulk-{i}", 2) for i in changed]
+        + [("created", f"bulk-{i}", 1) for i in range(count, count + 5) if i != count + 2])
+    ids = [listed[f"bulk-{i}"]["id"] for i in range(count)]
+    assert ids == sorted(ids)  # ids follow the items' order
+
+
+def test_atomic_request_failing_after_written_batches_leaves_nothing(client, auth, db):
+    from app.entries.bulk import BATCH_SIZE
+
+    client.post("/api/v1/articles/bulk", json=articles(3), headers=auth)
+    start = _last_seq(db)
+    items = articles(3 * BATCH_SIZE)
+    items[0]["summary"] = "changed"
+    items[-1]["countries"] = ["XX"]
+    response = client.post("/api/v1/articles/bulk", content=ndjson(items),
+                           headers=auth | NDJSON)
+    body = assert_problem(response, 422, f"1 of {3 * BATCH_SIZE} items")
+    assert [e["index"] for e in body["errors"]] == [3 * BATCH_SIZE - 1]
+    listed = _listed(client)
+    assert sorted(listed) == ["bulk-0", "bulk-1", "bulk-2"]
+    assert (listed["bulk-0"]["version"], listed["bulk-0"]["summary"]) == (
+        1, articles(1)[0]["summary"])
+    assert _changes(db, start) == []
+    topic = items[0]["topics"][0]
+    assert _total(client, f"topic={topic}") == 3
+
+
+def test_slug_taken_between_lookup_and_insert_is_treated_as_existing(client, auth, db,
+                                                                     monkeypatch):
+    """A concurrent writer created a slug after the batch looked it up: the item updates
+    that entry (the rest of the batch is still created), nothing fails."""
+    from app.entries import bulk_postgres
+    from app.entries import repository as repo
+
+    client.post("/api/v1/articles/bulk", json=articles(1), headers=auth)
+    start = _last_seq(db)
+    for module in (repo, bulk_postgres):
+        real = module.fetch_by_slugs
+        calls: list[int] = []
+
+        def blind_first(session, spec, slugs, real=real, calls=calls):
+            calls.append(1)
+            return {} if len(calls) == 1 else real(session, spec, slugs)
+
+        monkeypatch.setattr(module, "fetch_by_slugs", blind_first)
+    items = articles(3)
+    items[0]["summary"] = "Changed meanwhile."
+    report = client.post("/api/v1/articles/bulk", json=items, headers=auth).json()
+    assert (report["created"], report["updated"], report["failed"]) == (2, 1, 0), report
+    assert sorted(_changes(db, start)) == [
+        ("created", "bulk-1", 1), ("created", "bulk-2", 1), ("updated", "bulk-0", 2)]
+    listed = _listed(client)
+    assert sorted(listed) == ["bulk-0", "bulk-1", "bulk-2"]
+    assert (listed["bulk-0"]["summary"], listed["bulk-0"]["version"]) == (
+        "Changed meanwhile.", 2)
+    assert _total(client, f"topic={items[1]['topics'][0]}") == 3
+
+
+def test_bulk_stores_what_single_writes_store(client, auth, db):
+    """The bulk path (COPY on PostgreSQL) and the one-entry path write the same values."""
+    from sqlalchemy import text
+
+    payload = sample(ARTICLES, title="Same values", topics=["tibet", "xinjiang"],
+                     countries=["CN", "US"], authors=["Li Yunlong", "Zhang Wei"],
+                     summary="Ünïcode — “quotes” and \\ backslash\ttab")
+    single = client.post("/api/v1/articles", json=payload | {"slug": "single"}, headers=auth)
+    assert single.status_code == 201, single.text
+    report = client.post("/api/v1/articles/bulk", json=[payload | {"slug": "bulk"}],
+                         headers=auth).json()
+    assert report["created"] == 1
+
+    def stored(slug: str) -> dict:
+        row = db.execute(text(
+            "SELECT e.id, e.title, e.summary, e.body, e.url, e.language, e.session, e.date, "
+            "CAST(e.topics AS TEXT) AS topics, CAST(e.countries AS TEXT) AS countries, "
+            "e.search_names, CAST(e.provenance AS TEXT) AS provenance, e.version, "
+            "a.source, CAST(a.authors AS TEXT) AS authors, a.genre "
+            "FROM entries e JOIN articles a ON a.id = e.id WHERE e.slug = :slug"),
+            {"slug": slug}).mappings().one()
+        entry_id = row["id"]
+        links = [sorted(tuple(v for k, v in link.items() if k != "entry_id")
+                        for link in db.execute(text(f"SELECT * FROM {table} WHERE "
+                                                    "entry_id = :id"), {"id": entry_id})
+                        .mappings())
+                 for table in ("entry_topics", "entry_countries")]
+        change = db.execute(text("SELECT action, type, version, txid IS NULL FROM "
+                                 "entry_changes WHERE entry_id = :id"), {"id": entry_id}).all()
+        return {k: v for k, v in row.items() if k != "id"} | {"links": links,
+                                                               "change": change}
+
+    assert stored("bulk") == stored("single")
+
+
+def test_a_failing_write_fails_the_request_and_leaves_nothing(client, auth, db, monkeypatch):
+    """A batch written while the next one is read fails: the error ends the request
+    (a 500, not a report) and the batches written before it are rolled back."""
+    from app.entries import bulk_postgres
+    from app.entries import repository as repo
+    from app.entries.bulk import BATCH_SIZE
+
+    start = _last_seq(db)
+    for module in (repo, bulk_postgres):
+        real, calls = module.insert_many, []
+
+        def second_fails(*args, real=real, calls=calls):
+            calls.append(1)
+            if len(calls) == 2:
+                raise RuntimeError("disk on fire")
+            return real(*args)
+
+        monkeypatch.setattr(module, "insert_many", second_fails)
+    items = articles(3 * BATCH_SIZE)
+    response = client.post("/api/v1/articles/bulk?atomic=false", content=ndjson(items),
+                           headers=auth | NDJSON)
+    assert_problem(response, 500)
+    assert client.get("/api/v1/articles?count=exact").json()["total"] == 0
+    assert _changes(db, start) == []
+    monkeypatch.undo()
+    report = client.post("/api/v1/articles/bulk", content=ndjson(items[:10]),
+                         headers=auth | NDJSON).json()
+    assert report["created"] == 10  # the server goes on
+
+
+def test_too_many_items_while_a_batch_is_written_leaves_nothing(client, auth, db, monkeypatch):
+    from app.entries import router
+    from app.entries.bulk import BATCH_SIZE
+
+    monkeypatch.setattr(router, "MAX_ITEMS", 2 * BATCH_SIZE + 500)
+    start = _last_seq(db)
+    response = client.post("/api/v1/articles/bulk?atomic=false",
+                           content=ndjson(articles(2 * BATCH_SIZE + 501)),
+                           headers=auth | NDJSON)
+    assert_problem(response, 413)
+    assert client.get("/api/v1/articles?count=exact").json()["total"] == 0
+    assert _changes(db, start) == []
