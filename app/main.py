@@ -2,7 +2,7 @@
 
 import gc
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app.changes.router import router as changes_router
@@ -81,16 +81,12 @@ def create_app() -> FastAPI:
                         "RateLimit-Policy", "Retry-After"],
     )
     app.add_middleware(RequestObservability, trust_proxy=settings.trust_proxy)
-    api = APIRouter(prefix=API_PREFIX)
-    for spec in KINDS:
-        api.include_router(build_router(spec))
-    api.include_router(search_router)
-    api.include_router(changes_router)
-    api.include_router(feeds_router)
-    api.include_router(reference_router)
-    app.include_router(api)
     app.include_router(system_router)
     app.include_router(metrics_router)
+    for spec in KINDS:
+        app.include_router(build_router(spec), prefix=API_PREFIX)
+    for router in (search_router, changes_router, feeds_router, reference_router):
+        app.include_router(router, prefix=API_PREFIX)
     install_openapi(app, rate_limited=bool(settings.rate_limit or settings.rate_limit_keyed))
     return app
 

@@ -4,6 +4,7 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from app.core.caching import NO_STORE
+from app.core.config import get_settings
 from app.core.db import get_engine, get_read_engine
 from app.core.errors import ServiceUnavailable, problem_responses
 from app.core.migrations import current_revision, head_revision
@@ -13,19 +14,19 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-def healthz() -> FastJSONResponse:
+async def healthz() -> FastJSONResponse:  # no I/O: answered on the event loop
     return FastJSONResponse({"status": "ok"}, headers=NO_STORE)
 
 
 @router.get("/readyz", summary="Readiness: database reachable and migrated to head",
             responses=problem_responses(503))
 def readyz() -> FastJSONResponse:
-    engines = {"database": get_engine(), "read replica": get_read_engine()}
+    engines = {"database": get_engine()}
+    if get_settings().read_database_url:
+        engines["read replica"] = get_read_engine()
     head = head_revision()
     current = None
     for name, engine in engines.items():
-        if name != "database" and engine is engines["database"]:
-            continue  # no replica configured: reads go to the primary
         try:
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))

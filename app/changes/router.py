@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from app.core.clock import as_utc
-from app.core.db import SessionDep
+from app.core.db import ReadDep
 from app.core.errors import Unprocessable, problem_responses
 from app.core.responses import FastJSONResponse
 from app.entries.fields import MAX_ID
@@ -79,7 +79,7 @@ def _settled(session: Session) -> list[Any]:
                         "`since` (everything) or an ISO time; then pass `next_since`.",
             responses=problem_responses(400, 422))
 def changes(
-    request: Request, db: SessionDep,
+    request: Request, db: ReadDep,
     since: Annotated[Since | None, Query(max_length=40, description="`next_since` of the "
                                          "previous page, or an ISO 8601 time.",
                                          examples=["2021-03-01T00:00:00Z"])] = None,

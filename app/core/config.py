@@ -29,7 +29,8 @@ class Settings(BaseSettings):
     seed_dir: Path = Path("seed_data")
     auto_seed: bool = True
     log_level: str = "info"
-    db_pool_size: int = 20
+    db_pool_size: int = Field(default=20, ge=1)  # reads (GET, HEAD, exports)
+    db_write_pool_size: int = Field(default=5, ge=1)  # writes, on the primary
     log_format: Literal["json", "text"] = "json"
     rate_limit: int = Field(default=600, ge=0)
     rate_limit_keyed: int = Field(default=3000, ge=0)

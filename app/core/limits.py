@@ -17,7 +17,11 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         limit = self.bulk if scope["path"].endswith("/bulk") else self.default
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is None and b"transfer-encoding" not in headers or declared == b"0":
+            await self.app(scope, receive, send)  # no body (most GETs): nothing to count
+            return
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await self._refuse(scope, send, limit)
             return

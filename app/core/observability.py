@@ -30,7 +30,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.caching import NO_STORE
-from app.core.db import get_engine
+from app.core.db import get_engine, get_read_engine
 from app.core.errors import internal_error
 
 try:
@@ -230,7 +230,8 @@ def configure_logging(log_format: str, level: str) -> None:
 
 
 class PoolCollector(Collector):
-    """The database connection pool of this process, read at scrape time."""
+    """The database connection pools of this process (`pool="read"`, `pool="write"`), read
+    at scrape time."""
 
     _GAUGES = (("size", "Connections the pool keeps open."),
                ("checkedout", "Connections in use by requests."),
@@ -238,12 +239,16 @@ class PoolCollector(Collector):
                ("overflow", "Connections opened beyond the pool size (negative: unused room)."))
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        """One gauge per figure this pool class reports (SQLite and PostgreSQL may differ)."""
-        pool = get_engine().pool
+        """One gauge per figure the pool class reports (SQLite and PostgreSQL may differ)."""
+        pools = {"read": get_read_engine().pool, "write": get_engine().pool}
         for name, doc in self._GAUGES:
-            reader = getattr(pool, name, None)
-            if callable(reader):
-                yield GaugeMetricFamily(f"hrc_db_pool_{name}", doc, value=float(reader()))
+            family = GaugeMetricFamily(f"hrc_db_pool_{name}", doc, labels=["pool"])
+            for label, pool in pools.items():
+                reader = getattr(pool, name, None)
+                if callable(reader):
+                    family.add_metric([label], float(reader()))
+            if family.samples:
+                yield family
 
 
 REGISTRY.register(PoolCollector())

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 
-from app.core.db import get_session
+from app.core.db import get_session, read_connection
 from app.core.errors import PROBLEM_JSON
 from app.core.ratelimit import EXEMPT_PATHS
 from app.core.routing import app_routes
@@ -57,7 +57,8 @@ def _database_operations(app: FastAPI) -> set[tuple[str, str]]:
     found = set()
     for route in app_routes(app):
         dependant = getattr(route, "dependant", None)
-        if dependant is not None and _depends_on(dependant, get_session):
+        if dependant is not None and (_depends_on(dependant, get_session)
+                                      or _depends_on(dependant, read_connection)):
             found.update((route.path_format, method.lower()) for method in route.methods)
     return found
 
@@ -94,14 +95,29 @@ def add_shared_responses(document: dict[str, Any], *, database: set[tuple[str, s
     return document
 
 
+def add_query_parameters(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
+    """Document the query parameters of routes that parse their query with one model
+    (`app.entries.params.with_query`), after the parameters FastAPI documented itself."""
+    for route in app_routes(app):
+        model = getattr(getattr(route, "endpoint", None), "query_model", None)
+        if model is None or not route.include_in_schema:
+            continue
+        for method in route.methods:
+            operation = document["paths"][route.path_format][method.lower()]
+            operation.setdefault("parameters", []).extend(model.openapi_parameters())
+    return document
+
+
 def install_openapi(app: FastAPI, *, rate_limited: bool) -> None:
-    """Make `app.openapi()` return the document with the shared statuses added."""
+    """Make `app.openapi()` return the document with the query models' parameters and the
+    shared statuses added."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
+            document = add_query_parameters(app, build())
             app.openapi_schema = add_shared_responses(
-                build(), database=_database_operations(app), rate_limited=rate_limited)
+                document, database=_database_operations(app), rate_limited=rate_limited)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -1,7 +1,7 @@
 """The query parameters of every list-like endpoint, declared once.
 
-Each endpoint's signature (what the OpenAPI document and Swagger UI show, and
-what FastAPI validates: types, bounds, enum values) is generated from these
+Each endpoint's query model (what the OpenAPI document and Swagger UI show, and
+what is validated: types, bounds, enum values) is generated from these
 declarations, and the same declarations say which parameters are allowed at
 all, so a parameter cannot be documented but ignored, or accepted but
 undocumented.
@@ -12,11 +12,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, get_args
 
-from fastapi import Query, Request
-from pydantic import Field
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ConfigDict, Field, ValidationError, create_model
 
 from app.core.config import get_settings
-from app.core.db import SessionDep
+from app.core.db import ReadDep
 from app.entries.fields import MAX_ENTRY_ID, NO_NUL, IsoDate
 from app.entries.spec import FieldFilter, KindSpec
 
@@ -37,26 +38,75 @@ class Param:
     bounds: dict[str, Any] = field(default_factory=dict)
     pattern: str | None = None  # documented only: the route answers a mismatch itself
 
-    def parameter(self) -> inspect.Parameter:
-        """The signature parameter FastAPI reads."""
+    @property
+    def title(self) -> str:
+        """The schema title FastAPI would give the parameter ("date_from" → "Date From")."""
+        return self.name.replace("_", " ").title()
+
+    def model_field(self) -> tuple[Any, Any]:
+        """The parameter as a field of the route's query model: (annotation, FieldInfo)."""
         examples = [self.example] if self.example is not None else None
         text = str in (self.annotation, *get_args(self.annotation)) and (
             "pattern" not in self.bounds)
         # reject_unknown refuses a value with NUL; for text the document says so.
         rules = {"pattern": self.pattern} if self.pattern else dict(NO_NUL) if text else None
         extra = {"json_schema_extra": rules} if rules else {}
+        info = {"alias": self.name, "title": self.title, "description": self.description,
+                "examples": examples}
         if self.repeatable:  # bounds apply to each value
             constraints = self.bounds | extra
             item = Annotated[self.annotation, Field(**constraints)] if constraints else (
                 self.annotation)
-            annotation: Any = list[item] | None  # type: ignore[valid-type]
-            query = Query(description=self.description, examples=examples)
-        else:
-            annotation = self.annotation
-            query = Query(description=self.description, examples=examples, **self.bounds,
-                          **extra)
-        return inspect.Parameter(self.name, inspect.Parameter.KEYWORD_ONLY,
-                                 annotation=Annotated[annotation, query], default=self.default)
+            return list[item] | None, Field(self.default, **info)  # type: ignore[valid-type]
+        return self.annotation, Field(self.default, **info, **self.bounds, **extra)
+
+
+class QueryModel:
+    """A route's query parameters, parsed and validated in one step.
+
+    FastAPI validates declared query parameters one by one, re-deriving each one's type
+    on every request (~0.2-0.7 ms for a list's 18 parameters); one compiled Pydantic
+    model does the same checks, with the same messages, in a few microseconds. The
+    OpenAPI document gets the same parameter objects FastAPI would write
+    (`openapi_parameters`, added by app.core.openapi).
+    """
+
+    def __init__(self, name: str, params: list[Param]) -> None:
+        self.params = params
+        fields = {f"p_{p.name}": p.model_field() for p in params}  # aliases: no clash with Pydantic
+        self.model = create_model(name, __config__=ConfigDict(extra="ignore"), **fields)
+        self._validate = self.model.__pydantic_validator__.validate_python
+        self._repeatable = frozenset(p.name for p in params if p.repeatable)
+        self._names = tuple((p.name, f"p_{p.name}") for p in params)
+
+    def parse(self, request: Request) -> dict[str, Any]:
+        """The request's values by parameter name (defaults for absent ones); a bad value
+        raises RequestValidationError, as FastAPI's own validation would (422)."""
+        data: dict[str, Any] = {}
+        for name, value in request.query_params.multi_items():
+            if name in self._repeatable:
+                data.setdefault(name, []).append(value)
+            else:
+                data[name] = value  # the last one, as FastAPI reads a single value
+        try:
+            values = self._validate(data).__dict__
+        except ValidationError as exc:
+            raise RequestValidationError([
+                {**error, "loc": ("query", *error["loc"])}
+                for error in exc.errors(include_url=False)]) from None
+        return {name: values[attribute] for name, attribute in self._names}
+
+    def openapi_parameters(self) -> list[dict[str, Any]]:
+        """The OpenAPI parameter objects, as FastAPI writes them for declared parameters."""
+        properties = self.model.model_json_schema(by_alias=True)["properties"]
+        parameters = []
+        for param in self.params:
+            schema = dict(properties[param.name])
+            if schema.get("default", 0) is None:
+                schema.pop("default")
+            parameters.append({"name": param.name, "in": "query", "required": False,
+                               "schema": schema, "description": param.description})
+        return parameters
 
 
 def comma_list_pattern(names: tuple[str, ...], *, sign: bool = False) -> str:
@@ -137,19 +187,27 @@ def type_param(types: tuple[str, ...]) -> Param:
                  True, bounds={"max_length": 100}, pattern=comma_list_pattern(types))
 
 
-def with_signature(function: Any, params: list[Param]) -> Any:
-    """Give `function(request, db, **params)` a signature FastAPI can document.
+def with_query(function: Any, params: list[Param]) -> Any:
+    """The endpoint FastAPI serves for `function(request, db, **params)`.
 
-    The database session is `db` here because `session` is a filter (a Council session).
+    Its signature names `request`, `db` and any own parameters of `function`; the query
+    parameters are parsed by one QueryModel and documented from it (see QueryModel). The
+    database session is `db` here because `session` is a filter (a Council session).
     """
+    query = QueryModel(f"{function.__name__}_query", params)
     base = [
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD,
                           annotation=Request),
         inspect.Parameter("db", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                          annotation=SessionDep),
+                          annotation=ReadDep),
     ]
-    extra = [p for p in inspect.signature(function).parameters.values()
-             if p.kind is not inspect.Parameter.VAR_KEYWORD and p.name not in
-             ("request", "db")]
-    function.__signature__ = inspect.Signature(base + extra + [p.parameter() for p in params])
-    return function
+    own = [p for p in inspect.signature(function).parameters.values()
+           if p.kind is not inspect.Parameter.VAR_KEYWORD and p.name not in ("request", "db")]
+
+    def endpoint(request: Request, db: Any, **kwargs: Any) -> Any:
+        return function(request, db, **kwargs, **query.parse(request))
+
+    endpoint.__name__, endpoint.__doc__ = function.__name__, function.__doc__
+    endpoint.__signature__ = inspect.Signature(base + own)  # type: ignore[attr-defined]
+    endpoint.query_model = query  # type: ignore[attr-defined]
+    return endpoint

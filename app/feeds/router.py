@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import Select, Table, select
 from sqlalchemy.orm import Session
 
-from app.core.db import SessionDep
+from app.core.db import ReadDep
 from app.core.errors import problem_responses
 from app.entries import service
 from app.entries.filters import entries
@@ -24,7 +24,7 @@ from app.entries.params import (
     common_params,
     kind_filter_params,
     type_param,
-    with_signature,
+    with_query,
 )
 from app.entries.query import SORT_KEYS, Scope, kind_scope, reject_unknown, run, stamp
 from app.entries.registry import BY_PLURAL, BY_TYPE, KINDS
@@ -176,7 +176,7 @@ def _register_atom(name: str, scope: Scope, params: list[Param], list_path: str,
     """GET /feeds/{name}.atom over a scope."""
     allowed = frozenset(p.name for p in params)
 
-    def endpoint(request: Request, db: SessionDep, **query: Any) -> Response:
+    def endpoint(request: Request, db: ReadDep, **query: Any) -> Response:
         reject_unknown(request, allowed)
         items = _items(db, scope, query, to_item)
         filters = canonical_filters(query)
@@ -186,7 +186,7 @@ def _register_atom(name: str, scope: Scope, params: list[Param], list_path: str,
                         media_type=atom.ATOM_MEDIA_TYPE, headers=CACHE_HEADERS)
 
     endpoint.__name__ = f"{name}_atom_feed"
-    router.add_api_route(f"/{name}.atom", with_signature(endpoint, params), methods=["GET"],
+    router.add_api_route(f"/{name}.atom", with_query(endpoint, params), methods=["GET"],
                          response_class=Response, responses=ATOM_RESPONSES, summary=summary,
                          description=description + FEED_NOTE, operation_id=f"feed_{name}")
 
@@ -214,7 +214,7 @@ CALENDAR_PARAMS = feed_params((EVENTS,), with_type=False, default_sort=CALENDAR_
 CALENDAR_ALLOWED = frozenset(p.name for p in CALENDAR_PARAMS)
 
 
-def events_calendar(request: Request, db: SessionDep, **query: Any) -> Response:
+def events_calendar(request: Request, db: ReadDep, **query: Any) -> Response:
     """GET /feeds/events.ics."""
     reject_unknown(request, CALENDAR_ALLOWED)
     items = _items(db, CALENDAR_SCOPE, query, _kind_to_item(EVENTS))
@@ -224,7 +224,7 @@ def events_calendar(request: Request, db: SessionDep, **query: Any) -> Response:
 
 
 router.add_api_route(
-    "/events.ics", with_signature(events_calendar, CALENDAR_PARAMS), methods=["GET"],
+    "/events.ics", with_query(events_calendar, CALENDAR_PARAMS), methods=["GET"],
     response_class=Response, responses=ICS_RESPONSES, summary="iCalendar of events",
     description="Events with a start date as all-day VEVENTs (UID `{slug}@hrc-digest`), with "
                 "the filters of `GET /api/v1/events`, `sort` and `limit` (1–100, default 50). "

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from app.core.db import SessionDep
+from app.core.db import ReadDep, SessionDep
 from app.core.errors import Unprocessable, problem_responses
 from app.core.responses import FastJSONResponse
 from app.core.security import WriterDep
@@ -50,14 +50,14 @@ def _validate_merged(model, current: dict, changes: dict) -> dict:
 
 @router.get("/topics", tags=["topics"], summary="List topics",
             response_model=list[schemas.TopicPublic], responses=problem_responses(400))
-def list_topics(request: Request, session: SessionDep) -> Response:
+def list_topics(request: Request, session: ReadDep) -> Response:
     reject_unknown(request, frozenset())
     return FastJSONResponse(ref.list_topics(session, KIND_TYPES))
 
 
 @router.get("/topics/{slug}", tags=["topics"], summary="Get a topic",
             response_model=schemas.TopicPublic, responses=problem_responses(404))
-def get_topic(session: SessionDep, slug: TopicSlugPath) -> Response:
+def get_topic(session: ReadDep, slug: TopicSlugPath) -> Response:
     return FastJSONResponse(_topic(session, slug))
 
 
@@ -92,7 +92,7 @@ def delete_topic(session: SessionDep, _key: WriterDep, slug: TopicSlugPath) -> R
 @router.get("/countries", tags=["countries"], summary="List countries",
             response_model=list[schemas.CountryPublic], responses=problem_responses(400, 422))
 def list_countries(
-    request: Request, session: SessionDep,
+    request: Request, session: ReadDep,
     used: Annotated[bool, Query(description="Only countries some entry concerns.")] = False,
 ) -> Response:
     reject_unknown(request, frozenset({"used"}))
@@ -101,14 +101,14 @@ def list_countries(
 
 @router.get("/sessions", tags=["sessions"], summary="List Council sessions",
             response_model=list[schemas.SessionPublic], responses=problem_responses(400))
-def list_sessions(request: Request, session: SessionDep) -> Response:
+def list_sessions(request: Request, session: ReadDep) -> Response:
     reject_unknown(request, frozenset())
     return FastJSONResponse(ref.list_sessions(session, KIND_TYPES))
 
 
 @router.get("/sessions/{number}", tags=["sessions"], summary="Get a session",
             response_model=schemas.SessionPublic, responses=problem_responses(404, 422))
-def get_session(session: SessionDep, number: SessionNumberPath) -> Response:
+def get_session(session: ReadDep, number: SessionNumberPath) -> Response:
     return FastJSONResponse(_session(session, number))
 
 

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import select
 
-from app.core.db import SessionDep
+from app.core.db import ReadDep
 from app.core.errors import NotFound, problem_responses
 from app.core.responses import FastJSONResponse
 from app.entries import repository as repo
@@ -16,7 +16,7 @@ from app.entries.params import (
     common_params,
     kind_filter_params,
     type_param,
-    with_signature,
+    with_query,
 )
 from app.entries.query import SORT_KEYS, Scope, reject_unknown, run, stamp
 from app.entries.registry import BY_PLURAL, KINDS
@@ -50,13 +50,13 @@ def _register(path: str, scope: Scope, summary: str, description: str) -> None:
         *kind_filter_params(KINDS)]
     allowed = frozenset(p.name for p in params)
 
-    def endpoint(request: Request, db: SessionDep, **query: Any) -> Response:
+    def endpoint(request: Request, db: ReadDep, **query: Any) -> Response:
         reject_unknown(request, allowed)
         page = run(db, scope, query, stamp)
         return FastJSONResponse(page, headers=_next_link(request, page["next_cursor"]))
 
     endpoint.__name__ = f"{scope.name}_entries"
-    router.add_api_route(path, with_signature(endpoint, params), methods=["GET"],
+    router.add_api_route(path, with_query(endpoint, params), methods=["GET"],
                          response_model=Page, summary=summary, description=description,
                          responses=problem_responses(400, 422, 503),
                          operation_id=scope.name)
@@ -75,7 +75,7 @@ _register("/timeline", TIMELINE, "Timeline of every kind by primary date",
                         "the same session (1) and shared title words (2).",
             responses=problem_responses(400, 404, 422), operation_id="related_entries")
 def related_entries(
-    request: Request, db: SessionDep,
+    request: Request, db: ReadDep,
     kind: Annotated[str, Path(description="articles, events or statements",
                               examples=["statements"])],
     entry_id: Annotated[int, Path(ge=1, le=MAX_ENTRY_ID, examples=[1])],

@@ -152,8 +152,11 @@ def test_metrics_expose_histogram_pool_and_process_figures(client):
     assert "# TYPE hrc_http_request_duration_seconds histogram" in text
     assert 'hrc_http_request_duration_seconds_bucket{le="0.005",method="GET",' \
            'route="/api/v1/articles"}' in text
-    assert "hrc_db_pool_checkedout " in text
-    assert "hrc_db_pool_size " in text
+    settings = get_settings()
+    # Reads and writes have pools of their own, each reported under its label.
+    assert f'hrc_db_pool_size{{pool="read"}} {float(settings.db_pool_size)}' in text
+    assert f'hrc_db_pool_size{{pool="write"}} {float(settings.db_write_pool_size)}' in text
+    assert 'hrc_db_pool_checkedout{pool="read"} 0.0' in text  # the GET gave its connection back
     assert "process_cpu_seconds_total" in text or "python_info" in text
 
 
@@ -293,3 +296,40 @@ def test_the_served_app_freezes_its_start_up_objects(engine):
         assert gc.get_freeze_count() > 10_000
     finally:
         gc.unfreeze()
+
+
+def test_reads_take_autocommit_connections_per_statement_from_their_own_pool(client, auth):
+    from sqlalchemy import event
+
+    from app.core.db import get_engine, get_read_engine
+
+    read, write = get_read_engine(), get_engine()
+    assert read is not write and read.pool is not write.pool
+    taken: list[tuple[str, bool]] = []
+
+    def checked_out(dbapi_connection, _record, _proxy, pool_name):
+        # psycopg: .autocommit; sqlite3: isolation_level None means autocommit.
+        autocommit = getattr(dbapi_connection, "autocommit", None)
+        if autocommit is None or not isinstance(autocommit, bool):
+            autocommit = dbapi_connection.isolation_level is None
+        taken.append((pool_name, autocommit))
+
+    listeners = [(read, lambda *a: checked_out(*a, "read")),
+                 (write, lambda *a: checked_out(*a, "write"))]
+    for engine_, listener in listeners:
+        event.listen(engine_, "checkout", listener)
+    try:
+        created = client.post(ARTICLES, json=sample(KINDS[0], topics=["xinjiang"]),
+                              headers=auth)
+        assert created.status_code == 201
+        assert taken and {name for name, _ in taken} == {"write"}
+        assert not any(autocommit for _, autocommit in taken)  # writes: transactions
+        taken.clear()
+        # Two statements (the topic exists; the page with its count): two checkouts.
+        page = client.get(f"{ARTICLES}?topic=xinjiang")
+        assert page.status_code == 200 and page.json()["total"] == 1
+        assert taken == [("read", True), ("read", True)]
+        assert read.pool.checkedout() == 0  # each given back as its statement ended
+    finally:
+        for engine_, listener in listeners:
+            event.remove(engine_, "checkout", listener)

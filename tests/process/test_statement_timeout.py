@@ -41,15 +41,19 @@ SLOW = "SELECT pg_sleep(5)" if IS_POSTGRES else counting_to(20_000_000)
 
 @pytest.fixture
 def timed(engine, monkeypatch):
-    """The app's sessions on an engine with a 200 ms statement time-out (pool of one)."""
+    """The app's sessions on engines with a 200 ms statement time-out (pools of one)."""
     timed_engine = core_db.build_engine(BASE_URL, pool_size=1, statement_timeout_ms=200)
+    read_engine = core_db.build_engine(BASE_URL, pool_size=1, statement_timeout_ms=200,
+                                       autocommit=True)
     monkeypatch.setattr(get_settings(), "statement_timeout_ms", 200)
     factory = sessionmaker(bind=timed_engine, expire_on_commit=False, autoflush=False)
+    reader = core_db.ReadConnection(read_engine)
     monkeypatch.setattr(core_db, "_session_factory", lambda: factory)
     monkeypatch.setattr(core_db, "_read_session_factory", lambda: factory)  # exports
-    monkeypatch.setattr(core_db, "_request_read_session_factory", lambda: factory)  # GETs
+    monkeypatch.setattr(core_db, "_request_read_session_factory", lambda: lambda: reader)
     yield timed_engine
     timed_engine.dispose()
+    read_engine.dispose()
 
 
 def test_a_slow_query_in_a_request_is_stopped_and_answered_503(timed, monkeypatch):
