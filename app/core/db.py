@@ -351,8 +351,8 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
     Async on purpose: making a Session does no I/O, so it is made on the event loop.
     The end (COMMIT or ROLLBACK, then returning the connection) goes to a worker thread.
-    A read request (GET, HEAD) gets what `read_connection` gives: read routes declare
-    ReadDep, but a GET served by a route that also writes stays read-only.
+    Read routes declare ReadDep; a GET or HEAD reaching a route that declares this one
+    gets the same read connection, never a transaction.
     """
     if request.method in READ_METHODS:
         yield await read_connection()
