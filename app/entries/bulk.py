@@ -194,8 +194,8 @@ class BulkWriter:
     def _plan_writes(self, items: list[Item]
                      ) -> tuple[list[Item], list[tuple[int, dict[str, Any]]]] | None:
         """What to insert and what to update; None when nothing is to be written."""
-        existing = self.store.fetch_by_slugs(self.session, self.spec,
-                                             [item.record["slug"] for item in items])
+        existing = repo.fetch_by_slugs(self.session, self.spec,
+                                       [item.record["slug"] for item in items])
         inserts, updates = self._plan(items, existing, self.report)
         if self.atomic and self.report.failed:
             return None  # nothing will be kept; keep validating to report every bad item
@@ -211,8 +211,8 @@ class BulkWriter:
         outcome.created += len(ids)
         raced = [item for item in inserts if item.record["slug"] not in ids]
         if raced:  # created by a concurrent request since our lookup: treat as existing
-            existing = self.store.fetch_by_slugs(self.session, self.spec,
-                                                 [i.record["slug"] for i in raced])
+            existing = repo.fetch_by_slugs(self.session, self.spec,
+                                           [i.record["slug"] for i in raced])
             more_inserts, more_updates = self._plan(raced, existing, outcome)
             updates = updates + more_updates
             for item in more_inserts:

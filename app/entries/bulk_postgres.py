@@ -23,43 +23,15 @@ from datetime import datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-import orjson
 from psycopg import errors, sql
-from sqlalchemy import JSON, Select, Table, Text, bindparam, cast, func, select, true
+from sqlalchemy import JSON, Table, select
 from sqlalchemy.orm import Session
 
-from app.core.statements import statements
 from app.entries import repository as repo
 from app.entries.spec import KindSpec
 
 UPDATE_COLUMNS = (*repo.CORE_WRITE_FIELDS, "date", "search_names", "updated_at")
 ENTRY_STAGE = "bulk_stage_entries"  # a temporary table, dropped when the transaction ends
-
-
-def _by_slugs(spec: KindSpec) -> Select[Any]:
-    """This kind's entries whose slug is in the bound list: one unique-index probe a slug.
-
-    `slug = ANY(array)` (or `IN`) is planned as a scan of all the kind's entries, filtered,
-    once the table is large (270 ms for 1,000 slugs among 100,000 articles, the same with
-    fresh statistics); as a LATERAL subquery (LIMIT 1 keeps the planner from flattening
-    it) each slug is an equality on the (type, slug) unique index whatever the statistics.
-    """
-    slugs = cast(bindparam("slugs", type_=Text), JSON)  # one JSON text: cheaper to send
-    wanted = func.json_array_elements_text(slugs).table_valued("value").render_derived(
-        "wanted")
-    found = (repo.kind_select(spec).where(repo.entries.c.slug == wanted.c.value).limit(1)
-             .lateral("found"))
-    return select(found).select_from(wanted).join(found, true())
-
-
-def fetch_by_slugs(session: Session, spec: KindSpec, slugs: Sequence[str]
-                   ) -> dict[str, dict[str, Any]]:
-    """As `repository.fetch_by_slugs` (see `_by_slugs` for the plan)."""
-    if not slugs:
-        return {}
-    stmt = statements.get(("bulk_by_slugs", spec.type), lambda: _by_slugs(spec))
-    rows = session.execute(stmt, {"slugs": orjson.dumps(list(slugs)).decode()}).mappings()
-    return {row["slug"]: dict(row) for row in rows}
 
 
 @contextmanager

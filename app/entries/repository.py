@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Select,
     Text,
@@ -17,6 +19,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -125,12 +128,34 @@ def detail_values(spec: KindSpec, record: dict[str, Any]) -> dict[str, Any]:
     return {name: record.get(name) for name in spec.detail_fields}
 
 
+def _by_slugs(spec: KindSpec, dialect: str) -> Select[Any]:
+    """This kind's entries whose slug is in the bound list `slugs`.
+
+    PostgreSQL: `slug = ANY(array)` (or `IN`) is planned as a scan of all the kind's
+    entries, filtered, once the table is large (270 ms for 1,000 slugs among 100,000
+    articles, the same with fresh statistics); as a LATERAL subquery (LIMIT 1 keeps the
+    planner from flattening it) each slug is an equality on the (type, slug) unique index
+    whatever the statistics. The list travels as one JSON text (cheaper to send). SQLite
+    probes the index for each value of an IN list itself.
+    """
+    if dialect != "postgresql":
+        return kind_select(spec).where(entries.c.slug.in_(bindparam("slugs", expanding=True)))
+    slugs = cast(bindparam("slugs", type_=Text), JSON)
+    wanted = func.json_array_elements_text(slugs).table_valued("value").render_derived(
+        "wanted")
+    found = kind_select(spec).where(entries.c.slug == wanted.c.value).limit(1).lateral("found")
+    return select(found).select_from(wanted).join(found, true())
+
+
 def fetch_by_slugs(session: Session, spec: KindSpec, slugs: Sequence[str]
                    ) -> dict[str, dict[str, Any]]:
-    """This kind's entries with these slugs, by slug (one query)."""
+    """This kind's entries with these slugs, by slug (one query, one index probe a slug)."""
     if not slugs:
         return {}
-    rows = session.execute(kind_select(spec).where(entries.c.slug.in_(slugs))).mappings()
+    dialect = session.get_bind().dialect.name
+    stmt = statements.get(("by_slugs", spec.type, dialect), lambda: _by_slugs(spec, dialect))
+    bound = orjson.dumps(list(slugs)).decode() if dialect == "postgresql" else list(slugs)
+    rows = session.execute(stmt, {"slugs": bound}).mappings()
     return {row["slug"]: dict(row) for row in rows}
 
 

@@ -327,20 +327,18 @@ def test_slug_taken_between_lookup_and_insert_is_treated_as_existing(client, aut
                                                                      monkeypatch):
     """A concurrent writer created a slug after the batch looked it up: the item updates
     that entry (the rest of the batch is still created), nothing fails."""
-    from app.entries import bulk_postgres
     from app.entries import repository as repo
 
     client.post("/api/v1/articles/bulk", json=articles(1), headers=auth)
     start = _last_seq(db)
-    for module in (repo, bulk_postgres):
-        real = module.fetch_by_slugs
-        calls: list[int] = []
+    real = repo.fetch_by_slugs
+    calls: list[int] = []
 
-        def blind_first(session, spec, slugs, real=real, calls=calls):
-            calls.append(1)
-            return {} if len(calls) == 1 else real(session, spec, slugs)
+    def blind_first(session, spec, slugs):
+        calls.append(1)
+        return {} if len(calls) == 1 else real(session, spec, slugs)
 
-        monkeypatch.setattr(module, "fetch_by_slugs", blind_first)
+    monkeypatch.setattr(repo, "fetch_by_slugs", blind_first)
     items = articles(3)
     items[0]["summary"] = "Changed meanwhile."
     report = client.post("/api/v1/articles/bulk", json=items, headers=auth).json()
