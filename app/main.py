@@ -13,14 +13,13 @@ from app.core.limits import BodySizeLimit
 from app.core.observability import RequestObservability, configure_logging, metrics_router
 from app.core.openapi import install_openapi
 from app.core.ratelimit import RateLimit
+from app.core.routing import add_routes
 from app.entries.registry import KINDS
 from app.entries.router import build_router
 from app.feeds.router import router as feeds_router
 from app.reference.router import router as reference_router
 from app.search.router import router as search_router
 from app.system import router as system_router
-
-API_PREFIX = "/api/v1"
 
 DESCRIPTION = """
 A digest of UN Human Rights Council coverage: **articles**, **events** and
@@ -68,9 +67,11 @@ def create_app() -> FastAPI:
     app.add_middleware(ConditionalGet, max_age=settings.cache_max_age)
     app.add_middleware(BodySizeLimit, default=settings.max_body_bytes,
                        bulk=settings.max_bulk_bytes)
-    app.add_middleware(RateLimit, anonymous=settings.rate_limit,
-                       keyed=settings.rate_limit_keyed, window=settings.rate_limit_window,
-                       trust_proxy=settings.trust_proxy)
+    rate_limited = bool(settings.rate_limit or settings.rate_limit_keyed)
+    if rate_limited:  # both limits 0: no layer at all rather than one that waves all through
+        app.add_middleware(RateLimit, anonymous=settings.rate_limit,
+                           keyed=settings.rate_limit_keyed, window=settings.rate_limit_window,
+                           trust_proxy=settings.trust_proxy)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -81,13 +82,10 @@ def create_app() -> FastAPI:
                         "RateLimit-Policy", "Retry-After"],
     )
     app.add_middleware(RequestObservability, trust_proxy=settings.trust_proxy)
-    app.include_router(system_router)
-    app.include_router(metrics_router)
-    for spec in KINDS:
-        app.include_router(build_router(spec), prefix=API_PREFIX)
-    for router in (search_router, changes_router, feeds_router, reference_router):
-        app.include_router(router, prefix=API_PREFIX)
-    install_openapi(app, rate_limited=bool(settings.rate_limit or settings.rate_limit_keyed))
+    for router in (system_router, metrics_router, *(build_router(spec) for spec in KINDS),
+                   search_router, changes_router, feeds_router, reference_router):
+        add_routes(app, router)
+    install_openapi(app, rate_limited=rate_limited)
     return app
 
 

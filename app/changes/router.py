@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import BigInteger, Text, cast, func, select
 from sqlalchemy.orm import Session
@@ -12,12 +12,13 @@ from app.core.clock import as_utc
 from app.core.db import ReadDep
 from app.core.errors import Unprocessable, problem_responses
 from app.core.responses import FastJSONResponse
+from app.core.routing import api_router
 from app.entries.fields import MAX_ID
 from app.entries.query import reject_unknown
 from app.entries.registry import KINDS
 from app.entries.repository import entry_changes
 
-router = APIRouter(tags=["changes"])
+router = api_router(tags=["changes"])
 TYPES = tuple(spec.type for spec in KINDS)
 # What _start takes, for the OpenAPI document: a token (at most 18 digits stay within the
 # largest sequence number) or an ISO 8601 date or time; anything else is a 422.

@@ -5,7 +5,7 @@ import math
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import suppress
 from functools import lru_cache, partial
 from pathlib import Path
@@ -293,6 +293,43 @@ def _finish(session: Session, commit: bool) -> None:
         session.close()
 
 
+class ReadRows:
+    """A read's whole result, kept after its connection went back to the pool.
+
+    The part of SQLAlchemy's Result that reads use (iterate, `all`, `first`, `scalar`,
+    `scalars`, `mappings`) over the rows already fetched. `Result.freeze()`, which did
+    this before, rebuilt every row a second time: ~28 µs an entry by id on SQLite.
+    """
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: Sequence[Any]) -> None:
+        self._rows = rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+    def all(self) -> list[Any]:
+        """Every row (or value, or mapping)."""
+        return list(self._rows)
+
+    def first(self) -> Any:
+        """The first row, or None."""
+        return self._rows[0] if self._rows else None
+
+    def scalar(self) -> Any:
+        """The first column of the first row, or None."""
+        return self._rows[0][0] if self._rows else None
+
+    def scalars(self) -> "ReadRows":
+        """The first column of each row."""
+        return ReadRows([row[0] for row in self._rows])
+
+    def mappings(self) -> "ReadRows":
+        """Each row as a read-only mapping of column name to value."""
+        return ReadRows([row._mapping for row in self._rows])
+
+
 class ReadConnection:
     """What a read request queries through: a pooled connection per statement.
 
@@ -313,10 +350,10 @@ class ReadConnection:
         """The engine read from (as Session.get_bind)."""
         return self._engine
 
-    def execute(self, statement: Any, params: Any = None, **options: Any) -> Any:
+    def execute(self, statement: Any, params: Any = None, **options: Any) -> "ReadRows":
         """Run a statement (as Session.execute); the result is already read in full."""
         with self._engine.connect() as connection:
-            return connection.execute(statement, params, **options).freeze()()
+            return ReadRows(connection.execute(statement, params, **options).all())
 
     def scalar(self, statement: Any, params: Any = None, **options: Any) -> Any:
         """The first column of the first row (as Session.scalar)."""

@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.caching import NO_STORE
 from app.core.db import get_engine, get_read_engine
 from app.core.errors import internal_error
+from app.core.routing import DirectRoute
 
 try:
     from fastapi.routing import iter_route_contexts
@@ -162,6 +163,8 @@ class RequestObservability:
         method, route = method_label(scope), route_label(scope, self._route_templates(scope))
         REQUESTS.labels(method, route, str(status)).inc()
         LATENCY.labels(method, route).observe(seconds)
+        if not access_log.isEnabledFor(logging.INFO):
+            return  # HRC_DIGEST_LOG_LEVEL above info: no line, so nothing to put in one
         access_log.info("request", extra={"http": {
             "method": method, "route": route, "status": status,
             "duration_ms": round(seconds * 1000, 2), "request_id": request_id,
@@ -269,7 +272,7 @@ def scrape_registry() -> CollectorRegistry:
     return registry
 
 
-metrics_router = APIRouter(tags=["operations"])
+metrics_router = APIRouter(tags=["operations"], route_class=DirectRoute)
 
 
 @metrics_router.get(

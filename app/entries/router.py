@@ -15,6 +15,7 @@ from app.core.config import get_settings
 from app.core.db import ReadDep, SessionDep, new_session
 from app.core.errors import Unprocessable, problem_responses
 from app.core.responses import FastJSONResponse
+from app.core.routing import api_router
 from app.core.security import WriterDep
 from app.entries import service, transfer
 from app.entries.bulk import BATCH_SIZE, MAX_ITEMS, BulkWriter, OnConflict
@@ -187,7 +188,7 @@ def export_rows(spec: KindSpec, scope: Any, query: dict[str, Any], db: Any
 
 def build_router(spec: KindSpec) -> APIRouter:
     """GET/POST /{kind}, GET/PUT/PATCH/DELETE /{kind}/{id} for one kind."""
-    router = APIRouter(prefix=f"/{spec.plural}", tags=[spec.plural])
+    router = api_router(f"/{spec.plural}", tags=[spec.plural])
     create_model, update_model, public_model = (
         spec.create_model, spec.update_model, spec.public_model)
     read_errors = problem_responses(400, 404, 422, 503)

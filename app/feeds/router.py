@@ -11,12 +11,13 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from sqlalchemy import Select, Table, select
 from sqlalchemy.orm import Session
 
 from app.core.db import ReadDep
 from app.core.errors import problem_responses
+from app.core.routing import api_router
 from app.entries import service
 from app.entries.filters import entries
 from app.entries.params import (
@@ -31,7 +32,7 @@ from app.entries.registry import BY_PLURAL, BY_TYPE, KINDS
 from app.entries.spec import KindSpec
 from app.feeds import atom, ical
 
-router = APIRouter(prefix="/feeds", tags=["feeds"])
+router = api_router("/feeds", tags=["feeds"])
 
 FEED_SORT = "-updated_at"  # a feed announces changes: the newest change comes first
 CALENDAR_SORT = "-date"  # a calendar keeps the latest events when `limit` cuts

@@ -2,13 +2,14 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
 from app.core.db import ReadDep, SessionDep
 from app.core.errors import Unprocessable, problem_responses
 from app.core.responses import FastJSONResponse
+from app.core.routing import api_router
 from app.core.security import WriterDep
 from app.entries.models import Entry, EntryTopic
 from app.entries.query import reject_unknown
@@ -17,7 +18,7 @@ from app.reference import schemas
 from app.reference import service as ref
 from app.reference.service import sessions, topics
 
-router = APIRouter()
+router = api_router()
 KIND_TYPES = tuple(spec.type for spec in KINDS)
 TopicSlugPath = Annotated[str, Path(max_length=64, examples=["xinjiang"])]
 SessionNumberPath = Annotated[int, Path(ge=1, le=10_000, examples=[46])]

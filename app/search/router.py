@@ -2,12 +2,13 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 from sqlalchemy import select
 
 from app.core.db import ReadDep
 from app.core.errors import NotFound, problem_responses
 from app.core.responses import FastJSONResponse
+from app.core.routing import api_router
 from app.entries import repository as repo
 from app.entries.fields import MAX_ENTRY_ID
 from app.entries.filters import entries
@@ -24,7 +25,7 @@ from app.entries.router import _next_link
 from app.entries.schemas import Page
 from app.search.related import related
 
-router = APIRouter(tags=["search"])
+router = api_router(tags=["search"])
 TYPES = tuple(spec.type for spec in KINDS)
 ALL_FACETS = COMMON_FACETS + tuple(f for spec in KINDS for f in spec.facets)
 SEARCH_COLUMNS = ("id", "type", "slug", "title", "summary", "url", "language", "session",

@@ -118,12 +118,19 @@ CHECKS = dict(excluded_checks=[positive_data_acceptance],
 NO_COVERAGE = {"phases": {"coverage": {"enabled": False}}}
 LISTS_BUT_SEARCH = r"^GET /api/v1/(articles|events|statements|timeline|feeds/.*|[a-z]+/export)$"
 ENTRY_PATCH = r"^PATCH /api/v1/(articles|events|statements)/"
-CONFIG = {"operations": [  # each entry: operations matching any of its filters
-    {"include-name-regex": LISTS_BUT_SEARCH, **NO_COVERAGE},
-    {"include-name-regex": ENTRY_PATCH, **NO_COVERAGE},
-    {"include-path-regex": r"/bulk$", **NO_COVERAGE},
-    {"include-method": "PUT", **NO_COVERAGE},
-]}
+CONFIG = {
+    "operations": [  # each entry: operations matching any of its filters
+        {"include-name-regex": LISTS_BUT_SEARCH, **NO_COVERAGE},
+        {"include-name-regex": ENTRY_PATCH, **NO_COVERAGE},
+        {"include-path-regex": r"/bulk$", **NO_COVERAGE},
+        {"include-method": "PUT", **NO_COVERAGE},
+    ],
+    # Values come from the schema alone, not from literals read out of the route handlers'
+    # source (schemathesis does that for the routes it finds on a Starlette app): the cases
+    # then follow the documented contract, and a refactoring of a handler's code does not
+    # change what the state machine below generates against the shared database.
+    "analysis": {"constants": {"enabled": False}},
+}
 
 
 @pytest.fixture
