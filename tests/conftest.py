@@ -15,6 +15,7 @@ configure_environment()
 from app.core import db as core_db  # noqa: E402
 from app.core.migrations import upgrade  # noqa: E402
 from app.core.security import create_key  # noqa: E402
+from app.entries.aggregates import remembered  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.reference.seed import load_reference_data  # noqa: E402
 from tests.databases import BASE_URL  # noqa: E402
@@ -49,6 +50,7 @@ def _clean_database(request):
     if "engine" not in request.fixturenames:
         return
     engine = request.getfixturevalue("engine")
+    remembered.clear()  # the change log starts again: SQLite reuses its ids
     with Session(engine) as session:
         for table in _DATA_TABLES:
             session.execute(text(f"DELETE FROM {table}"))

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     timeout_graceful_shutdown: int = Field(default=20, ge=0)
     cache_max_age: int = Field(default=0, ge=0)
     rank_window: int = Field(default=1000, ge=1, le=100_000)
+    aggregate_cache: int = Field(default=1024, ge=0)  # counts and facets kept per process
 
     @field_validator("cors_origins", mode="before")
     @classmethod

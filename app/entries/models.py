@@ -117,7 +117,7 @@ class EntryChange(SQLModel, table=True):
     """
 
     __tablename__ = "entry_changes"
-    __table_args__ = (Index("ix_entry_changes_at", "at"),)
+    __table_args__ = (Index("ix_entry_changes_at", "at"), Index("ix_entry_changes_txid", "txid"))
 
     seq: int | None = Field(
         default=None,

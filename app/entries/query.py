@@ -37,6 +37,7 @@ from app.core.errors import BadRequest, Unprocessable
 from app.core.statements import statements
 from app.entries import filters, fulltext
 from app.entries import repository as repo
+from app.entries.aggregates import Aggregates, version_column
 from app.entries.filters import Criteria, Shape, entries
 from app.entries.paging import (
     SortField,
@@ -296,29 +297,36 @@ def _count_statement(scope: Scope, shape: Shape, dialect: str, capped: bool) -> 
     return select(func.count()).select_from(inner.subquery())
 
 
+def _folds_count(shape: Shape, mode: str) -> bool:
+    """Whether the page statement carries the count itself (see `_counted`)."""
+    return mode == "capped" and shape.text not in SEARCHING
+
+
 def _counted(page: Select[Any], scope: Scope, shape: Shape, dialect: str,
              mode: str) -> Select[Any]:
     """The page with its count as one more column (`_total`): one statement, one round trip.
 
     The count is an uncorrelated scalar subquery, which both engines run once per
     statement. A page with no rows carries no count; `run` then asks `_count`. Only the
-    capped count (bounded work) is folded in: `count=exact` keeps its own statement, so
-    it gets its own statement time-out.
+    capped count of a list without a text query (bounded, index-served work) is folded
+    in: `count=exact` keeps its own statement, so it gets its own statement time-out, and
+    a text query's count reads its matches, so it is one `aggregates` may keep.
     """
-    if mode != "capped":
+    if not _folds_count(shape, mode):
         return page
-    count = _count_statement(scope, shape, dialect, mode == "capped")
+    count = _count_statement(scope, shape, dialect, capped=True)
     return page.add_columns(count.scalar_subquery().label("_total"))
 
 
-def _count(session: Session, scope: Scope, shape: Shape, dialect: str,
+def _count(aggregates: Aggregates, scope: Scope, shape: Shape, dialect: str,
            values: dict[str, Any], mode: str) -> tuple[int, bool]:
     """`total` and `total_exact` by a statement of their own (`mode`: capped or exact)."""
     capped = mode == "capped"
-    stmt = statements.get(("count", scope.name, dialect, shape, capped),
-                          lambda: _count_statement(scope, shape, dialect, capped))
+    key = ("count", scope.name, dialect, shape, capped)
+    stmt = statements.get(key, lambda: _count_statement(scope, shape, dialect, capped)
+                          .add_columns(version_column(dialect)))
     cap = get_settings().count_cap
-    counted = session.execute(stmt, values | {"count_cap": cap + 1}).scalar() or 0
+    counted = aggregates.rows(key, stmt, values | {"count_cap": cap + 1})[0][0] or 0
     if capped and counted > cap:
         return cap, False
     return counted, True
@@ -385,11 +393,11 @@ def _facets_statement(scope: Scope, shape: Shape, dialect: str, names: tuple[str
                    .select_from(source).where(value.is_not(None)).group_by(value)
                    .order_by(*order).limit(bindparam("facet_limit"))
                    .subquery(f"counted_{name}"))
-        branches.append(select(counted))
+        branches.append(select(counted, version_column(dialect)))
     return union_all(*branches).order_by(literal_column("branch"), literal_column("position"))
 
 
-def _facets(session: Session, scope: Scope, shape: Shape, dialect: str,
+def _facets(aggregates: Aggregates, scope: Scope, shape: Shape, dialect: str,
             values: dict[str, Any], names: list[str], limit: int, mode: str,
             within_cap: bool | None) -> tuple[dict[str, list], bool]:
     """Counts per value for each facet (ignoring its own filter), and whether all are exact.
@@ -411,12 +419,12 @@ def _facets(session: Session, scope: Scope, shape: Shape, dialect: str,
         key = ("facets", scope.name, dialect, own, tuple(group), capped)
         stmt = statements.get(key, lambda own=own, group=tuple(group): _facets_statement(
             scope, own, dialect, group, capped))
-        for facet, value, n, _, _ in session.execute(stmt, bound):
+        for facet, value, n, *_ in aggregates.rows(key, stmt, bound):
             counts[facet].append({"value": int(value) if facet in INTEGER_FACETS else value,
                                   "count": n})
         if capped:
             if known.get(own) is None:
-                known[own] = _count(session, scope, own, dialect, values, "capped")[1]
+                known[own] = _count(aggregates, scope, own, dialect, values, "capped")[1]
             exact = exact and bool(known[own])
     return counts, exact
 
@@ -449,6 +457,7 @@ def run(session: Session, scope: Scope, params: dict[str, Any],
     if ranked:
         values["rank_window"] = get_settings().rank_window
     mode = params["count"]
+    aggregates = Aggregates(session)
     page = statements.get(
         ("page", scope.name, dialect, shape, sort_token(keys), nulls, mode),
         lambda: _counted(_page_statement(scope, shape, dialect, keys, ranked, nulls),
@@ -464,11 +473,11 @@ def run(session: Session, scope: Scope, params: dict[str, Any],
         next_cursor = encode_cursor(keys, [rows[-1][label] for label in labels])
     if mode == "none":
         total, exact = None, False
-    elif rows and mode == "capped":  # counted by the page statement itself
+    elif rows and _folds_count(shape, mode):  # counted by the page statement itself
         counted = rows[0]["_total"]
         total, exact = (cap, False) if counted > cap else (counted, True)
-    else:  # exact, or no row to carry the count (past the end, or no match)
-        total, exact = _count(session, scope, shape, dialect, values, mode)
+    else:  # exact, a text query's, or no row to carry it (past the end, or no match)
+        total, exact = _count(aggregates, scope, shape, dialect, values, mode)
     items = []
     for row in rows:
         for label in labels:
@@ -487,7 +496,7 @@ def run(session: Session, scope: Scope, params: dict[str, Any],
     if facet_names:
         within_cap = exact if mode == "capped" else None
         result["facets"], result["facets_exact"] = _facets(
-            session, scope, shape, dialect, values, facet_names, params["facet_limit"], mode,
+            aggregates, scope, shape, dialect, values, facet_names, params["facet_limit"], mode,
             within_cap)
     return result
 
