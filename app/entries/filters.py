@@ -285,10 +285,12 @@ def _postgres_match(pool: Select[Any] | None) -> TextMatch:
     where = [vector.op("@@")(tsquery)]
     if pool is None:
         return TextMatch(where, score)
-    # Joined as a derived table, not `id IN (…)`: the planner then reads the pool's rows by
-    # primary key instead of hashing a scan of the whole detail table.
-    pooled = pool.subquery("pool")
-    return TextMatch(where, score, (pooled, pooled.c.id == entries.c.id))
+    # Scored in the pool, as its rows are read to be matched: the page then neither
+    # matches nor scores a pooled row a second time. Joined as a derived table, not
+    # `id IN (…)`: the planner then reads the pool's rows by primary key instead of
+    # hashing a scan of the whole detail table.
+    pooled = pool.add_columns(score.label("score")).subquery("pool")
+    return TextMatch([], pooled.c.score, (pooled, pooled.c.id == entries.c.id))
 
 
 def text_match(form: str, dialect: str, pool: Select[Any] | None = None) -> TextMatch:
