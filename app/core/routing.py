@@ -48,14 +48,20 @@ API_PREFIX = "/api/v1"
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
+def _needs_fastapi(dependant: Dependant) -> bool:
+    """Whether a call asks for what only FastAPI's handler provides: a body, the injected
+    Response, background tasks, security scopes, a websocket."""
+    return bool(dependant.body_params or dependant.response_param_name
+                or dependant.background_tasks_param_name
+                or dependant.security_scopes_param_name or dependant.websocket_param_name)
+
+
 def _is_plain(dependency: Dependant) -> bool:
     """A dependency that is one call with nothing to solve: no parameters of its own (bar
     the request), no dependencies, no clean-up after the response (not a generator)."""
-    return not (dependency.path_params or dependency.query_params or dependency.header_params
-                or dependency.cookie_params or dependency.body_params
-                or dependency.dependencies or dependency.response_param_name
-                or dependency.background_tasks_param_name
-                or dependency.security_scopes_param_name or dependency.websocket_param_name
+    return not (_needs_fastapi(dependency) or dependency.path_params
+                or dependency.query_params or dependency.header_params
+                or dependency.cookie_params or dependency.dependencies
                 or inspect.isgeneratorfunction(dependency.call)
                 or inspect.isasyncgenfunction(dependency.call))
 
@@ -71,10 +77,8 @@ def direct_handler(dependant: Dependant, name: str) -> Handler | None:
     Response, and serialising a returned model (every such endpoint returns a Response).
     """
     call = dependant.call
-    if call is None or dependant.body_params or not all(
-            _is_plain(sub) for sub in dependant.dependencies) or dependant.response_param_name \
-            or dependant.background_tasks_param_name or dependant.security_scopes_param_name \
-            or dependant.websocket_param_name:
+    if call is None or _needs_fastapi(dependant) or not all(
+            _is_plain(sub) for sub in dependant.dependencies):
         return None
     sources = [(fields, source) for fields, source in (
         (dependant.path_params, "path_params"), (dependant.query_params, "query_params"),
