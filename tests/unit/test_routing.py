@@ -124,3 +124,24 @@ def test_every_read_of_the_app_is_direct_and_every_write_is_not(engine):
     assert routes and all(isinstance(route, DirectRoute) for route in routes)
     for route in routes:
         assert route.direct == ("GET" in route.methods), (route.path, route.methods)
+
+
+def test_sync_calls_run_on_the_worker_threads_in_the_callers_context():
+    import asyncio
+    import contextvars
+    import threading
+
+    from app.core.routing import in_thread
+
+    request_id = contextvars.ContextVar("request_id", default=None)
+
+    def where(suffix: str) -> tuple[str | None, str]:
+        return f"{request_id.get()}{suffix}", threading.current_thread().name
+
+    async def handle() -> tuple[str | None, str]:
+        request_id.set("abc")
+        return await in_thread(where, suffix="-1")
+
+    seen, thread = asyncio.run(handle())
+    assert seen == "abc-1"
+    assert thread.startswith("hrc-digest")
