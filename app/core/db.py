@@ -5,7 +5,7 @@ import math
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from functools import lru_cache, partial
 from pathlib import Path
@@ -20,6 +20,8 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import get_settings
+from app.core.prepared import prepare, watched
+from app.core.statements import statements
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -351,14 +353,23 @@ class ReadConnection:
         return self._engine
 
     def execute(self, statement: Any, params: Any = None, **options: Any) -> "ReadRows":
-        """Run a statement (as Session.execute); the result is already read in full."""
+        """Run a statement (as Session.execute); the result is already read in full.
+
+        A kept statement (app.core.statements) runs prepared, below Connection.execute
+        (app.core.prepared); any other goes through Connection.execute, as does every
+        statement while a listener watches the engine's executions (SQLAlchemy events:
+        tracing, tests), which the prepared path would not tell."""
+        if (not options and not watched(self._engine)
+                and (params is None or isinstance(params, Mapping))):
+            prepared = statements.prepared(statement, self._engine.dialect, prepare)
+            if prepared is not None:
+                return ReadRows(prepared.run(self._engine, params))
         with self._engine.connect() as connection:
             return ReadRows(connection.execute(statement, params, **options).all())
 
     def scalar(self, statement: Any, params: Any = None, **options: Any) -> Any:
         """The first column of the first row (as Session.scalar)."""
-        with self._engine.connect() as connection:
-            return connection.scalar(statement, params, **options)
+        return self.execute(statement, params, **options).scalar()
 
     def scalars(self, statement: Any, params: Any = None, **options: Any) -> Any:
         """The first column of every row (as Session.scalars)."""
