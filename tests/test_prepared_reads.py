@@ -103,16 +103,16 @@ def test_expanding_parameters_go_through_sqlalchemy(client, auth, prepared_runs)
 
 
 def test_a_failing_prepared_statement_raises_sqlalchemys_error_and_frees_its_connection(
-        prepared_runs):
+        engine, prepared_runs):
     statement = statements.get(("test", "missing table"), lambda: select(
         table("no_such_table", column("x")).c.x).where(column("x") == bindparam("x")))
-    engine = core_db.get_read_engine()
-    checked_out = engine.pool.checkedout()
+    reads = core_db.get_read_engine()
+    checked_out = reads.pool.checkedout()
     with pytest.raises(DBAPIError) as raised:
         _reader().execute(statement, {"x": 1})
     assert "no_such_table" in str(raised.value.orig)
     assert raised.value.statement == prepared_runs[-1]
-    assert engine.pool.checkedout() == checked_out
+    assert reads.pool.checkedout() == checked_out
 
 
 def test_a_statement_runs_through_sqlalchemy_while_a_listener_watches(client, auth,
@@ -161,6 +161,30 @@ def test_postgresql_a_connection_lost_under_a_prepared_read_is_503_then_replaced
         engine.dispose()  # the write pool's connections were dropped too
 
 
+def test_a_connection_found_closed_before_its_cursor_is_invalidated_as_sqlalchemy_does(
+        engine, prepared_runs):
+    own = core_db.build_engine(BASE_URL, pool_size=1, autocommit=True)
+    statement = statements.get(("test", "by id"), lambda: select(entries.c.id).where(
+        entries.c.id == bindparam("id")))
+    reader = core_db.ReadConnection(own)
+    try:
+        assert reader.execute(statement, {"id": 1}).all() == []
+        assert prepared_runs  # the prepared path, on a pooled connection
+        close_next = [True]
+
+        def closed_on_checkout(dbapi_connection, _record, _proxy):
+            if close_next.pop() if close_next else False:
+                dbapi_connection.close()  # as a connection the other end dropped
+
+        event.listen(own, "checkout", closed_on_checkout)
+        with pytest.raises(DBAPIError) as raised:
+            reader.execute(statement, {"id": 1})
+        assert raised.value.connection_invalidated  # a 503 with Retry-After, not a 500
+        assert reader.execute(statement, {"id": 1}).all() == []  # a new connection
+    finally:
+        own.dispose()
+
+
 def test_prepared_statements_are_dropped_with_their_statement():
     from app.core.statements import StatementCache
 
@@ -173,3 +197,13 @@ def test_prepared_statements_are_dropped_with_their_statement():
     cache.get("second", lambda: select(entries.c.slug))  # pushes `first` out
     assert cache.prepared(first, dialect, prepare) is None
     assert cache.prepared(text("SELECT 1"), dialect, prepare) is None
+
+
+@pytest.mark.parametrize("statement", [
+    select(entries.c.id).execution_options(schema_translate_map={None: "other"}),
+    select(text("*")).select_from(entries),
+    select(column("id"), text("slug, title")).select_from(entries),
+    select(entries.c.id, entries.c.id.label("id")),
+], ids=["execution options", "star", "textual columns", "one name twice"])
+def test_statements_whose_rows_only_sqlalchemy_matches_are_not_prepared(statement):
+    assert prepare(statement, core_db.get_read_engine().dialect) is None

@@ -16,13 +16,15 @@ the SQL on a pooled DBAPI connection and makes SQLAlchemy `Row`s with the same
 processors `Connection.execute` would have applied, so callers see the same rows.
 
 What it does not take on goes through `Connection.execute` as before: statements that
-are not kept, anything but a SELECT, statements with expanding (`IN`) or
-literal-rendered parameters, escaped parameter names, or result columns sharing a name.
+are not kept, anything but a SELECT, statements carrying execution options, with
+expanding (`IN`) or literal-rendered parameters, escaped parameter names, textual
+result columns, or result columns sharing a name.
 A driver error is handed to SQLAlchemy's own handling, so it is wrapped
 (`DBAPIError`), and a lost connection invalidates the pool, exactly as there.
 """
 
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from typing import Any
 
 from sqlalchemy import Engine, Select
@@ -75,9 +77,10 @@ class Prepared:
         except dialect.loaded_dbapi.Error as exc:  # as Connection() does
             Connection._handle_dbapi_exception_noconnection(exc, dialect, engine)
             raise
+        cursor = None
         try:
-            cursor = fairy.cursor()
             try:
+                cursor = fairy.cursor()
                 cursor.execute(self.sql, parameters)
                 raw = cursor.fetchall()
                 if not self._described:
@@ -88,7 +91,9 @@ class Prepared:
                     exc, self.sql, parameters, cursor, None)
                 raise  # not reached: the handler raises
             finally:
-                cursor.close()
+                if cursor is not None:
+                    with suppress(Exception):  # closed with its connection on a disconnect
+                        cursor.close()
         finally:
             fairy.close()
         metadata = self._metadata
@@ -97,21 +102,24 @@ class Prepared:
 
 
 def watched(engine: Engine) -> bool:
-    """True while a listener watches the engine's executions (SQLAlchemy's execute
-    events: tracing, tests), which only `Connection.execute` tells."""
+    """True while something watches the engine's executions, which only
+    `Connection.execute` tells: execute events (tracing, tests), a dialect's
+    `do_execute` hook, or SQL echo (`echo=True`, `sqlalchemy.engine` at INFO)."""
     dispatch = engine.dispatch
     return bool(dispatch.before_execute or dispatch.after_execute
-                or dispatch.before_cursor_execute or dispatch.after_cursor_execute)
+                or dispatch.before_cursor_execute or dispatch.after_cursor_execute
+                or engine.dialect.dispatch.do_execute or engine._should_log_info())
 
 
 def prepare(statement: Any, dialect: Dialect) -> Prepared | None:
     """The statement compiled for the dialect, or None if it must go through
     `Connection.execute` (see the module's docstring for what that covers)."""
-    if not isinstance(statement, Select):
-        return None
+    if not isinstance(statement, Select) or statement.get_execution_options():
+        return None  # options (schema translation, streaming…) apply in Connection.execute
     compiled = statement.compile(dialect=dialect)
     keys = [column.keyname for column in compiled._result_columns]
     if (compiled.post_compile_params or compiled.literal_execute_params
-            or compiled.escaped_bind_names or not keys or len(set(keys)) != len(keys)):
-        return None
+            or compiled.escaped_bind_names or not keys or len(set(keys)) != len(keys)
+            or not compiled._ordered_columns or compiled._ad_hoc_textual):
+        return None  # textual columns (`*`, "x, y") are matched to the cursor by name
     return Prepared(compiled)

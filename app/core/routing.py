@@ -61,8 +61,17 @@ THREADS = ThreadPoolExecutor(max_workers=40, thread_name_prefix="hrc-digest")
 async def in_thread(call: Callable[..., Any], /, **kwargs: Any) -> Any:
     """`call(**kwargs)` on a worker thread, in a copy of the caller's context (the request
     id that log lines carry), as run_in_threadpool does."""
-    job = partial(copy_context().run, call, **kwargs)
+    job = partial(copy_context().run, _no_stop_iteration, call, kwargs)
     return await asyncio.get_running_loop().run_in_executor(THREADS, job)
+
+
+def _no_stop_iteration(call: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    # An asyncio future cannot carry StopIteration (the awaiting request would hang):
+    # raise what AnyIO raises in its place.
+    try:
+        return call(**kwargs)
+    except StopIteration as exc:
+        raise RuntimeError(f"{call.__name__} raised StopIteration") from exc
 
 
 def _needs_fastapi(dependant: Dependant) -> bool:

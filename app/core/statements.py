@@ -21,6 +21,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
+_MISSING = object()
+
 
 class StatementCache:
     """A bounded, thread-safe map from a statement's shape to the statement."""
@@ -61,17 +63,20 @@ class StatementCache:
         for a statement this cache does not keep (built for one request, it would be
         prepared for nothing)."""
         by_dialect = self._prepared.get(id(statement))
-        if by_dialect is not None and dialect in by_dialect:
-            return by_dialect[dialect]
+        if by_dialect is not None:
+            made = by_dialect.get(dialect, _MISSING)
+            if made is not _MISSING:
+                return made
         if self._kept.get(id(statement)) is not statement:
             return None
         made = prepare(statement, dialect)
         with self._lock:
             if self._kept.get(id(statement)) is statement:  # not dropped meanwhile
-                by_dialect = self._prepared.setdefault(id(statement), {})
-                if len(by_dialect) >= 4:  # engines come and go (tests): keep the newest
-                    by_dialect.clear()
-                by_dialect[dialect] = made
+                by_dialect = self._prepared.get(id(statement), {})
+                # A new map, not changed in place (readers take no lock); engines come
+                # and go (tests), so at most the newest few dialects are kept.
+                self._prepared[id(statement)] = dict(list(by_dialect.items())[-3:]) | {
+                    dialect: made}
         return made
 
     def __len__(self) -> int:

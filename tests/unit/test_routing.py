@@ -145,3 +145,18 @@ def test_sync_calls_run_on_the_worker_threads_in_the_callers_context():
     seen, thread = asyncio.run(handle())
     assert seen == "abc-1"
     assert thread.startswith("hrc-digest")
+
+
+def test_a_sync_call_raising_stop_iteration_fails_instead_of_hanging():
+    import asyncio
+
+    from app.core.routing import in_thread
+
+    def first_of_nothing() -> int:
+        return next(iter([]))
+
+    async def handle() -> None:
+        await asyncio.wait_for(in_thread(first_of_nothing), timeout=5)
+
+    with pytest.raises(RuntimeError, match="StopIteration"):
+        asyncio.run(handle())
