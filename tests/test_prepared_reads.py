@@ -1,6 +1,8 @@
 """Kept read statements run prepared, below Connection.execute (app/core/prepared.py):
 the same rows, the same errors, and SQLAlchemy's path for everything else."""
 
+import logging
+
 import psycopg
 import pytest
 from sqlalchemy import bindparam, column, event, select, table, text
@@ -135,6 +137,37 @@ def test_a_statement_runs_through_sqlalchemy_while_a_listener_watches(client, au
     assert prepared_runs == []
     assert client.get(f"/api/v1/{spec.plural}/{entry_id}").status_code == 200
     assert len(prepared_runs) == 1  # no listener left: prepared again
+
+
+def test_reads_go_through_sqlalchemy_while_sql_is_echoed(client, auth, caplog,
+                                                        prepared_runs):
+    spec = KINDS[0]
+    entry_id = client.post(f"/api/v1/{spec.plural}", json=sample(spec),
+                           headers=auth).json()["id"]
+    caplog.set_level(logging.INFO, logger="sqlalchemy.engine.Engine")
+    assert client.get(f"/api/v1/{spec.plural}/{entry_id}").status_code == 200
+    assert any("entries.id = " in record.getMessage() for record in caplog.records)
+    assert prepared_runs == []
+
+
+def test_reads_go_through_sqlalchemy_while_a_dialect_hook_runs_statements(
+        client, auth, prepared_runs):
+    spec = KINDS[0]
+    entry_id = client.post(f"/api/v1/{spec.plural}", json=sample(spec),
+                           headers=auth).json()["id"]
+    hooked: list[str] = []
+
+    def do_execute(_cursor, statement, _parameters, _context):
+        hooked.append(statement)  # returns None: SQLAlchemy then executes as usual
+
+    engine = core_db.get_read_engine()
+    event.listen(engine, "do_execute", do_execute)
+    try:
+        assert client.get(f"/api/v1/{spec.plural}/{entry_id}").status_code == 200
+    finally:
+        event.remove(engine, "do_execute", do_execute)
+    assert any("entries.id = " in sql for sql in hooked)
+    assert prepared_runs == []
 
 
 @pytest.mark.skipif(not IS_POSTGRES, reason="SQLite has no server to drop it")

@@ -357,8 +357,8 @@ class ReadConnection:
 
         A kept statement (app.core.statements) runs prepared, below Connection.execute
         (app.core.prepared); any other goes through Connection.execute, as does every
-        statement while a listener watches the engine's executions (SQLAlchemy events:
-        tracing, tests), which the prepared path would not tell."""
+        statement while something watches the engine's executions (`prepared.watched`:
+        execute events, a dialect hook, SQL echo), which the prepared path would not tell."""
         if (not options and not watched(self._engine)
                 and (params is None or isinstance(params, Mapping))):
             prepared = statements.prepared(statement, self._engine.dialect, prepare)
