@@ -117,56 +117,41 @@ def test_a_failing_prepared_statement_raises_sqlalchemys_error_and_frees_its_con
     assert reads.pool.checkedout() == checked_out
 
 
-def test_a_statement_runs_through_sqlalchemy_while_a_listener_watches(client, auth,
-                                                                      prepared_runs):
+@pytest.fixture
+def entry_url(client, auth) -> str:
+    """The URL of a new article."""
     spec = KINDS[0]
     entry_id = client.post(f"/api/v1/{spec.plural}", json=sample(spec),
                            headers=auth).json()["id"]
+    return f"/api/v1/{spec.plural}/{entry_id}"
+
+
+# Each hook and where its arguments carry the statement.
+@pytest.mark.parametrize("hook,position", [("before_cursor_execute", 2), ("do_execute", 1)])
+def test_reads_go_through_sqlalchemy_while_an_execute_hook_is_registered(
+        client, entry_url, prepared_runs, hook, position):
     seen: list[str] = []
 
-    def before(_conn, _cursor, statement, _parameters, _context, _many):
-        seen.append(statement)
+    def listener(*args):
+        seen.append(args[position])  # returns None: do_execute then executes as usual
 
     engine = core_db.get_read_engine()
-    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, hook, listener)
     try:
-        assert client.get(f"/api/v1/{spec.plural}/{entry_id}").status_code == 200
+        assert client.get(entry_url).status_code == 200
     finally:
-        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, hook, listener)
     assert any("entries.id = " in sql for sql in seen)
     assert prepared_runs == []
-    assert client.get(f"/api/v1/{spec.plural}/{entry_id}").status_code == 200
-    assert len(prepared_runs) == 1  # no listener left: prepared again
+    assert client.get(entry_url).status_code == 200
+    assert len(prepared_runs) == 1  # no hook left: prepared again
 
 
-def test_reads_go_through_sqlalchemy_while_sql_is_echoed(client, auth, caplog,
+def test_reads_go_through_sqlalchemy_while_sql_is_echoed(client, entry_url, caplog,
                                                         prepared_runs):
-    spec = KINDS[0]
-    entry_id = client.post(f"/api/v1/{spec.plural}", json=sample(spec),
-                           headers=auth).json()["id"]
     caplog.set_level(logging.INFO, logger="sqlalchemy.engine.Engine")
-    assert client.get(f"/api/v1/{spec.plural}/{entry_id}").status_code == 200
+    assert client.get(entry_url).status_code == 200
     assert any("entries.id = " in record.getMessage() for record in caplog.records)
-    assert prepared_runs == []
-
-
-def test_reads_go_through_sqlalchemy_while_a_dialect_hook_runs_statements(
-        client, auth, prepared_runs):
-    spec = KINDS[0]
-    entry_id = client.post(f"/api/v1/{spec.plural}", json=sample(spec),
-                           headers=auth).json()["id"]
-    hooked: list[str] = []
-
-    def do_execute(_cursor, statement, _parameters, _context):
-        hooked.append(statement)  # returns None: SQLAlchemy then executes as usual
-
-    engine = core_db.get_read_engine()
-    event.listen(engine, "do_execute", do_execute)
-    try:
-        assert client.get(f"/api/v1/{spec.plural}/{entry_id}").status_code == 200
-    finally:
-        event.remove(engine, "do_execute", do_execute)
-    assert any("entries.id = " in sql for sql in hooked)
     assert prepared_runs == []
 
 
