@@ -5,7 +5,6 @@ reference data is emptied after each test."""
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from tests.databases import ROOT, configure_environment, drop_created_databases
@@ -15,10 +14,10 @@ configure_environment()
 from app.core import db as core_db  # noqa: E402
 from app.core.migrations import upgrade  # noqa: E402
 from app.core.security import create_key  # noqa: E402
-from app.entries.aggregates import remembered  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.reference.seed import load_reference_data  # noqa: E402
 from tests.databases import BASE_URL  # noqa: E402
+from tests.helpers import empty_database, seed  # noqa: E402
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
@@ -38,24 +37,13 @@ def engine():
     engine.dispose()
 
 
-# Emptied after every test, children first; reference rows are then restored from seed_data.
-_DATA_TABLES = ("entry_topics", "entry_countries", "articles", "events", "statements",
-                "entry_changes", "entries", "api_keys", "topics", "sessions")
-
-
 @pytest.fixture(autouse=True)
 def _clean_database(request):
     """Each test starts from migrated tables holding only the reference data."""
     yield
     if "engine" not in request.fixturenames:
         return
-    engine = request.getfixturevalue("engine")
-    remembered.clear()  # the change log starts again: SQLite reuses its ids
-    with Session(engine) as session:
-        for table in _DATA_TABLES:
-            session.execute(text(f"DELETE FROM {table}"))
-        load_reference_data(session, ROOT / "seed_data")
-        session.commit()
+    empty_database(request.getfixturevalue("engine"))
 
 
 @pytest.fixture
@@ -99,8 +87,4 @@ def auth(api_key) -> dict[str, str]:
 @pytest.fixture
 def seeded(db, engine) -> None:
     """The shipped digest page loaded (26 entries of the 46th session)."""
-    from app.loader import seeding
-
-    seed_dir = ROOT / "seed_data"
-    seeding.save(db, seeding.plan(seeding.default_pages(seed_dir), seed_dir, db))
-    db.commit()
+    seed(db)

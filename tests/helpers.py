@@ -1,8 +1,14 @@
-"""Shared test helpers: sample payloads per kind and problem+json assertions."""
+"""Shared test helpers: sample payloads per kind, problem+json assertions, database resets."""
 
 from typing import Any
 
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app.entries.aggregates import remembered
 from app.entries.registry import KINDS
+from app.reference.seed import load_reference_data
+from tests.databases import ROOT
 
 KIND_IDS = [spec.plural for spec in KINDS]
 
@@ -24,3 +30,27 @@ def assert_problem(response, status: int, *mentions: str) -> dict[str, Any]:
     for leak in ("Traceback", "sqlalchemy", "SELECT ", "psycopg", "sqlite3", "/work/"):
         assert leak not in response.text
     return body
+
+
+# Emptied after every test, children first; reference rows are then restored from seed_data.
+_DATA_TABLES = ("entry_topics", "entry_countries", "articles", "events", "statements",
+                "entry_changes", "entries", "api_keys", "topics", "sessions")
+
+
+def empty_database(engine) -> None:
+    """Every table back to the reference data alone."""
+    remembered.clear()  # kept counts and facets of the data about to be removed
+    with Session(engine) as session:
+        for table in _DATA_TABLES:
+            session.execute(text(f"DELETE FROM {table}"))
+        load_reference_data(session, ROOT / "seed_data")
+        session.commit()
+
+
+def seed(db: Session) -> None:
+    """Load the shipped digest page."""
+    from app.loader import seeding
+
+    seed_dir = ROOT / "seed_data"
+    seeding.save(db, seeding.plan(seeding.default_pages(seed_dir), seed_dir, db))
+    db.commit()

@@ -1,16 +1,16 @@
 """GET /changes: every create, update and delete since a point, for mirrors and indexes."""
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
 from fastapi import Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import BigInteger, Text, cast, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.clock import as_utc
 from app.core.db import ReadDep
-from app.core.errors import Unprocessable, problem_responses
+from app.core.errors import BadRequest, Unprocessable, problem_responses
 from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
 from app.entries.fields import MAX_ID
@@ -47,8 +47,17 @@ class ChangePage(BaseModel):
     has_more: bool
 
 
+def _bad_since(detail: str, msg: str) -> BadRequest:
+    return BadRequest(f"query.since: {detail}", errors=[{"loc": ["query", "since"], "msg": msg}])
+
+
+def _head(session: Session) -> int:
+    """The newest change's sequence number (0 while the log is empty)."""
+    return session.scalar(select(func.coalesce(func.max(entry_changes.c.seq), 0)))
+
+
 def _start(session: Session, since: str | None) -> int:
-    """The sequence number to continue after: a token, an ISO timestamp, or the beginning."""
+    """The sequence number to continue after: a token, a time, or the beginning."""
     if since is None or since == "":
         return 0
     if since.isascii() and since.isdigit():
@@ -57,27 +66,37 @@ def _start(session: Session, since: str | None) -> int:
                                 f"{MAX_ID}", errors=[{"loc": ["query", "since"],
                                                       "msg": "token too large"}])
         return int(since)
+    return _first_at_or_after(session, _moment(since)) - 1
+
+
+def _moment(since: str) -> datetime:
+    """An ISO 8601 date or time as a UTC time (no offset: UTC; a date: its midnight)."""
     try:
-        moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(since.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise Unprocessable("query.since: not a token from next_since nor an ISO 8601 time",
                             errors=[{"loc": ["query", "since"], "msg": "invalid since"}]
                             ) from None
-    before = select(func.max(entry_changes.c.seq)).where(entry_changes.c.at < moment)
-    return session.scalar(before) or 0
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
-def _settled(session: Session) -> list[Any]:
-    """On PostgreSQL, hold back changes of transactions that may still be running."""
-    if session.get_bind().dialect.name != "postgresql":
-        return []  # SQLite has one writer at a time: log order is commit order
-    horizon = cast(cast(func.pg_snapshot_xmin(func.pg_current_snapshot()), Text), BigInteger)
-    return [entry_changes.c.txid < horizon]
+def _first_at_or_after(session: Session, moment: datetime) -> int:
+    """The first change logged at or after a time; one past the head when none is yet.
+
+    Change times rise with `seq` (they are taken when a transaction numbers its changes,
+    in commit order: repository's change log), so every later change follows it."""
+    first = session.scalar(select(func.min(entry_changes.c.seq))
+                           .where(entry_changes.c.at >= moment))
+    return first if first is not None else _head(session) + 1
 
 
 @router.get("/changes", response_model=ChangePage, summary="Changes since a point",
-            description="Creates, updates and deletes in commit-safe order. Start with no "
-                        "`since` (everything) or an ISO time; then pass `next_since`.",
+            description="Creates, updates and deletes in commit order: polling with "
+                        "`since=next_since` sees every change exactly once. Start with no "
+                        "`since` (everything) or an ISO time (changes at or after it); then "
+                        "pass `next_since`. A token past the newest change is a 400.",
             responses=problem_responses(400, 422))
 def changes(
     request: Request, db: ReadDep,
@@ -90,11 +109,15 @@ def changes(
 ) -> Response:
     reject_unknown(request, frozenset({"since", "type", "limit"}))
     start = _start(db, since)
-    stmt = (select(entry_changes).where(entry_changes.c.seq > start, *_settled(db))
+    stmt = (select(entry_changes).where(entry_changes.c.seq > start)
             .order_by(entry_changes.c.seq).limit(limit + 1))
     if type:
         stmt = stmt.where(entry_changes.c.type.in_(type))
     rows = [dict(r) for r in db.execute(stmt).mappings()]
+    if not rows and start > (head := _head(db)):
+        raise _bad_since(f"{start} is past the newest change ({head}): this log is not the "
+                         "one the token came from (the database was replaced or restored); "
+                         "start again without since", "token past the newest change")
     more = len(rows) > limit
     rows = rows[:limit]
     items = [{"seq": r["seq"], "action": r["action"], "type": r["type"], "id": r["entry_id"],

@@ -34,6 +34,34 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+WRITE_LOCK = "sqlite_begin_immediate"  # execution option of the write sessions' connections
+
+
+def _sqlite_explicit_begin(engine: Engine) -> None:
+    """SQLAlchemy, not the driver, begins SQLite transactions; a write session's begin
+    takes the database's write lock at once (BEGIN IMMEDIATE).
+
+    The driver on its own begins a transaction only at the first INSERT/UPDATE/DELETE,
+    so a read-check-write (If-Match, a PATCH merging into the stored entry, a bulk
+    lookup of existing slugs) read outside any transaction and two writers could both
+    act on what they read: a lost update. With the lock taken at BEGIN, a write
+    transaction reads what the previous writer committed and no other writer can come
+    between its read and its write (SQLAlchemy's documented pysqlite recipe; the wait
+    is busy_timeout). Other connections of the engine (readiness checks, key lookups)
+    begin as usual (deferred) and take no lock for their reads.
+    """
+
+    def driver_autocommit(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    def begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get(WRITE_LOCK, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    event.listen(engine, "connect", driver_autocommit)
+    event.listen(engine, "begin", begin)
+
+
 def prepare_sqlite_folder(url: str) -> None:
     """Create the folder of a SQLite database file (./data/ on a fresh clone)."""
     parsed = make_url(url)
@@ -148,6 +176,8 @@ def build_engine(url: str, *, pool_size: int = 20, statement_timeout_ms: int = 0
         engine = create_engine(url, connect_args=connect_args, json_deserializer=json_loads,
                                pool_size=pool_size, max_overflow=0, **isolation)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if not autocommit:
+            _sqlite_explicit_begin(engine)
         if statement_timeout_ms:
             event.listen(engine, "connect",
                          partial(_sqlite_statement_timeout, statement_timeout_ms / 1000))
@@ -264,7 +294,10 @@ def get_read_engine() -> Engine:
 
 @lru_cache
 def _session_factory() -> sessionmaker[Session]:
-    return sessionmaker(bind=get_engine(), expire_on_commit=False, autoflush=False)
+    # On SQLite a write session takes the write lock when it begins (_sqlite_explicit_begin);
+    # PostgreSQL's writers lock the rows they are about to change (repository.lock_entry).
+    engine = get_engine().execution_options(**{WRITE_LOCK: True})
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
 
 
 @lru_cache

@@ -114,7 +114,7 @@ class KeyCheck:
 
 def _lookup(secret: str) -> bool:
     """Look the key up in the database (runs in a worker thread)."""
-    with new_session() as session:
+    with new_session(read=True) as session:  # a read: no write lock, the replica if any
         return authenticate(session, secret) is not None
 
 

@@ -12,9 +12,8 @@ uses an answer kept at that version as it is; any other version means a write la
 
 The version, and why an answer kept at version V is exact whenever V is read again:
 - SQLite: the newest `seq`. One writer at a time, so a write that commits later took
-  its change ids after every committed one: the newest `seq` moves. The app never
-  deletes change rows; SQLite numbers an emptied log from 1 again, so restart the
-  servers after emptying it by hand (or set `HRC_DIGEST_AGGREGATE_CACHE=0`).
+  its change ids after every committed one: the newest `seq` moves. Numbers are never
+  given twice (AUTOINCREMENT), even after the log is emptied.
 - PostgreSQL: the largest writer transaction id (`txid`), and an answer is kept only
   if its statement's snapshot lists no transaction in progress (xmin = xmax). A write
   invisible to that snapshot then either ran with an id below xmax (it would have been

@@ -24,7 +24,7 @@ from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from psycopg import errors, sql
-from sqlalchemy import JSON, Table, select
+from sqlalchemy import JSON, Table
 from sqlalchemy.orm import Session
 
 from app.entries import repository as repo
@@ -104,14 +104,12 @@ def _stage(cursor: Any, name: str, table: Table, columns: Sequence[str]) -> None
 def _copy_links_and_changes(session: Session, cursor: Any, spec: KindSpec,
                             written: list[tuple[int, dict[str, Any]]],
                             versions: dict[int, int], action: str, now: datetime) -> None:
-    """The written entries' topic and country links and their change-log rows."""
+    """The written entries' topic and country links; their changes queued for the log."""
     for table, rows in zip((repo.entry_topics, repo.entry_countries),
                            repo.link_rows(spec, written), strict=True):
         _copy(session, cursor, table, rows)
-    txid = session.scalar(select(repo.txid_expression()))
     changed = [(entry_id, record["slug"], versions[entry_id]) for entry_id, record in written]
-    _copy(session, cursor, repo.entry_changes,
-          [row | {"txid": txid} for row in repo.change_rows(spec, changed, action, now)])
+    repo.record_changes(session, spec, changed, action, now)  # written at commit
 
 
 def _copy_new_entries(session: Session, cursor: Any, rows: list[dict[str, Any]]

@@ -109,15 +109,18 @@ def detail_id_column() -> Any:
 
 
 class EntryChange(SQLModel, table=True):
-    """One write to an entry, in commit-safe order: what /changes replays to mirrors.
+    """One write to an entry, numbered in commit order: what /changes replays to mirrors.
 
-    `txid` (PostgreSQL only) lets a reader hold back changes of transactions that
-    may still be running, so a change can never appear behind a cursor that
-    already passed it.
+    Rows are written as their transaction's last statement, numbered one transaction
+    after the other (`repository`'s change log), so a reader paging by `seq` never sees
+    a change appear behind its position. `txid` (PostgreSQL only) is the writing
+    transaction's id: the data version of kept counts and facets (`aggregates`).
     """
 
     __tablename__ = "entry_changes"
-    __table_args__ = (Index("ix_entry_changes_at", "at"), Index("ix_entry_changes_txid", "txid"))
+    __table_args__ = (Index("ix_entry_changes_at", "at"), Index("ix_entry_changes_txid", "txid"),
+                      # A consumer's position must never be handed out again (migration 0008).
+                      {"sqlite_autoincrement": True})
 
     seq: int | None = Field(
         default=None,

@@ -16,6 +16,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     delete,
+    event,
     func,
     insert,
     select,
@@ -77,6 +78,20 @@ def get_by_slug(session: Session, spec: KindSpec, slug: str) -> dict[str, Any] |
     return _one_by(session, spec, "slug", slug)
 
 
+def lock_entry(session: Session, spec: KindSpec, entry_id: int) -> bool:
+    """Lock an entry of this kind for the rest of the transaction; False when absent.
+
+    Taken before the entry is read for a write, so what the write is based on stays
+    current until it commits: a concurrent writer of the same entry waits here, then
+    reads what this one wrote. PostgreSQL: a row lock (FOR NO KEY UPDATE, which does not
+    block foreign-key checks of rows pointing at the entry); SQLite: the write
+    transaction already holds the database's write lock (core.db), and this is a read."""
+    stmt = statements.get(("lock_entry", spec.type), lambda: select(entries.c.id).where(
+        entries.c.id == bindparam("id"), entries.c.type == spec.type
+    ).with_for_update(key_share=True))
+    return session.execute(stmt, {"id": entry_id}).first() is not None
+
+
 def slugs_taken(session: Session, spec: KindSpec, candidates: Sequence[str]) -> set[str]:
     """Which of these slugs this kind already uses."""
     stmt = select(entries.c.slug).where(entries.c.type == spec.type,
@@ -90,11 +105,6 @@ def slugs_like(session: Session, spec: KindSpec, base: str) -> set[str]:
         entries.c.type == spec.type,
         (entries.c.slug == base) | entries.c.slug.like(f"{base}-%"))
     return set(session.scalars(stmt))
-
-
-def entry_type(session: Session, entry_id: int) -> str | None:
-    """The kind of an entry id, whatever its kind, or None."""
-    return session.scalar(select(entries.c.type).where(entries.c.id == entry_id))
 
 
 def _search_names(spec: KindSpec, record: dict[str, Any]) -> str:
@@ -188,18 +198,37 @@ def insert_many(session: Session, spec: KindSpec, records: list[dict[str, Any]],
     return ids
 
 
+def _update_core(spec: KindSpec, conditional: bool) -> Any:
+    """UPDATE of an entry's core row by id that bumps its version; `conditional`: only
+    while it is still at the bound `_version` (the check and the write in one statement)."""
+    condition = [entries.c.id == bindparam("_id")]
+    if conditional:
+        condition.append(entries.c.version == bindparam("_version"))
+    columns = {name: bindparam(name) for name in
+               (*core_values(spec, {}), "updated_at")}
+    return (update(entries).where(*condition)
+            .values(version=entries.c.version + 1, **columns)
+            .execution_options(synchronize_session=False))
+
+
 def update_many(session: Session, spec: KindSpec, updates: list[tuple[int, dict[str, Any]]],
-                now: datetime) -> None:
-    """Overwrite entries with full records (batched), bump versions, refresh links."""
+                now: datetime, expected_version: int | None = None) -> bool:
+    """Overwrite entries with full records (batched), bump versions, refresh links.
+
+    With `expected_version` (one update only), nothing is written and False returned
+    unless the entry is still at that version."""
     if not updates:
-        return
+        return True
     ids = [entry_id for entry_id, _ in updates]
     core = [{"_id": entry_id, **core_values(spec, r), "updated_at": now}
             for entry_id, r in updates]
-    columns = {name: bindparam(name) for name in core[0] if name != "_id"}
-    session.execute(update(entries).where(entries.c.id == bindparam("_id"))
-                    .values(version=entries.c.version + 1, **columns)
-                    .execution_options(synchronize_session=False), core)
+    if expected_version is not None:
+        result = session.execute(_update_core(spec, True),
+                                 core[0] | {"_version": expected_version})
+        if result.rowcount != 1:
+            return False
+    else:
+        session.execute(_update_core(spec, False), core)
     detail_table = spec.detail_table
     details = [{"_id": entry_id, **detail_values(spec, r)} for entry_id, r in updates]
     session.execute(update(detail_table).where(detail_table.c.id == bindparam("_id"))
@@ -212,6 +241,7 @@ def update_many(session: Session, spec: KindSpec, updates: list[tuple[int, dict[
                                     .where(entries.c.id.in_(ids))).all())
     record_changes(session, spec, [(i, r["slug"], versions[i]) for i, r in updates],
                    "updated", now)
+    return True
 
 
 def insert_entry(session: Session, spec: KindSpec, record: dict[str, Any], now: datetime
@@ -221,14 +251,17 @@ def insert_entry(session: Session, spec: KindSpec, record: dict[str, Any], now: 
 
 
 def update_entry(session: Session, spec: KindSpec, entry_id: int, record: dict[str, Any],
-                 now: datetime) -> None:
-    """Overwrite one entry with a full record."""
-    update_many(session, spec, [(entry_id, record)], now)
+                 now: datetime, expected_version: int) -> bool:
+    """Overwrite one entry with a full record if it is still at `expected_version`."""
+    return update_many(session, spec, [(entry_id, record)], now, expected_version)
 
 
-def delete_entry(session: Session, spec: KindSpec, entry_id: int) -> bool:
-    """Delete an entry of this kind (recording the deletion); True when it existed."""
-    stmt = (delete(entries).where(entries.c.id == entry_id, entries.c.type == spec.type)
+def delete_entry(session: Session, spec: KindSpec, entry_id: int, expected_version: int
+                 ) -> bool:
+    """Delete an entry of this kind at `expected_version` (recording the deletion); False
+    when it is absent or at another version."""
+    stmt = (delete(entries).where(entries.c.id == entry_id, entries.c.type == spec.type,
+                                  entries.c.version == expected_version)
             .returning(entries.c.slug, entries.c.version))
     deleted = session.execute(stmt).first()
     # Detail and link rows go by ON DELETE CASCADE on PostgreSQL and SQLite alike.
@@ -237,6 +270,27 @@ def delete_entry(session: Session, spec: KindSpec, entry_id: int) -> bool:
     record_changes(session, spec, [(entry_id, deleted.slug, deleted.version + 1)], "deleted",
                    utcnow())
     return True
+
+
+def clear_links_to(session: Session, spec: KindSpec, column: str, target_id: int,
+                   now: datetime) -> None:
+    """Unlink this kind's entries whose `column` points at `target_id` (about to be
+    deleted): the link set to null, a new version and a change row for each, as for any
+    other change to their stored fields (the foreign key's ON DELETE SET NULL would do
+    it behind their versions' backs)."""
+    detail = spec.detail_table
+    unlinked = select(detail.c.id).where(detail.c[column] == target_id)
+    bumped = session.execute(
+        update(entries).where(entries.c.id.in_(unlinked))
+        .values(version=entries.c.version + 1, updated_at=now)
+        .returning(entries.c.id, entries.c.slug, entries.c.version)
+        .execution_options(synchronize_session=False)).all()
+    if not bumped:
+        return
+    session.execute(update(detail).where(detail.c[column] == target_id).values({column: None})
+                    .execution_options(synchronize_session=False))
+    record_changes(session, spec, [(row.id, row.slug, row.version) for row in bumped],
+                   "updated", now)
 
 
 def _write_links(session: Session, spec: KindSpec,
@@ -261,18 +315,6 @@ def link_rows(spec: KindSpec, records: list[tuple[int, dict[str, Any]]]
     return topic_rows, country_rows
 
 
-def txid_expression() -> Any:
-    """The writing transaction's id on PostgreSQL, as the change log stores it."""
-    return cast(cast(func.pg_current_xact_id(), Text), BigInteger)
-
-
-def _txid(session: Session) -> Any:
-    """The writing transaction's id on PostgreSQL (None on SQLite, whose writers queue)."""
-    if session.get_bind().dialect.name != "postgresql":
-        return None
-    return txid_expression()
-
-
 def change_rows(spec: KindSpec, changed: list[tuple[int, str, int]], action: str,
                 now: datetime) -> list[dict[str, Any]]:
     """Change-log rows (without txid) for (entry id, slug, version) triples."""
@@ -280,11 +322,54 @@ def change_rows(spec: KindSpec, changed: list[tuple[int, str, int]], action: str
              "version": version, "at": now} for i, slug, version in changed]
 
 
+# --- the change log ----------------------------------------------------------------------
+# A write's change rows are kept with its session and written as the last statement of
+# its transaction (`_append_changes`, on the session's before_commit), so that `seq` is
+# given in commit order on both engines and a /changes reader paging by `seq` never
+# sees a change appear behind its position:
+# - SQLite: a write transaction holds the database's write lock from its BEGIN to its
+#   COMMIT (core.db), so transactions number their changes one after the other.
+# - PostgreSQL: the rows are numbered under a transaction-level advisory lock, held from
+#   that insert to the commit. The next writer gets the lock only after this commit is
+#   visible (PostgreSQL releases locks after marking the transaction committed), so a
+#   larger `seq` is always committed after a smaller one. Only this final step is
+#   serialised: writers still lock and write their own rows concurrently.
+# `at` is taken at the same moment (the database's clock on PostgreSQL), so it rises
+# with `seq` and `since=<time>` can start from it.
+PENDING = "pending_changes"  # Session.info key
+CHANGE_LOG_LOCK = 0x68726364  # the advisory lock's key ("hrcd"): one per database
+
+
 def record_changes(session: Session, spec: KindSpec, changed: list[tuple[int, str, int]],
                    action: str, now: datetime) -> None:
-    """Append to the change log, in the writing transaction."""
-    txid = _txid(session)
-    stmt = insert(entry_changes)
-    if txid is not None:
-        stmt = stmt.values(txid=txid)
-    session.execute(stmt, change_rows(spec, changed, action, now))
+    """Queue change-log rows; they are written when the session commits."""
+    session.info.setdefault(PENDING, []).extend(change_rows(spec, changed, action, now))
+
+
+def txid_expression() -> Any:
+    """The writing transaction's id on PostgreSQL, as the change log stores it."""
+    return cast(cast(func.pg_current_xact_id(), Text), BigInteger)
+
+
+@event.listens_for(Session, "before_commit")
+def _append_changes(session: Session) -> None:
+    """Write the transaction's queued change rows, numbered in commit order (above)."""
+    rows = session.info.pop(PENDING, None)
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        locked = select(func.pg_advisory_xact_lock(CHANGE_LOG_LOCK), func.clock_timestamp(),
+                        txid_expression())
+        _, at, txid = session.execute(locked).one()
+        rows = [row | {"at": at, "txid": txid} for row in rows]
+    else:
+        at = utcnow()
+        rows = [row | {"at": at} for row in rows]
+    session.execute(insert(entry_changes), rows)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_changes(session: Session, transaction: Any) -> None:
+    """A rolled-back transaction's queued changes go with it."""
+    if transaction.parent is None:
+        session.info.pop(PENDING, None)

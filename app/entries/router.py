@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
+from pydantic import WithJsonSchema
 from starlette import status
 from starlette.convertors import Convertor, register_url_convertor
 
@@ -54,8 +55,13 @@ IF_NONE_MATCH = {"name": "if-none-match", "in": "header", "required": False,
                  "schema": {"anyOf": [{"type": "string"}, {"type": "null"}],
                             "description": "ETag from a previous GET; unchanged gives 304.",
                             "examples": ['"1-3"'], "title": "If-None-Match"}}
-IfMatch = Annotated[str | None, Header(
-    description="ETag from a previous GET; a stale one gives 412.", examples=['"1-3"'])]
+# The pattern is documented, not validated by FastAPI: a malformed If-Match is a 400 that
+# says ETags are quoted (service.if_match_tags), not a generic 422.
+IfMatch = Annotated[
+    str | None,  # a header is absent or a string: no `null` in the document
+    WithJsonSchema({"type": "string", "pattern": service.IF_MATCH_PATTERN}),
+    Header(description="ETag(s) from a previous GET, in double quotes, or `*`; a stale one "
+                       "gives 412, a malformed one 400.", examples=['"1-3"'])]
 
 
 def _entry_response(row: dict[str, Any], status_code: int = 200,

@@ -1,12 +1,13 @@
 """Entry use cases, the same for every kind: validate, fill defaults, version, delegate SQL."""
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from app.core.clock import as_utc, utcnow
-from app.core.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
+from app.core.errors import BadRequest, Conflict, NotFound, PreconditionFailed, Unprocessable
 from app.entries import repository as repo
 from app.entries.references import reference_problems
 from app.entries.slugs import slugify, with_suffix
@@ -87,15 +88,46 @@ def create(session: Session, spec: KindSpec, payload: BaseModel,
     return get(session, spec, entry_id)
 
 
-def _check_version(current: dict[str, Any], if_match: str | None) -> None:
-    """412 when the client's If-Match names another version."""
+# RFC 9110 §8.8.3: an entity tag is a quoted string, optionally marked weak (W/).
+_TAG = r'[ \t]*(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"[ \t]*'
+IF_MATCH_PATTERN = rf"^(?:[ \t]*\*[ \t]*|{_TAG}(?:,{_TAG})*)$"  # what If-Match may hold
+_IF_MATCH = re.compile(IF_MATCH_PATTERN)
+_ENTITY_TAGS = re.compile(r'(W/)?("[^"]*")')  # in a valid header: each tag, weak or not
+
+
+def if_match_tags(if_match: str | None) -> set[str] | None:
+    """The strong entity tags an If-Match header lists ({"*"} for any); None when absent.
+
+    A malformed header is a 400: a client sending `27-1` where `"27-1"` is meant must be
+    told so, not sent a 412 asking it to refetch the version it already holds."""
     if if_match is None:
-        return
-    tags = {tag.strip() for tag in if_match.split(",")}
-    if "*" not in tags and etag(current) not in tags:
-        raise PreconditionFailed(
-            f"{current['type']} {current['id']} is at version {current['version']}; "
-            "fetch it again and retry")
+        return None
+    if if_match.strip() == "*":
+        return {"*"}
+    if not _IF_MATCH.match(if_match):
+        raise BadRequest(f"If-Match: {if_match[:80]!r} is not a list of entity tags; an ETag "
+                         'is sent as it was received, in double quotes (e.g. "27-1")',
+                         errors=[{"loc": ["header", "If-Match"], "msg": "malformed ETag"}])
+    # Weak tags never match for If-Match (strong comparison): they are dropped.
+    return {tag for weak, tag in _ENTITY_TAGS.findall(if_match) if not weak}
+
+
+def _for_write(session: Session, spec: KindSpec, entry_id: int, if_match: str | None
+               ) -> dict[str, Any]:
+    """The entry, locked until the transaction ends, when it exists and If-Match allows."""
+    tags = if_match_tags(if_match)
+    if not repo.lock_entry(session, spec, entry_id):
+        raise NotFound(f"{spec.type} {entry_id} does not exist")
+    current = get(session, spec, entry_id)
+    if tags is not None and "*" not in tags and etag(current) not in tags:
+        raise _stale(current)
+    return current
+
+
+def _stale(current: dict[str, Any]) -> PreconditionFailed:
+    return PreconditionFailed(
+        f"{current['type']} {current['id']} is at version {current['version']}; "
+        "fetch it again and retry")
 
 
 def editable(spec: KindSpec, row: dict[str, Any]) -> dict[str, Any]:
@@ -105,21 +137,25 @@ def editable(spec: KindSpec, row: dict[str, Any]) -> dict[str, Any]:
 
 def _apply(session: Session, spec: KindSpec, current: dict[str, Any],
            record: dict[str, Any]) -> dict[str, Any]:
-    """Write a full record over the current one when anything changed."""
+    """Write a full record over the current one when anything changed.
+
+    The entry is locked (`_for_write`) and the UPDATE holds only while it is still at the
+    version read: a write never lands on a version it did not see."""
     if record["slug"] != current["slug"] and repo.slugs_taken(session, spec, [record["slug"]]):
         raise Conflict(f"{spec.type} slug '{record['slug']}' already exists")
     check_references(session, spec, record)
     if record != editable(spec, current):
         record["provenance"] = current["provenance"]
-        repo.update_entry(session, spec, current["id"], record, utcnow())
+        if not repo.update_entry(session, spec, current["id"], record, utcnow(),
+                                 current["version"]):
+            raise _stale(current)
     return get(session, spec, current["id"])
 
 
 def replace(session: Session, spec: KindSpec, entry_id: int, payload: BaseModel,
             if_match: str | None) -> dict[str, Any]:
     """PUT: the payload replaces every writable field (an omitted slug keeps the current one)."""
-    current = get(session, spec, entry_id)
-    _check_version(current, if_match)
+    current = _for_write(session, spec, entry_id, if_match)
     record = payload.model_dump()
     record["slug"] = record["slug"] or current["slug"]
     return _apply(session, spec, current, record)
@@ -127,18 +163,30 @@ def replace(session: Session, spec: KindSpec, entry_id: int, payload: BaseModel,
 
 def patch(session: Session, spec: KindSpec, entry_id: int, changes: dict[str, Any],
           if_match: str | None) -> dict[str, Any]:
-    """PATCH: merge the given fields into the entry and validate the result as a whole."""
-    current = get(session, spec, entry_id)
-    _check_version(current, if_match)
+    """PATCH: merge the given fields into the entry as it is now (locked, so concurrent
+    PATCHes of different fields both land) and validate the result as a whole."""
+    current = _for_write(session, spec, entry_id, if_match)
     record = _validated(spec, editable(spec, current) | changes)
     return _apply(session, spec, current, record)
 
 
 def remove(session: Session, spec: KindSpec, entry_id: int, if_match: str | None) -> None:
-    """DELETE an entry (404 if absent, 412 if stale)."""
-    current = get(session, spec, entry_id)
-    _check_version(current, if_match)
-    repo.delete_entry(session, spec, entry_id)
+    """DELETE an entry (404 if absent, 412 if stale); entries linking to it are unlinked,
+    each with a new version and a change of its own."""
+    current = _for_write(session, spec, entry_id, if_match)
+    now = utcnow()
+    for other, column in linked_from(spec):
+        repo.clear_links_to(session, other, column, entry_id, now)
+    if not repo.delete_entry(session, spec, entry_id, current["version"]):
+        raise _stale(current)
+
+
+def linked_from(spec: KindSpec) -> list[tuple[KindSpec, str]]:
+    """(kind, field) of every kind field that references entries of this kind."""
+    from app.entries.registry import KINDS  # the registry imports the kinds, which import specs
+
+    return [(other, column) for other in KINDS
+            for column, target in other.references.items() if target == spec.type]
 
 
 def upsert(session: Session, spec: KindSpec, data: dict[str, Any],
@@ -158,6 +206,8 @@ def upsert(session: Session, spec: KindSpec, data: dict[str, Any],
     stored = editable(spec, current) | {"provenance": current["provenance"]}
     if stored == record:
         return "unchanged", public(spec, current)
-    repo.update_entry(session, spec, current["id"], record, utcnow())
+    if not repo.update_entry(session, spec, current["id"], record, utcnow(),
+                             current["version"]):
+        raise Conflict(f"{spec.type} '{record['slug']}' was changed concurrently; load again")
     return "updated", get(session, spec, current["id"])
 

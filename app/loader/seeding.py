@@ -120,8 +120,8 @@ def _drop_moved(session: Session, kind: str, slug: str, provenance: dict) -> Non
     stale = session.execute(select(entries.c.id, entries.c.type, entries.c.provenance).where(
         entries.c.slug == slug, entries.c.type != kind)).all()
     for entry_id, old_kind, stored in stale:
-        if stored == provenance:  # recorded in the change log like any deletion
-            entry_repo.delete_entry(session, BY_TYPE[old_kind], entry_id)
+        if stored == provenance:  # a deletion like any other (logged, links cleared)
+            entry_service.remove(session, BY_TYPE[old_kind], entry_id, None)
 
 
 def save(session: Session, results: list[PageResult]) -> SeedReport:

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import sqlite3
 from collections.abc import Iterator
 
 import pytest
@@ -308,16 +309,20 @@ def test_reads_take_autocommit_connections_per_statement_from_their_own_pool(cli
     taken: list[tuple[str, bool]] = []
 
     def checked_out(dbapi_connection, _record, _proxy, pool_name):
-        # psycopg: .autocommit; sqlite3: isolation_level None means autocommit.
-        autocommit = getattr(dbapi_connection, "autocommit", None)
-        if autocommit is None or not isinstance(autocommit, bool):
-            autocommit = dbapi_connection.isolation_level is None
-        taken.append((pool_name, autocommit))
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            return  # SQLAlchemy, not the driver, begins SQLite transactions: see executed
+        taken.append((pool_name, dbapi_connection.autocommit))
 
-    listeners = [(read, lambda *a: checked_out(*a, "read")),
-                 (write, lambda *a: checked_out(*a, "write"))]
-    for engine_, listener in listeners:
-        event.listen(engine_, "checkout", listener)
+    def executed(_conn, cursor, statement, _params, _context, _many, pool_name):
+        if isinstance(cursor.connection, sqlite3.Connection) and statement[:5] != "BEGIN":
+            taken.append((pool_name, not cursor.connection.in_transaction))  # outside BEGIN?
+
+    listeners = [(read, "checkout", lambda *a: checked_out(*a, "read")),
+                 (write, "checkout", lambda *a: checked_out(*a, "write")),
+                 (read, "before_cursor_execute", lambda *a: executed(*a, "read")),
+                 (write, "before_cursor_execute", lambda *a: executed(*a, "write"))]
+    for engine_, name, listener in listeners:
+        event.listen(engine_, name, listener)
     try:
         created = client.post(ARTICLES, json=sample(KINDS[0], topics=["xinjiang"]),
                               headers=auth)
@@ -331,5 +336,5 @@ def test_reads_take_autocommit_connections_per_statement_from_their_own_pool(cli
         assert taken == [("read", True), ("read", True)]
         assert read.pool.checkedout() == 0  # each given back as its statement ended
     finally:
-        for engine_, listener in listeners:
-            event.remove(engine_, "checkout", listener)
+        for engine_, name, listener in listeners:
+            event.remove(engine_, name, listener)
