@@ -9,6 +9,7 @@ from app.changes.router import router as changes_router
 from app.core.caching import ConditionalGet
 from app.core.config import get_settings
 from app.core.errors import install_error_handlers
+from app.core.head import HeadAsGet
 from app.core.limits import BodySizeLimit
 from app.core.observability import RequestObservability, configure_logging, metrics_router
 from app.core.openapi import install_openapi
@@ -62,9 +63,10 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     configure_logging(settings.log_format, settings.log_level)
-    # Outermost last: request id/log/metrics > CORS > rate limit > body size > conditional
-    # GET > routes.
+    # Outermost last: request id/log/metrics > CORS > rate limit > body size > HEAD as GET
+    # > conditional GET > routes.
     app.add_middleware(ConditionalGet, max_age=settings.cache_max_age)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(BodySizeLimit, default=settings.max_body_bytes,
                        bulk=settings.max_bulk_bytes)
     rate_limited = bool(settings.rate_limit or settings.rate_limit_keyed)

@@ -1,0 +1,141 @@
+"""The HTTP edges: HEAD on every GET route, the body cap before authentication, the rate
+limiter's cost for made-up tokens, iCalendar text, and links never built from `Host`."""
+
+import asyncio
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.core.config import get_settings
+from app.entries.registry import BY_PLURAL
+from app.main import create_app
+from tests.helpers import sample
+
+ARTICLES = "/api/v1/articles"
+# Differ between any two requests, whatever the method.
+PER_REQUEST = frozenset({"content-length", "x-request-id", "ratelimit"})
+
+
+def fresh_client(monkeypatch, **settings) -> TestClient:
+    """A client for an app built after overriding these settings."""
+    for name, value in settings.items():
+        monkeypatch.setattr(get_settings(), name, value)
+    return TestClient(create_app(), raise_server_exceptions=False)
+
+
+def create(client, auth, plural: str, **fields) -> dict:
+    """Create an entry over the API."""
+    response = client.post(f"/api/v1/{plural}", json=sample(BY_PLURAL[plural], **fields),
+                           headers=auth)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture
+def entries(client, auth) -> dict[str, dict]:
+    """Three articles (so a page of one has a next Link) and a dated event."""
+    made = {f"article{n}": create(client, auth, "articles", title=f"Rights article {n}",
+                                  topics=["xinjiang"]) for n in range(3)}
+    made["event"] = create(client, auth, "events", title="Rights forum", starts_on="2021-03-05")
+    return made
+
+
+# --- HEAD -----------------------------------------------------------------------------
+
+
+HEAD_PATHS = [
+    "/api/v1/articles?limit=1",  # with a Link to the next page
+    "/api/v1/articles/{id}",  # with the entry's own ETag
+    "/api/v1/search?q=rights",
+    "/api/v1/topics",
+    "/api/v1/changes",
+    "/api/v1/feeds/articles.atom",
+    "/api/v1/feeds/events.ics",
+    "/api/v1/articles/export",  # streamed, untagged
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+]
+
+
+@pytest.mark.parametrize("path", HEAD_PATHS)
+def test_head_answers_as_get_without_a_body(client, entries, path):
+    url = path.format(id=entries["article0"]["id"])
+    got, head = client.get(url), client.head(url)
+    assert got.status_code == head.status_code == 200, head.text
+    assert head.content == b""
+    same = {k: v for k, v in got.headers.items() if k not in PER_REQUEST}
+    assert {k: v for k, v in head.headers.items() if k not in PER_REQUEST} == same
+
+
+def test_head_carries_the_next_link_and_the_entry_etag(client, entries):
+    listed = client.head("/api/v1/articles?limit=1")
+    assert 'rel="next"' in listed.headers["link"]
+    article = entries["article0"]
+    assert client.head(f"{ARTICLES}/{article['id']}").headers["etag"] == f'"{article["id"]}-1"'
+
+
+@pytest.mark.parametrize("path", ["/api/v1/articles?limit=1", "/api/v1/articles/{id}",
+                                  "/api/v1/feeds/all.atom", "/api/v1/topics"])
+def test_head_with_the_current_etag_is_304(client, entries, path):
+    url = path.format(id=entries["article0"]["id"])
+    tag = client.get(url).headers["etag"]
+    response = client.head(url, headers={"If-None-Match": tag})
+    assert response.status_code == 304
+    assert response.headers["etag"] == tag and response.content == b""
+    assert client.head(url, headers={"If-None-Match": '"other"'}).status_code == 200
+
+
+def test_head_of_a_missing_entry_is_404_and_of_a_write_only_route_405(client):
+    assert client.head(f"{ARTICLES}/999999").status_code == 404
+    refused = client.head(f"{ARTICLES}/bulk")
+    assert refused.status_code == 405 and refused.headers["allow"] == "POST"
+    assert client.post("/api/v1/feeds/all.atom").headers["allow"] == "GET, HEAD"
+
+
+async def _asgi(app, method: str, path: str) -> list[dict]:
+    """The ASGI messages the app sends for a request (the test client drops HEAD bodies
+    itself, so what the app sends is looked at here)."""
+    sent: list[dict] = []
+    path, _, query = path.partition("?")
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+             "http_version": "1.1", "method": method, "scheme": "http", "path": path,
+             "raw_path": path.encode(), "query_string": query.encode(), "root_path": "",
+             "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 50000),
+             "server": ("testserver", 80)}
+    requested, never = False, asyncio.Event()
+
+    async def receive() -> dict:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await never.wait()  # the client stays connected
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await asyncio.wait_for(app(scope, receive, send), timeout=30)
+    return sent
+
+
+@pytest.mark.parametrize("path", ["/api/v1/articles", "/api/v1/articles/export",
+                                  "/api/v1/feeds/events.ics", "/api/v1/nowhere"])
+def test_the_app_sends_no_body_bytes_for_head(app, entries, path):
+    get = asyncio.run(_asgi(app, "GET", path))
+    head = asyncio.run(_asgi(app, "HEAD", path))
+    assert head[0]["status"] == get[0]["status"]
+    assert b"".join(m.get("body", b"") for m in get[1:])  # GET has a body …
+    assert [m["type"] for m in head] == ["http.response.start", "http.response.body"]
+    assert head[1]["body"] == b"" and not head[1].get("more_body", False)  # … HEAD none
+
+
+def test_head_is_logged_and_counted_as_head(client):
+    client.head("/api/v1/topics")
+    metrics = client.get("/metrics").text
+    assert re.search(r'hrc_http_requests_total\{method="HEAD",route="/api/v1/topics",'
+                     r'status="200"\} [1-9]', metrics), metrics
