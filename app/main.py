@@ -14,7 +14,7 @@ from app.core.limits import BodySizeLimit
 from app.core.observability import RequestObservability, configure_logging, metrics_router
 from app.core.openapi import install_openapi
 from app.core.ratelimit import RateLimit
-from app.core.routing import add_routes
+from app.core.routing import API_PREFIX, add_routes
 from app.entries.registry import KINDS
 from app.entries.router import build_router
 from app.feeds.router import router as feeds_router
@@ -46,6 +46,11 @@ TAGS = [
 ]
 
 
+def bulk_paths() -> frozenset[str]:
+    """The bulk routes (`POST /api/v1/{kind}/bulk`), the only ones allowed the bulk body cap."""
+    return frozenset(f"{API_PREFIX}/{spec.plural}/bulk" for spec in KINDS)
+
+
 def create_app() -> FastAPI:
     """Build the ASGI application."""
     settings = get_settings()
@@ -68,7 +73,7 @@ def create_app() -> FastAPI:
     app.add_middleware(ConditionalGet, max_age=settings.cache_max_age)
     app.add_middleware(HeadAsGet)
     app.add_middleware(BodySizeLimit, default=settings.max_body_bytes,
-                       bulk=settings.max_bulk_bytes)
+                       bulk=settings.max_bulk_bytes, bulk_paths=bulk_paths())
     rate_limited = bool(settings.rate_limit or settings.rate_limit_keyed)
     if rate_limited:  # both limits 0: no layer at all rather than one that waves all through
         app.add_middleware(RateLimit, anonymous=settings.rate_limit,
