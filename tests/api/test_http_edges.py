@@ -4,12 +4,17 @@ limiter's cost for made-up tokens, iCalendar text, and links never built from `H
 import asyncio
 import json
 import re
+import secrets
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
+from app.core import db as core_db
+from app.core import ratelimit
 from app.core.config import get_settings
+from app.core.ratelimit import TOKEN_LOOKUPS
 from app.entries.registry import BY_PLURAL, KINDS
 from app.main import create_app
 from tests.helpers import KIND_IDS, assert_problem, sample
@@ -197,3 +202,69 @@ def test_the_bulk_routes_take_a_body_between_the_two_caps(capped, auth, spec):
     too_big = json.dumps([sample(spec, summary="y" * 120_000)]).encode()
     assert_problem(capped.post(f"/api/v1/{spec.plural}/bulk", content=too_big,
                                headers=auth | headers), 413, "100,000")
+
+
+# --- rate limiting and made-up tokens -------------------------------------------------
+
+
+@pytest.fixture
+def key_lookups(engine) -> Iterator[list[str]]:
+    """Every statement sent to the database that reads the API keys, while the test runs."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "api_keys" in statement:
+            seen.append(statement)
+
+    engines = {id(e): e for e in (core_db.get_engine(), core_db.get_read_engine())}
+    for each in engines.values():
+        event.listen(each, "before_cursor_execute", record)
+    yield seen
+    for each in engines.values():
+        event.remove(each, "before_cursor_execute", record)
+
+
+def _random_token() -> dict[str, str]:
+    return {"Authorization": f"Bearer hrcd_{secrets.token_urlsafe(32)}"}
+
+
+def test_made_up_tokens_cost_a_bounded_number_of_lookups(monkeypatch, engine, auth,
+                                                         key_lookups):
+    with fresh_client(monkeypatch, rate_limit=3, rate_limit_keyed=50,
+                      rate_limit_window=60) as limited:
+        keyed = limited.get(ARTICLES, headers=auth)  # a real key, seen before the flood
+        assert keyed.headers["RateLimit-Policy"].startswith('"api-key"')
+        for _ in range(3):
+            assert limited.get(ARTICLES).status_code == 200
+        before = len(key_lookups)
+        flood = [limited.get(ARTICLES, headers=_random_token()) for _ in range(4 * TOKEN_LOOKUPS)]
+        assert all(r.status_code == 429 for r in flood)
+        assert all(r.headers["RateLimit-Policy"].startswith('"anonymous"') for r in flood)
+        assert len(key_lookups) - before <= TOKEN_LOOKUPS
+        # The key seen before still has its own quota, from the same address.
+        assert limited.get(ARTICLES, headers=auth).status_code == 200
+
+
+def test_a_key_seen_valid_is_checked_again_whatever_the_budget(monkeypatch, engine, auth,
+                                                              key_lookups):
+    monkeypatch.setattr(ratelimit, "KEY_CHECK_SECONDS", 0.0)  # every check is due again
+    with fresh_client(monkeypatch, rate_limit=3, rate_limit_keyed=50) as limited:
+        assert limited.get(ARTICLES, headers=auth).headers["RateLimit-Policy"].startswith(
+            '"api-key"')
+        for _ in range(TOKEN_LOOKUPS + 3):  # the address's lookups and quota are spent
+            limited.get(ARTICLES, headers=_random_token())
+        before = len(key_lookups)
+        for _ in range(3):
+            response = limited.get(ARTICLES, headers=auth)
+            assert response.status_code == 200
+            assert response.headers["RateLimit-Policy"].startswith('"api-key"')
+        assert len(key_lookups) - before == 3
+
+
+def test_a_known_token_is_not_looked_up_again(monkeypatch, engine, auth, key_lookups):
+    with fresh_client(monkeypatch, rate_limit=100, rate_limit_keyed=100) as limited:
+        for _ in range(5):
+            assert limited.get(ARTICLES, headers=auth).status_code == 200
+            assert limited.get(ARTICLES, headers={"Authorization": "Bearer same-wrong"}
+                               ).status_code == 200
+    assert len(key_lookups) == 2
