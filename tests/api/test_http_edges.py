@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from icalendar import Calendar
 from sqlalchemy import event
 
 from app.core import db as core_db
@@ -268,3 +269,28 @@ def test_a_known_token_is_not_looked_up_again(monkeypatch, engine, auth, key_loo
             assert limited.get(ARTICLES, headers={"Authorization": "Bearer same-wrong"}
                                ).status_code == 200
     assert len(key_lookups) == 2
+
+
+# --- iCalendar text -------------------------------------------------------------------
+
+
+CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\xc2[\x80-\x9f]")
+
+
+def test_calendar_text_has_no_control_characters(client, auth):
+    create(client, auth, "events", title="Opening\x01 session\x1b[31m, red",
+           summary="Line one\r\nline two\x07; with \\ and\ttab\x7f\x85",
+           location="Geneva\x08 Palais", starts_on="2021-03-05")
+    # The calendar's name repeats the filters as sent, control characters and all.
+    filtered = client.get("/api/v1/feeds/events.ics?location=geneva%01%1b")
+    assert filtered.status_code == 200, filtered.text
+    assert not CONTROL.search(filtered.content.replace(b"\r\n", b"")), filtered.content
+    assert "(location: geneva)" in str(Calendar.from_ical(filtered.content)["X-WR-CALNAME"])
+    raw = client.get("/api/v1/feeds/events.ics").content
+    assert not CONTROL.search(raw.replace(b"\r\n", b"")), raw
+    (vevent,) = Calendar.from_ical(raw).walk("VEVENT")
+    assert str(vevent["SUMMARY"]) == "Opening session[31m, red"
+    assert str(vevent["DESCRIPTION"]) == "Line one\nline two; with \\ and\ttab"
+    assert str(vevent["LOCATION"]) == "Geneva Palais"
+    assert b"SUMMARY:Opening session[31m\\, red" in raw
+    assert b"Line one\\nline two\\; with \\\\ and\ttab" in raw
