@@ -65,6 +65,9 @@ def create_app() -> FastAPI:
         # the global providers.
         telemetry={"tracing": False, "metrics": False, "logs": False,
                    "operation_spans": False},
+        # No redirect of `/path/` to `/path`: Starlette builds its Location from the Host
+        # header, which any client sets (see app/core/links.py); such a path is a 404.
+        redirect_slashes=False,
     )
     install_error_handlers(app)
     configure_logging(settings.log_format, settings.log_level)

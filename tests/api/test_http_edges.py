@@ -14,7 +14,7 @@ from sqlalchemy import event
 
 from app.core import db as core_db
 from app.core import ratelimit
-from app.core.config import get_settings
+from app.core.config import Settings, get_settings
 from app.core.ratelimit import TOKEN_LOOKUPS
 from app.entries.registry import BY_PLURAL, KINDS
 from app.main import create_app
@@ -294,3 +294,63 @@ def test_calendar_text_has_no_control_characters(client, auth):
     assert str(vevent["LOCATION"]) == "Geneva Palais"
     assert b"SUMMARY:Opening session[31m\\, red" in raw
     assert b"Line one\\nline two\\; with \\\\ and\ttab" in raw
+
+
+# --- links and the Host header --------------------------------------------------------
+
+
+EVIL = {"Host": "evil.example"}
+FEEDS = ["/api/v1/feeds/articles.atom?topic=xinjiang", "/api/v1/feeds/all.atom",
+         "/api/v1/feeds/events.ics"]
+
+
+def _mentions(response, text: str) -> bool:
+    return text in response.text or any(text in v for v in response.headers.values())
+
+
+@pytest.mark.parametrize("path", [*FEEDS, "/api/v1/articles?limit=1", "/api/v1/articles/",
+                                  "/api/v1/feeds/all.atom/"])
+def test_no_link_comes_from_the_host_header(client, entries, path):
+    response = client.get(path, headers=EVIL, follow_redirects=False)
+    assert response.status_code in (200, 404), response.text
+    assert not _mentions(response, "evil.example")
+
+
+def test_feed_links_are_root_relative_without_a_public_url(client, entries):
+    body = client.get(FEEDS[0], headers=EVIL).text
+    assert 'href="/api/v1/feeds/articles.atom?topic=xinjiang"' in body
+    assert 'href="/api/v1/articles?topic=xinjiang&amp;sort=-updated_at"' in body
+    assert f'href="/api/v1/articles/{entries["article0"]["id"]}"' in body
+
+
+def test_a_write_location_is_a_path(client, auth):
+    response = client.post(ARTICLES, json=sample(KINDS[0]), headers=auth | EVIL)
+    assert response.headers["location"].startswith("/api/v1/articles/")
+
+
+def test_feed_links_use_the_public_url(client, entries, monkeypatch):
+    monkeypatch.setattr(get_settings(), "public_url", "https://digest.example.org/hrc")
+    response = client.get(FEEDS[0], headers=EVIL)
+    assert not _mentions(response, "evil.example")
+    body = response.text
+    base = "https://digest.example.org/hrc/api/v1"
+    assert f'rel="self" type="application/atom+xml" href="{base}/feeds/articles.atom?topic=' \
+           'xinjiang"' in body
+    assert f'href="{base}/articles?topic=xinjiang&amp;sort=-updated_at"' in body
+    assert f'href="{base}/articles/{entries["article0"]["id"]}"' in body
+    assert 'href="/api' not in body
+
+
+@pytest.mark.parametrize(("value", "stored"), [
+    ("https://digest.example.org/", "https://digest.example.org"),
+    ("http://127.0.0.1:8000/hrc", "http://127.0.0.1:8000/hrc"), ("", None)])
+def test_the_public_url_setting_is_an_absolute_url(value, stored):
+    assert Settings(public_url=value).public_url == stored
+
+
+@pytest.mark.parametrize("value", ["digest.example.org", "ftp://x.example", "/hrc",
+                                   "https://x.example/?a=1", "https://x.example/#top",
+                                   "https://x.example/a b"])
+def test_a_public_url_that_is_not_one_is_refused(value):
+    with pytest.raises(ValueError, match="HRC_DIGEST_PUBLIC_URL"):
+        Settings(public_url=value)
