@@ -9,11 +9,12 @@ from app.changes.router import router as changes_router
 from app.core.caching import ConditionalGet
 from app.core.config import get_settings
 from app.core.errors import install_error_handlers
+from app.core.head import HeadAsGet
 from app.core.limits import BodySizeLimit
 from app.core.observability import RequestObservability, configure_logging, metrics_router
 from app.core.openapi import install_openapi
 from app.core.ratelimit import RateLimit
-from app.core.routing import add_routes
+from app.core.routing import API_PREFIX, add_routes
 from app.entries.registry import KINDS
 from app.entries.router import build_router
 from app.feeds.router import router as feeds_router
@@ -45,6 +46,11 @@ TAGS = [
 ]
 
 
+def bulk_paths() -> frozenset[str]:
+    """The bulk routes (`POST /api/v1/{kind}/bulk`), the only ones allowed the bulk body cap."""
+    return frozenset(f"{API_PREFIX}/{spec.plural}/bulk" for spec in KINDS)
+
+
 def create_app() -> FastAPI:
     """Build the ASGI application."""
     settings = get_settings()
@@ -59,14 +65,18 @@ def create_app() -> FastAPI:
         # the global providers.
         telemetry={"tracing": False, "metrics": False, "logs": False,
                    "operation_spans": False},
+        # No redirect of `/path/` to `/path`: Starlette builds its Location from the Host
+        # header, which any client sets (see app/core/links.py); such a path is a 404.
+        redirect_slashes=False,
     )
     install_error_handlers(app)
     configure_logging(settings.log_format, settings.log_level)
-    # Outermost last: request id/log/metrics > CORS > rate limit > body size > conditional
-    # GET > routes.
+    # Outermost last: request id/log/metrics > CORS > rate limit > body size > HEAD as GET
+    # > conditional GET > routes.
     app.add_middleware(ConditionalGet, max_age=settings.cache_max_age)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(BodySizeLimit, default=settings.max_body_bytes,
-                       bulk=settings.max_bulk_bytes)
+                       bulk=settings.max_bulk_bytes, bulk_paths=bulk_paths())
     rate_limited = bool(settings.rate_limit or settings.rate_limit_keyed)
     if rate_limited:  # both limits 0: no layer at all rather than one that waves all through
         app.add_middleware(RateLimit, anonymous=settings.rate_limit,

@@ -3,6 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -41,6 +42,9 @@ class Settings(BaseSettings):
     cache_max_age: int = Field(default=0, ge=0)
     rank_window: int = Field(default=1000, ge=1, le=100_000)
     aggregate_cache: int = Field(default=1024, ge=0)  # counts and facets kept per process
+    # Where clients reach the API root (scheme, host, any path prefix): the base of the
+    # absolute links the app writes. Unset: links are root-relative, never from `Host`.
+    public_url: str | None = None
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -61,6 +65,19 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite://", "postgresql+psycopg://")):
             raise ValueError("DATABASE_URL must be sqlite:///… or postgresql+psycopg://…")
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        """An absolute http(s) URL without query or fragment; kept without a final `/`."""
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query \
+                or parts.fragment or any(c.isspace() for c in value.strip()):
+            raise ValueError("HRC_DIGEST_PUBLIC_URL must be an absolute http(s) URL such as "
+                             "https://digest.example.org, without query or fragment")
+        return value.strip().rstrip("/")
 
     @property
     def is_sqlite(self) -> bool:

@@ -7,16 +7,31 @@ from app.core.responses import dumps
 
 
 class BodySizeLimit:
-    """Refuse bodies over the limit: at once by Content-Length, else while they stream."""
+    """Refuse bodies over the limit: at once by Content-Length, else while they stream.
 
-    def __init__(self, app: ASGIApp, *, default: int, bulk: int) -> None:
-        self.app, self.default, self.bulk = app, default, bulk
+    It runs before any route, so before authentication: a request without a key is
+    refused by its size as any other. Only a POST to one of `bulk_paths` (full paths,
+    below the mount point) gets the `bulk` limit; every other request gets `default`.
+    """
+
+    def __init__(self, app: ASGIApp, *, default: int, bulk: int,
+                 bulk_paths: frozenset[str]) -> None:
+        self.app, self.default, self.bulk, self.bulk_paths = app, default, bulk, bulk_paths
+
+    def limit(self, scope: Scope) -> int:
+        """The largest body this request may send."""
+        if scope["method"] != "POST":
+            return self.default
+        path, root = scope["path"], scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root):]  # routes match the path below the mount point
+        return self.bulk if path in self.bulk_paths else self.default
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.bulk if scope["path"].endswith("/bulk") else self.default
+        limit = self.limit(scope)
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
         if declared is None and b"transfer-encoding" not in headers or declared == b"0":

@@ -19,6 +19,7 @@ from app.core.security import authenticate, hash_key
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 MAX_CLIENTS = 100_000
 KEY_CHECK_SECONDS = 60.0
+TOKEN_LOOKUPS = 10  # database lookups of unseen tokens per client address and window
 
 
 @dataclass(frozen=True)
@@ -90,22 +91,36 @@ class FixedWindows:
 
 
 class KeyCheck:
-    """Whether a bearer token is a live API key, cached briefly by its hash."""
+    """Whether a bearer token is a live API key, cached briefly by its hash.
 
-    def __init__(self, ttl: float = KEY_CHECK_SECONDS, *, max_entries: int = 10_000) -> None:
-        self.ttl, self.max_entries = ttl, max_entries
+    A token this process has not seen is looked up in the database only while its client
+    address has lookups left (`lookups` per `window`); past that it counts as no key,
+    without a query. So a client sending a new random token with every request costs at
+    most `lookups` queries a window, however many requests it makes. A token seen valid
+    before is looked up again when its cache entry ends, whatever the budget: there are
+    only as many of those as there are keys.
+    """
+
+    def __init__(self, ttl: float = KEY_CHECK_SECONDS, *, window: int = 60,
+                 lookups: int = TOKEN_LOOKUPS, max_entries: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl, self.lookups, self.max_entries, self.clock = ttl, lookups, max_entries, clock
         self._known: OrderedDict[str, tuple[float, bool]] = OrderedDict()
+        self._budgets = FixedWindows(window, clock=clock)
 
-    async def is_valid(self, digest: str, secret: str) -> bool:
+    async def is_valid(self, digest: str, secret: str, client: str) -> bool:
         """True for an active key; a database failure counts as 'not known' (uncached)."""
         cached = self._known.get(digest)
-        if cached is not None and cached[0] > time.monotonic():
+        if cached is not None and cached[0] > self.clock():
             return cached[1]
+        seen_valid = cached is not None and cached[1]
+        if not seen_valid and self._budgets.hit(client)[0] > self.lookups:
+            return False  # this client's lookups are spent: no query, not a key
         try:
             valid = await to_thread.run_sync(_lookup, secret)
         except Exception:  # the limiter must not fail a request the app could answer
             return False
-        self._known[digest] = (time.monotonic() + self.ttl, valid)
+        self._known[digest] = (self.clock() + self.ttl, valid)
         self._known.move_to_end(digest)
         while len(self._known) > self.max_entries:
             self._known.popitem(last=False)
@@ -133,7 +148,7 @@ class RateLimit:
         self.app, self.trust_proxy = app, trust_proxy
         self.anonymous = Policy("anonymous", anonymous, window) if anonymous > 0 else None
         self.keyed = Policy("api-key", keyed, window) if keyed > 0 else None
-        self.windows, self.keys = FixedWindows(window), KeyCheck()
+        self.windows, self.keys = FixedWindows(window), KeyCheck(KEY_CHECK_SECONDS, window=window)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
@@ -158,12 +173,13 @@ class RateLimit:
 
     async def _classify(self, scope: Scope) -> tuple[Policy | None, str]:
         """The policy and counter key: a live API key's hash, else the client address."""
+        address = "addr:" + client_address(scope, trust_proxy=self.trust_proxy)
         token = bearer_token(Headers(scope=scope))
         if token is not None:
             digest = hash_key(token)
-            if await self.keys.is_valid(digest, token):
+            if await self.keys.is_valid(digest, token, address):
                 return self.keyed, "key:" + digest
-        return self.anonymous, "addr:" + client_address(scope, trust_proxy=self.trust_proxy)
+        return self.anonymous, address
 
 
 def _with_headers(send: Send, decision: Decision) -> Send:

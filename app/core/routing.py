@@ -41,6 +41,8 @@ def allowed_methods(app: Starlette, scope: Scope) -> list[str]:
         regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
         if regex is not None and route_methods and regex.match(path):
             methods.update(route_methods)
+    if "GET" in methods:
+        methods.add("HEAD")  # app.core.head answers HEAD wherever GET is answered
     return sorted(methods)
 
 

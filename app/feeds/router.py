@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.core.db import ReadDep
 from app.core.errors import problem_responses
+from app.core.links import public_link
 from app.core.routing import api_router
 from app.entries import service
 from app.entries.filters import entries
@@ -133,8 +134,13 @@ def feed_title(what: str, filters: list[tuple[str, str]]) -> str:
 
 
 def api_root(request: Request) -> str:
-    """The absolute URL of the API prefix this feed is served under."""
-    return str(request.url.replace(query="")).rsplit("/feeds/", 1)[0]
+    """The path of the API prefix this feed is served under."""
+    return request.url.path.rsplit("/feeds/", 1)[0]
+
+
+def _self(request: Request) -> str:
+    """The feed's own link: the request's path and query, not its Host."""
+    return public_link(request, request.url.path, request.url.query)
 
 
 def _alternate(request: Request, list_path: str, default_sort: str) -> str:
@@ -142,12 +148,12 @@ def _alternate(request: Request, list_path: str, default_sort: str) -> str:
     params = request.query_params.multi_items()
     if "sort" not in request.query_params:
         params.append(("sort", default_sort))
-    return f"{api_root(request)}/{list_path}?{urlencode(params)}"
+    return public_link(request, f"{api_root(request)}/{list_path}", urlencode(params))
 
 
 def _entry_link(request: Request) -> Callable[[dict[str, Any]], str]:
-    """The JSON resource URL of an item."""
-    root = api_root(request)
+    """The link to an item's JSON resource."""
+    root = public_link(request, api_root(request))
     return lambda item: f"{root}/{BY_TYPE[item['type']].plural}/{item['id']}"
 
 
@@ -182,7 +188,7 @@ def _register_atom(name: str, scope: Scope, params: list[Param], list_path: str,
         items = _items(db, scope, query, to_item)
         filters = canonical_filters(query)
         info = atom.FeedInfo(feed_id(name, filters), feed_title(what, filters),
-                             str(request.url), _alternate(request, list_path, FEED_SORT))
+                             _self(request), _alternate(request, list_path, FEED_SORT))
         return Response(atom.render(info, items, _entry_link(request)),
                         media_type=atom.ATOM_MEDIA_TYPE, headers=CACHE_HEADERS)
 

@@ -209,12 +209,12 @@ def test_linked_operations_conform(contract_schema, engine, db, seeded):
 
 
 @pytest.mark.parametrize(("method", "path", "allow"), [
-    ("PUT", "/api/v1/articles/export", "GET"),
-    ("DELETE", "/api/v1/events/export", "GET"),
+    ("PUT", "/api/v1/articles/export", "GET, HEAD"),
+    ("DELETE", "/api/v1/events/export", "GET, HEAD"),
     ("GET", "/api/v1/statements/bulk", "POST"),
-    ("POST", "/api/v1/feeds/all.atom", "GET"),
-    ("PATCH", "/api/v1/topics", "GET, POST"),
-    ("POST", "/api/v1/articles/1", "DELETE, GET, PATCH, PUT"),
+    ("POST", "/api/v1/feeds/all.atom", "GET, HEAD"),
+    ("PATCH", "/api/v1/topics", "GET, HEAD, POST"),
+    ("POST", "/api/v1/articles/1", "DELETE, GET, HEAD, PATCH, PUT"),
 ])
 def test_undeclared_methods_are_405_naming_the_declared_ones(client, auth, method, path, allow):
     response = client.request(method, path, headers=auth)
