@@ -73,6 +73,11 @@ Slug = Annotated[
     Field(description="Unique within its kind; generated from the title when omitted.",
           examples=["xinhua-commentary-western-countries-should-stop-imposing-double-standards"]),
 ]
+# Another entry's slug, naming the entry a reference points at (e.g. a statement's event).
+LinkedSlug = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=SLUG_MAX_LENGTH, pattern=SLUG_PATTERN),
+]
 Title = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=500),

@@ -53,11 +53,26 @@ def kind_select(spec: KindSpec) -> Select[Any]:
     columns = [entries.c[name] for name in CORE_READ_COLUMNS]
     columns.append(entries.c.date.label(spec.primary_date))
     columns.extend(detail.c[name] for name in spec.detail_fields)
+    columns.extend(linked_slug(spec, alias) for alias in spec.reference_slugs)
     return (
         select(*columns)
         .select_from(entries.join(detail, detail.c.id == entries.c.id))
         .where(entries.c.type == spec.type)
     )
+
+
+def linked_slug(spec: KindSpec, alias: str) -> Any:
+    """The slug of the entry a reference points at, labelled as its natural-key alias.
+
+    A correlated scalar subquery: one primary-key probe a row read, in the same statement
+    (no N+1 on lists), and no join that could change the rows a page or a count sees.
+    """
+    reference = spec.reference_slugs[alias]
+    linked = entries.alias(f"linked_{alias}")
+    return (select(linked.c.slug)
+            .where(linked.c.id == spec.detail_table.c[reference],
+                   linked.c.type == spec.references[reference])
+            .scalar_subquery().label(alias))
 
 
 def _one_by(session: Session, spec: KindSpec, key: str, value: Any) -> dict[str, Any] | None:

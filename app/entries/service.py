@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from app.core.clock import as_utc, utcnow
 from app.core.errors import BadRequest, Conflict, NotFound, PreconditionFailed, Unprocessable
 from app.entries import repository as repo
-from app.entries.references import reference_problems
+from app.entries.references import reference_problems, resolve_links
 from app.entries.slugs import slugify, with_suffix
 from app.entries.spec import KindSpec
 
@@ -76,6 +76,7 @@ def create(session: Session, spec: KindSpec, payload: BaseModel,
            provenance: dict[str, Any] | None = None) -> dict[str, Any]:
     """Create an entry; 409 when its explicit slug is taken."""
     record = payload.model_dump()
+    resolve_links(session, spec, record, payload.model_fields_set)
     check_references(session, spec, record)
     if record["slug"] is None:
         record["slug"] = _free_slug(session, spec, record["title"])
@@ -132,7 +133,7 @@ def _stale(current: dict[str, Any]) -> PreconditionFailed:
 
 def editable(spec: KindSpec, row: dict[str, Any]) -> dict[str, Any]:
     """The client-writable part of a stored entry."""
-    return {name: row[name] for name in spec.create_model.model_fields}
+    return {name: row[name] for name in spec.stored_fields}
 
 
 def _apply(session: Session, spec: KindSpec, current: dict[str, Any],
@@ -157,6 +158,7 @@ def replace(session: Session, spec: KindSpec, entry_id: int, payload: BaseModel,
     """PUT: the payload replaces every writable field (an omitted slug keeps the current one)."""
     current = _for_write(session, spec, entry_id, if_match)
     record = payload.model_dump()
+    resolve_links(session, spec, record, payload.model_fields_set)
     record["slug"] = record["slug"] or current["slug"]
     return _apply(session, spec, current, record)
 
@@ -167,6 +169,7 @@ def patch(session: Session, spec: KindSpec, entry_id: int, changes: dict[str, An
     PATCHes of different fields both land) and validate the result as a whole."""
     current = _for_write(session, spec, entry_id, if_match)
     record = _validated(spec, editable(spec, current) | changes)
+    resolve_links(session, spec, record, changes)
     return _apply(session, spec, current, record)
 
 

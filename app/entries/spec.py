@@ -33,6 +33,10 @@ class KindSpec:
     primary_date: str  # the field stored as the entry's `date`
     name_fields: tuple[str, ...]  # kind fields that full-text search covers
     references: dict[str, str] = field(default_factory=dict)  # field -> type it must point at
+    # Natural-key aliases of references: a kind field naming the linked entry by its slug
+    # (e.g. "event" -> "event_id"). Not stored: resolved to the id on write, read back by a
+    # subquery, so a record keeps its link across databases whose ids differ.
+    reference_slugs: dict[str, str] = field(default_factory=dict)  # alias -> reference field
     filters: tuple[FieldFilter, ...] = ()  # the kind's own filters (an allow-list)
     facets: tuple[str, ...] = ()  # kind columns that `facets=` may count
     example: dict[str, Any] = field(default_factory=dict)
@@ -43,6 +47,10 @@ class KindSpec:
     public_model: type[BaseModel] = field(init=False)
 
     def __post_init__(self) -> None:
+        for alias, reference in self.reference_slugs.items():
+            if reference not in self.references or alias not in self.kind_fields.model_fields:
+                raise ValueError(f"{self.type}: alias '{alias}' needs a kind field and a "
+                                 f"reference '{reference}'")
         create, update, public = build_family(
             title=self.title, type_name=self.type, kind_fields=self.kind_fields,
             example=self.example,
@@ -58,8 +66,14 @@ class KindSpec:
 
     @property
     def detail_fields(self) -> tuple[str, ...]:
-        """Kind fields stored in the detail table (all but the primary date)."""
-        return tuple(n for n in self.kind_fields.model_fields if n != self.primary_date)
+        """Kind fields stored in the detail table (all but the primary date and aliases)."""
+        return tuple(n for n in self.kind_fields.model_fields
+                     if n != self.primary_date and n not in self.reference_slugs)
+
+    @property
+    def stored_fields(self) -> tuple[str, ...]:
+        """Client-writable fields as stored: the Create model's, less natural-key aliases."""
+        return tuple(n for n in self.create_model.model_fields if n not in self.reference_slugs)
 
     def enum_values(self, column: str) -> tuple[str, ...]:
         """The values a Literal-typed kind field allows."""

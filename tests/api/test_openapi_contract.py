@@ -44,7 +44,8 @@ GENERATION = dict(derandomize=True, database=None, deadline=None,
 UNSTATABLE = {
     422: re.compile("|".join((
         r"^unknown (topic|country|session) ",  # not in /topics, /countries, /sessions
-        r"^no \w+ has id \d+$",  # statement.event_id names no event
+        r"^no \w+ has (id \d+|slug '[^']*')$",  # statement.event_id / event names no event
+        r" do not name the same \w+; ",  # statement.event_id and event, both given, differ
         r"^slug already exists$",  # a bulk item with on_conflict=error
         r"^slug '[^']*' also at index \d+$",  # two bulk items with one slug
         r"ends_on must not be before starts_on$",

@@ -46,8 +46,16 @@ class StatementFields(BaseModel):
     delivered_on: f.Day | None = Field(default=None, description="Primary date.")
     on_behalf_of: f.Name | None = Field(default=None, examples=["over 100 countries"])
     event_id: int | None = Field(
-        default=None, ge=1, le=f.MAX_ENTRY_ID, description="The event it was delivered at.",
-        examples=[None])
+        default=None, ge=1, le=f.MAX_ENTRY_ID,
+        description="The event it was delivered at, by id (ids differ between databases: "
+                    "`event` names it by slug).", examples=[None])
+    event: f.LinkedSlug | None = Field(
+        default=None,
+        description="The event it was delivered at, by slug (stable across exports and "
+                    "databases). Written: linked by slug; with `event_id` too, both must "
+                    "name the same event (bulk and import: a non-null `event` wins). Read: "
+                    "the linked event's slug, or null.",
+        examples=["virtual-seminar-focuses-on-human-rights-cooperation-under-belt-road"])
 
 
 spec = KindSpec(
@@ -59,6 +67,7 @@ spec = KindSpec(
     primary_date="delivered_on",
     name_fields=("speaker", "speaker_role", "speaker_affiliation"),
     references={"event_id": "event"},
+    reference_slugs={"event": "event_id"},
     filters=(
         FieldFilter("speaker", "speaker", "text", "Speaker (case-insensitive).", "Chen Xu"),
         FieldFilter("statement_type", "statement_type", "enum", "Statement type.", "speech"),
