@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from app.entries.registry import KINDS
-from tests.helpers import assert_problem, sample
+from tests.helpers import KIND_IDS, assert_problem, sample
 
 JSON = {"Content-Type": "application/json"}
 LISTS = [f"/api/v1/{spec.plural}" for spec in KINDS] + ["/api/v1/search", "/api/v1/timeline"]
@@ -128,3 +128,153 @@ def test_a_long_non_latin_title_pages_by_title(client, auth):
     following = client.get(f"/api/v1/articles?sort=title&limit=1&cursor={first['next_cursor']}")
     assert following.status_code == 200, following.text
     assert following.json()["items"][0]["title"] == "😁" * 500
+
+
+# --- NUL in parameters and bodies ---------------------------------------------------------
+
+
+def operations(client) -> list[tuple[str, str, dict[str, Any]]]:
+    """(method, path template, operation) of every operation the API documents."""
+    document = client.get("/openapi.json").json()
+    return [(method.upper(), path, operation)
+            for path, item in document["paths"].items()
+            for method, operation in item.items()]
+
+
+def _fill(path: str, operation: dict[str, Any], nul_in: str | None) -> str:
+    """The path with each parameter filled: `a%00b` in `nul_in`, a plausible value elsewhere."""
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] == "path":
+            name = parameter["name"]
+            value = "a%00b" if name == nul_in else "1"
+            path = path.replace("{" + name + "}", value)
+    return path
+
+
+def test_nul_in_any_path_parameter_is_422_naming_it(client, auth):
+    seen = []
+    for method, path, operation in operations(client):
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] != "path":
+                continue
+            name = parameter["name"]
+            url = _fill(path, operation, name)
+            response = client.request(method, url, headers=auth, json={})
+            assert_problem(response, 422, f"path.{name}")
+            seen.append((method, path))
+    # The routes where PostgreSQL used to answer 500, and an id route, are among them.
+    for method in ("GET", "PATCH", "DELETE"):
+        assert (method, "/api/v1/topics/{slug}") in seen
+        assert (method, "/api/v1/articles/{entry_id}") in seen
+
+
+def test_nul_in_any_query_parameter_value_is_422_naming_it(client, auth):
+    checked = 0
+    for method, path, operation in operations(client):
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] != "query":
+                continue
+            name = parameter["name"]
+            url = f"{_fill(path, operation, None)}?{name}=a%00b"
+            response = client.request(method, url, headers=auth, json={})
+            assert_problem(response, 422, f"query.{name}", "NUL")
+            checked += 1
+    assert checked > 50  # every list filter of every kind, /changes, feeds, export, bulk
+
+
+@pytest.mark.usefixtures("seeded")
+@pytest.mark.parametrize(("url", "name"), [
+    ("/api/v1/topics/xinjiang%00", "path.slug"),
+    ("/api/v1/changes?since=2021-02-26%00", "query.since"),
+    ("/api/v1/changes?since=%00", "query.since"),
+    ("/api/v1/statements?speaker=Chen%00Xu", "query.speaker"),
+    ("/api/v1/articles?source=Xinhua%00", "query.source"),
+    ("/api/v1/search?q=council%00", "query.q"),
+    ("/api/v1/articles?topic=xinjiang%00", "query.topic"),
+    ("/api/v1/timeline?q=council%00", "query.q"),
+    ("/api/v1/articles/export?topic=xinjiang%00", "query.topic"),
+    ("/api/v1/articles/export?format=csv%00", "query.format"),
+    ("/api/v1/feeds/articles.atom?topic=xinjiang%00", "query.topic"),
+])
+def test_nul_in_text_parameters_that_reach_sql_is_422(client, url, name):
+    assert client.get(url.replace("%00", "")).status_code == 200
+    assert_problem(client.get(url), 422, name, "must not contain NUL characters")
+
+
+def test_a_cursor_holding_nul_is_422(client):
+    assert_problem(client.get("/api/v1/articles?cursor=%00"), 422, "query.cursor", "NUL")
+
+
+def test_nul_in_a_parameter_name_is_400(client):
+    assert_problem(client.get("/api/v1/articles?to%00pic=x"), 400, "contains a NUL")
+
+
+def _string_fields(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, bool]:
+    """Properties of a request schema holding text: name -> whether it is a list of text."""
+    found = {}
+    for name, prop in schema["properties"].items():
+        for option in prop.get("anyOf", [prop]):
+            if "$ref" in option:
+                option = components[option["$ref"].rsplit("/", 1)[1]]
+            if option.get("type") == "string" or "enum" in option:
+                found[name] = False
+            elif option.get("type") == "array" and option["items"].get("type") == "string":
+                found[name] = True
+    return found
+
+
+def _with_nul(value: Any, is_list: bool) -> Any:
+    """A value that would be accepted, but for the NUL appended to it."""
+    if is_list:
+        return [str(value[0] if value else "xinjiang") + "\x00"]
+    return str(value if isinstance(value, str) else "x") + "\x00"
+
+
+# Valid values for text fields the examples leave out, so the NUL is what gets refused.
+PLAIN = {"url": "https://example.org/a", "slug": "a-slug", "body": "Text.",
+         "speaker_role": "Envoy", "on_behalf_of": "Some countries", "location": "Geneva",
+         "source": "Xinhua", "authors": ["Li Yunlong"], "organizers": ["UN"]}
+
+
+@pytest.mark.parametrize("spec", KINDS, ids=KIND_IDS)
+def test_nul_in_any_text_field_of_an_entry_body_is_422_naming_it(client, auth, spec):
+    components = client.get("/openapi.json").json()["components"]["schemas"]
+    fields = _string_fields(components[f"{spec.title}Create"], components)
+    assert {"title", "summary", "url", "slug", "topics", "countries"} <= fields.keys()
+    base = f"/api/v1/{spec.plural}"
+    created = client.post(base, json=sample(spec), headers=auth)
+    location = created.headers["location"]
+    for name, is_list in fields.items():
+        value = _with_nul((sample(spec) | PLAIN).get(name), is_list)
+        body = json.dumps(sample(spec, **{name: value}))
+        for method, url, content in (("POST", base, body), ("PUT", location, body),
+                                     ("PATCH", location, json.dumps({name: value}))):
+            response = client.request(method, url, content=content, headers=auth | JSON)
+            assert_problem(response, 422, f"body.{name}")
+        bulk = client.post(f"{base}/bulk", content=f"[{body}]", headers=auth | JSON)
+        assert_problem(bulk, 422, "nothing was written")
+        assert name in bulk.json()["errors"][0]["detail"]
+    assert client.get(location).json()["version"] == 1
+
+
+TOPIC = {"slug": "a-topic", "name": "A name", "description": "Text.", "keywords": ["word"]}
+SESSION = {"number": 999, "name": "A name", "starts_on": "2021-02-22", "ends_on": "2021-03-24",
+           "location": "Geneva", "description": "Text."}
+
+
+@pytest.mark.parametrize(("create", "item", "schema", "valid"), [
+    ("/api/v1/topics", "/api/v1/topics/xinjiang", "TopicCreate", TOPIC),
+    ("/api/v1/sessions", "/api/v1/sessions/46", "SessionCreate", SESSION),
+])
+def test_nul_in_any_text_field_of_a_reference_body_is_422_naming_it(client, auth, create,
+                                                                     item, schema, valid):
+    components = client.get("/openapi.json").json()["components"]["schemas"]
+    fields = _string_fields(components[schema], components)
+    assert {"name", "description"} <= fields.keys()
+    for name, is_list in fields.items():
+        value = _with_nul(valid.get(name), is_list)
+        response = client.post(create, json=valid | {name: value}, headers=auth)
+        assert_problem(response, 422, f"body.{name}")
+        if name != "slug":
+            assert_problem(client.patch(item, json={name: value}, headers=auth), 422,
+                           f"body.{name}")
