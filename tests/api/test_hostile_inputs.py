@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from app.entries.models import Entry
 from app.entries.registry import KINDS
 from tests.helpers import KIND_IDS, assert_problem, sample
 
@@ -278,3 +279,42 @@ def test_nul_in_any_text_field_of_a_reference_body_is_422_naming_it(client, auth
         if name != "slug":
             assert_problem(client.patch(item, json={name: value}, headers=auth), 422,
                            f"body.{name}")
+
+
+# --- null for a field its column cannot hold -----------------------------------------------
+
+
+def _column_nullable(spec, name: str) -> bool:
+    """Whether the database column behind an API field may hold NULL (from the tables)."""
+    entries = Entry.__table__.c
+    if name == spec.primary_date:
+        return entries["date"].nullable
+    column = entries[name] if name in entries else spec.detail_table.c[name]
+    return bool(column.nullable)
+
+
+PATCH_FIELDS = [(spec, name) for spec in KINDS for name in spec.update_model.model_fields]
+
+
+@pytest.mark.parametrize(("spec", "name"), PATCH_FIELDS,
+                         ids=[f"{spec.plural}-{name}" for spec, name in PATCH_FIELDS])
+def test_patch_null_is_422_where_the_column_cannot_hold_it(client, auth, spec, name):
+    created = client.post(f"/api/v1/{spec.plural}", json=sample(spec), headers=auth)
+    location = created.headers["location"]
+    response = client.patch(location, json={name: None}, headers=auth)
+    if _column_nullable(spec, name):
+        assert response.status_code == 200, response.text
+        assert response.json()[name] is None
+    else:
+        assert_problem(response, 422, f"body.{name}")
+        assert client.get(location).json() == created.json()
+
+
+def test_patch_null_slug_is_422_and_put_without_slug_keeps_it(client, auth):
+    created = client.post("/api/v1/articles", json=sample(KINDS[0], slug="kept"), headers=auth)
+    location = created.headers["location"]
+    assert_problem(client.patch(location, json={"slug": None}, headers=auth), 422, "body.slug")
+    for body in (sample(KINDS[0], slug=None), sample(KINDS[0])):
+        replaced = client.put(location, json=body | {"summary": str(body)}, headers=auth)
+        assert replaced.status_code == 200, replaced.text
+        assert replaced.json()["slug"] == "kept"
