@@ -9,9 +9,14 @@ import json
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from app.core import db as core_db
+from app.core.config import get_settings
 from app.entries.models import Entry
 from app.entries.registry import KINDS
+from app.main import create_app
+from tests.databases import IS_POSTGRES
 from tests.helpers import KIND_IDS, assert_problem, sample
 
 JSON = {"Content-Type": "application/json"}
@@ -318,3 +323,36 @@ def test_patch_null_slug_is_422_and_put_without_slug_keeps_it(client, auth):
         replaced = client.put(location, json=body | {"summary": str(body)}, headers=auth)
         assert replaced.status_code == 200, replaced.text
         assert replaced.json()["slug"] == "kept"
+
+
+# --- export while the database is down ------------------------------------------------------
+
+
+@pytest.fixture
+def unreachable_reads(engine, monkeypatch, tmp_path):
+    """Reads go to a database that cannot be reached (a closed port, a missing directory)."""
+    url = ("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2" if IS_POSTGRES
+           else f"sqlite:///{tmp_path / 'missing' / 'none.db'}")
+    monkeypatch.setattr(get_settings(), "read_database_url", url)
+    core_db.reset_engines()
+    yield
+    monkeypatch.undo()
+    core_db.reset_engines()
+
+
+@pytest.mark.usefixtures("unreachable_reads")
+@pytest.mark.parametrize("query", ["", "?format=csv", "?topic=xinjiang", "?q=council"])
+@pytest.mark.parametrize("kind", KIND_IDS)
+def test_export_with_the_database_down_is_503_like_other_reads(kind, query):
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        listed = client.get(f"/api/v1/{kind}{query.replace('format=csv', 'limit=5')}")
+        assert_problem(listed, 503, "the database is unavailable")
+        exported = client.get(f"/api/v1/{kind}/export{query}")
+        assert_problem(exported, 503, "the database is unavailable")
+        assert exported.headers["Retry-After"] == listed.headers["Retry-After"] == "5"
+
+
+def test_an_export_streams_every_row_and_an_empty_one_is_empty(client, seeded):
+    lines = client.get("/api/v1/articles/export").text.splitlines()
+    assert len(lines) == client.get("/api/v1/articles").json()["total"] == 4
+    assert client.get("/api/v1/articles/export?date_from=2100-01-01").text == ""
