@@ -99,7 +99,9 @@ Url = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=2048),
     AfterValidator(_http_url),
-    documented({"pattern": URL_PATTERN}, examples=["https://www.humanrights.cn/html/2021/3/example.html"]),
+    AfterValidator(_no_nul),
+    documented({"pattern": URL_PATTERN, **NO_NUL},
+               examples=["https://www.humanrights.cn/html/2021/3/example.html"]),
 ]
 Language = Annotated[
     str,

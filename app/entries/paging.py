@@ -125,33 +125,63 @@ def _encode_value(value: Any) -> Any:
     return value
 
 
+# The longest text a key stands for: a lowered title (500 characters; lowering may double
+# one), with room to spare. Longer text in a cursor was never made by this service.
+MAX_TEXT_VALUE = 2_000
+# ISO 8601 dates and times are short: anything longer is not one.
+MAX_TIME_TEXT = 40
+
+
+def _text(value: Any, limit: int) -> str:
+    """A string the database can bind, no longer than the key's values can be."""
+    # PostgreSQL refuses NUL in text; no encoding holds a lone surrogate (JSON's "\ud800").
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    if len(value) > limit or "\x00" in value:
+        raise ValueError("not a value of this key")
+    value.encode("utf-8")  # UnicodeEncodeError on a lone surrogate
+    return value
+
+
+def _number(value: Any) -> float:
+    """A finite float, from a JSON number of any size (a 400-digit one overflows)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ValueError("not a number")
+    number = float(value)  # OverflowError past the float range
+    if not math.isfinite(number):
+        raise ValueError("not a finite number")
+    return number
+
+
 def _decode_value(value: Any, key: SortKey) -> Any:
+    """The value a cursor holds for one key, checked against the key's type and range."""
     if value is None:
         if not key.field.nullable:
             raise ValueError("null for a key that is never null")
         return None
     kind = key.field.value_type
     if kind is datetime:
-        return datetime.fromisoformat(value)
+        return datetime.fromisoformat(_text(value, MAX_TIME_TEXT))
     if kind is date:
-        return date.fromisoformat(value)
+        return date.fromisoformat(_text(value, MAX_TIME_TEXT))
     if kind is float:
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            raise ValueError("not a number")
-        if not math.isfinite(value):
-            raise ValueError("not a finite number")
-        return float(value)
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise ValueError("wrong type")
-    if kind is int and not -MAX_ENTRY_ID <= value <= MAX_ENTRY_ID:
-        raise ValueError("out of range")  # would overflow the database's integer
-    return value
+        return _number(value)
+    if kind is str:
+        return _text(value, MAX_TEXT_VALUE)
+    if kind is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError("not an integer")
+        if not 1 <= value <= MAX_ENTRY_ID:
+            raise ValueError("out of range")  # the only integer key is the entry id
+        return value
+    raise ValueError(f"no cursor values for keys of type {kind.__name__}")
 
 
 def encode_cursor(keys: Sequence[SortKey], values: Sequence[Any]) -> str:
     """An opaque cursor for the page after the row with these key values."""
     payload = {"s": sort_token(keys), "v": [_encode_value(v) for v in values]}
-    raw = json.dumps(payload, separators=(",", ":")).encode()
+    # UTF-8, not \u escapes: a long non-Latin title stays within the cursor's length limit.
+    raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -160,6 +190,8 @@ def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        if not isinstance(payload, dict):
+            raise ValueError("not an object")
         if payload["s"] != sort_token(keys):
             raise BadRequest(
                 "cursor: this cursor was made for another sort; repeat the sort it came with",
@@ -170,6 +202,9 @@ def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
         return [_decode_value(v, key) for v, key in zip(raw_values, keys, strict=True)]
     except BadRequest:
         raise
-    except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error):
+    # OverflowError: a number past the float range; RecursionError: arrays nested deeper
+    # than the JSON decoder goes (a 4,096-character cursor can hold 3,000 levels).
+    except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error, OverflowError,
+            RecursionError):
         raise BadRequest("cursor: not a valid cursor; use next_cursor from a previous page",
                          errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor"}]) from None

@@ -157,7 +157,7 @@ def common_params(*, facets: tuple[str, ...], sort_keys: tuple[str, ...],
         Param("offset", int, f"Rows to skip (at most {max_offset:,}); prefer `cursor`.", 0,
               default=0, bounds={"ge": 0, "le": max_offset}),
         Param("cursor", str | None, "`next_cursor` of the previous page (keyset paging: "
-              "constant cost at any depth).", bounds={"max_length": 2000}),
+              "constant cost at any depth).", bounds={"max_length": 4096}),
         Param("fields", str | None, "Sparse fieldset: comma list of item fields "
               "(`id` and `type` always come).", "title,summary", bounds={"max_length": 500},
               pattern=comma_list_pattern(fields) if fields else None),

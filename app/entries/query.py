@@ -108,8 +108,8 @@ def reject_unknown(request: Request, allowed: frozenset[str]) -> None:
     """400 naming every query parameter the route does not know, or repeats needlessly."""
     items = request.query_params.multi_items()
     names = [name for name, _ in items]
-    for name, value in items:
-        if "\x00" in name or "\x00" in value:
+    for name in names:  # a NUL in a value is a 422 before the route runs (core.routing)
+        if "\x00" in name:
             raise BadRequest(f"query parameter '{name.replace(chr(0), '')}' contains a NUL "
                              "character", errors=[{"loc": ["query", name], "msg": "NUL"}])
     unknown = sorted({name for name in names if name not in allowed})

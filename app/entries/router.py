@@ -1,6 +1,7 @@
 """The CRUD router every kind gets: built from its spec, never copied."""
 
 import dataclasses
+import itertools
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -181,7 +182,12 @@ def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
 
 def export_rows(spec: KindSpec, scope: Any, query: dict[str, Any], db: Any
                 ) -> Iterator[dict[str, Any]]:
-    """Validate now (errors become problems), then stream with a session of the export's own."""
+    """Validate now (errors become problems), then stream with a session of the export's own.
+
+    The first row is fetched before the response starts, so a database that cannot be
+    reached (or a query that fails) is a problem response (503) like any other read's,
+    not a 500 or a stream cut off after its status line.
+    """
     criteria_from(db, scope, query)  # raises 4xx before the response starts
 
     def generate() -> Iterator[dict[str, Any]]:
@@ -189,7 +195,9 @@ def export_rows(spec: KindSpec, scope: Any, query: dict[str, Any], db: Any
             for row in stream(session, scope, query):
                 yield service.public(spec, row)
 
-    return generate()
+    rows = generate()
+    first = next(rows, None)
+    return rows if first is None else itertools.chain((first,), rows)
 
 
 def build_router(spec: KindSpec) -> APIRouter:

@@ -6,7 +6,7 @@ Update is Create with every field optional, Public is Create plus the
 server-managed fields.
 """
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
@@ -53,24 +53,36 @@ class EntryOut(BaseModel):
 SERVER_FIELDS = ("id", "type", "created_at", "updated_at", "version", "provenance")
 
 
-def _optional(info: FieldInfo) -> tuple[Any, Any]:
+def _optional(info: FieldInfo, nullable: bool) -> tuple[Any, Any]:
     """The same field, optional with no default (absent means 'leave as is').
 
-    Null is accepted only where Create accepts it (it clears the field); elsewhere a null
-    would leave an invalid record, so it is refused up front, as the document says.
+    Null is accepted only where Create accepts it and the column can hold it (it clears
+    the field); elsewhere a null would leave an invalid record, or mean "generate one"
+    (slug) that only a create does, so it is refused up front, as the document says.
     """
-    inner = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
-    documented = {"description": info.description, "examples": info.examples,
-                  "json_schema_extra": info.json_schema_extra}
-    if type(None) in get_args(info.annotation):
+    annotation = info.annotation
+    if not nullable:  # `X | None` becomes `X`: null fails validation like any wrong type
+        kept = tuple(arg for arg in get_args(annotation) if arg is not type(None))
+        if type(None) in get_args(annotation):
+            annotation = Union[kept] if len(kept) > 1 else kept[0]  # noqa: UP007
+    inner = Annotated[(annotation, *info.metadata)] if info.metadata else annotation
+    # Left out when unset, so what the annotation itself documents (the slug's) shows.
+    documented = {key: value for key, value in (
+        ("description", info.description), ("examples", info.examples),
+        ("json_schema_extra", info.json_schema_extra)) if value is not None}
+    if nullable and type(None) in get_args(annotation):
         return inner, Field(default=None, **documented)
     return inner, f.omittable(**documented)
 
 
 def build_family(
-    *, title: str, type_name: str, kind_fields: type[BaseModel], example: dict[str, Any]
+    *, title: str, type_name: str, kind_fields: type[BaseModel], example: dict[str, Any],
+    not_null: frozenset[str] = frozenset(),
 ) -> tuple[type[BaseModel], type[BaseModel], type[BaseModel]]:
-    """Derive the Create, Update and Public models of a kind from its own fields."""
+    """Derive the Create, Update and Public models of a kind from its own fields.
+
+    `not_null`: fields stored in columns that cannot hold NULL (Update refuses null there).
+    """
     create = create_model(
         f"{title}Create",
         __base__=(kind_fields, EntryIn),
@@ -82,7 +94,8 @@ def build_family(
         f"{title}Update",
         __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [
             {"summary": example.get("summary", ""), "topics": example.get("topics", [])}]}),
-        **{name: _optional(info) for name, info in create.model_fields.items()},
+        **{name: _optional(info, name not in not_null)
+           for name, info in create.model_fields.items()},
     )
     public = create_model(
         f"{title}Public",

@@ -4,10 +4,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel
-from sqlalchemy import Table
+from sqlalchemy import Column, Table
 from sqlmodel import SQLModel
 
-from app.entries.schemas import build_family
+from app.entries.models import Entry
+from app.entries.schemas import EntryIn, build_family
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,24 @@ class KindSpec:
                                  f"reference '{reference}'")
         create, update, public = build_family(
             title=self.title, type_name=self.type, kind_fields=self.kind_fields,
-            example=self.example,
+            example=self.example, not_null=self.not_null_fields(),
         )
         object.__setattr__(self, "create_model", create)
         object.__setattr__(self, "update_model", update)
         object.__setattr__(self, "public_model", public)
+
+    def column(self, name: str) -> Column[Any] | None:
+        """The column an API field is stored in (None for a field with no column of its own)."""
+        entries = Entry.__table__.c  # type: ignore[attr-defined]
+        if name == self.primary_date:
+            return entries["date"]
+        return entries.get(name) if name in entries else self.detail_table.c.get(name)
+
+    def not_null_fields(self) -> frozenset[str]:
+        """API fields of the kind whose columns cannot hold NULL."""
+        names = (*EntryIn.model_fields, *self.kind_fields.model_fields)
+        return frozenset(name for name in names
+                         if (column := self.column(name)) is not None and not column.nullable)
 
     @property
     def detail_table(self) -> Table:
