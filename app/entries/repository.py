@@ -93,17 +93,20 @@ def get_by_slug(session: Session, spec: KindSpec, slug: str) -> dict[str, Any] |
     return _one_by(session, spec, "slug", slug)
 
 
-def lock_entry(session: Session, spec: KindSpec, entry_id: int) -> bool:
+def lock_entry(session: Session, spec: KindSpec, entry_id: int, *, delete: bool = False
+               ) -> bool:
     """Lock an entry of this kind for the rest of the transaction; False when absent.
 
     Taken before the entry is read for a write, so what the write is based on stays
     current until it commits: a concurrent writer of the same entry waits here, then
-    reads what this one wrote. PostgreSQL: a row lock (FOR NO KEY UPDATE, which does not
-    block foreign-key checks of rows pointing at the entry); SQLite: the write
-    transaction already holds the database's write lock (core.db), and this is a read."""
-    stmt = statements.get(("lock_entry", spec.type), lambda: select(entries.c.id).where(
+    reads what this one wrote. PostgreSQL: a row lock, FOR NO KEY UPDATE for an update
+    (rows that point at the entry can still be written meanwhile), FOR UPDATE for a
+    delete (a row about to point at it waits, then finds it gone, instead of being
+    unlinked behind its version's back by the foreign key's ON DELETE SET NULL).
+    SQLite: the write transaction already holds the database's write lock (core.db)."""
+    stmt = statements.get(("lock_entry", spec.type, delete), lambda: select(entries.c.id).where(
         entries.c.id == bindparam("id"), entries.c.type == spec.type
-    ).with_for_update(key_share=True))
+    ).with_for_update(key_share=not delete))
     return session.execute(stmt, {"id": entry_id}).first() is not None
 
 

@@ -113,11 +113,11 @@ def if_match_tags(if_match: str | None) -> set[str] | None:
     return {tag for weak, tag in _ENTITY_TAGS.findall(if_match) if not weak}
 
 
-def _for_write(session: Session, spec: KindSpec, entry_id: int, if_match: str | None
-               ) -> dict[str, Any]:
+def _for_write(session: Session, spec: KindSpec, entry_id: int, if_match: str | None,
+               *, delete: bool = False) -> dict[str, Any]:
     """The entry, locked until the transaction ends, when it exists and If-Match allows."""
     tags = if_match_tags(if_match)
-    if not repo.lock_entry(session, spec, entry_id):
+    if not repo.lock_entry(session, spec, entry_id, delete=delete):
         raise NotFound(f"{spec.type} {entry_id} does not exist")
     current = get(session, spec, entry_id)
     if tags is not None and "*" not in tags and etag(current) not in tags:
@@ -176,7 +176,7 @@ def patch(session: Session, spec: KindSpec, entry_id: int, changes: dict[str, An
 def remove(session: Session, spec: KindSpec, entry_id: int, if_match: str | None) -> None:
     """DELETE an entry (404 if absent, 412 if stale); entries linking to it are unlinked,
     each with a new version and a change of its own."""
-    current = _for_write(session, spec, entry_id, if_match)
+    current = _for_write(session, spec, entry_id, if_match, delete=True)
     now = utcnow()
     for other, column in linked_from(spec):
         repo.clear_links_to(session, other, column, entry_id, now)
