@@ -81,7 +81,8 @@ def create_app() -> FastAPI:
     if rate_limited:  # both limits 0: no layer at all rather than one that waves all through
         app.add_middleware(RateLimit, anonymous=settings.rate_limit,
                            keyed=settings.rate_limit_keyed, window=settings.rate_limit_window,
-                           trust_proxy=settings.trust_proxy)
+                           trust_proxy=settings.trust_proxy, redis_url=settings.redis_url,
+                           redis_prefix=settings.redis_prefix)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     rate_limit: int = Field(default=600, ge=0)
     rate_limit_keyed: int = Field(default=3000, ge=0)
     rate_limit_window: int = Field(default=60, ge=1)
+    # Rate-limit counters in Redis, shared by every process; unset: each process counts alone.
+    redis_url: str | None = None
+    redis_prefix: str = Field(default="hrc-digest", min_length=1)  # key prefix in that Redis
     trust_proxy: bool = False
     statement_timeout_ms: int = Field(default=15_000, ge=0)
     timeout_graceful_shutdown: int = Field(default=20, ge=0)
@@ -65,6 +68,18 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite://", "postgresql+psycopg://")):
             raise ValueError("DATABASE_URL must be sqlite:///… or postgresql+psycopg://…")
         return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        """redis:// or rediss:// (TLS), with an optional /db number; empty means unset."""
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+            raise ValueError("HRC_DIGEST_REDIS_URL must be redis://host:port/db or rediss://…")
+        _ = parts.port  # a port that is not a number in 0-65535 raises ValueError
+        return value.strip()
 
     @field_validator("public_url")
     @classmethod

@@ -1,5 +1,11 @@
-"""Per-client rate limits: a fixed window per API key or client address, in process memory."""
+"""Per-client rate limits: fixed windows per API key or client address.
 
+The counting is the `limits` library's, in process memory by default or in Redis
+(`HRC_DIGEST_REDIS_URL`) shared by every process; this module keeps the policy: which
+key and quota a request counts against, and the headers and 429 it gets.
+"""
+
+import logging
 import math
 import time
 from collections import OrderedDict
@@ -7,6 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from anyio import to_thread
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.aio.strategies import FixedWindowRateLimiter
+from limits.storage import storage_from_string
+from prometheus_client import Counter
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,9 +27,16 @@ from app.core.responses import dumps
 from app.core.security import authenticate, hash_key
 
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-MAX_CLIENTS = 100_000
 KEY_CHECK_SECONDS = 60.0
 TOKEN_LOOKUPS = 10  # database lookups of unseen tokens per client address and window
+# A shared store that fails is left alone this long (requests pass unlimited meanwhile),
+# so an outage costs one failed call per process and pause, not one per request.
+STORAGE_PAUSE_SECONDS = 5.0
+STORAGE_TIMEOUT_SECONDS = 0.5  # Redis answers in well under a millisecond when healthy
+
+log = logging.getLogger("hrc_digest.ratelimit")
+STORAGE_ERRORS = Counter("hrc_rate_limit_storage_errors",
+                         "Rate-limit store failures; requests then pass unlimited for a while.")
 
 
 @dataclass(frozen=True)
@@ -29,6 +46,11 @@ class Policy:
     name: str
     limit: int
     window: int
+
+    @property
+    def item(self) -> RateLimitItem:
+        """The quota as the `limits` library counts it."""
+        return RateLimitItemPerSecond(self.limit, self.window)
 
     def header(self) -> str:
         """The RateLimit-Policy field value (draft-ietf-httpapi-ratelimit-headers)."""
@@ -54,59 +76,66 @@ class Decision:
         return fields
 
 
-class FixedWindows:
-    """Request counts per client, each in a window opened by its first request.
+def new_limiter(redis_url: str | None, prefix: str) -> FixedWindowRateLimiter:
+    """Fixed windows in this process's memory, or in Redis when a URL is given."""
+    if not redis_url:
+        return FixedWindowRateLimiter(storage_from_string("async+memory://"))
+    # redis-py's client (installed with limits[redis]; coredis is not). Short time-outs:
+    # a store that does not answer at once is skipped (fail open), not waited for.
+    storage = storage_from_string(
+        "async+" + redis_url, implementation="redispy", key_prefix=prefix,
+        wrap_exceptions=True, socket_timeout=STORAGE_TIMEOUT_SECONDS,
+        socket_connect_timeout=STORAGE_TIMEOUT_SECONDS)
+    return FixedWindowRateLimiter(storage)
 
-    Entries stay ordered by window start, so expired ones are dropped from the front
-    in amortised constant time; past `max_clients` the oldest window is dropped too.
-    """
 
-    def __init__(self, window: int, *, max_clients: int = MAX_CLIENTS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.window, self.max_clients, self.clock = window, max_clients, clock
-        self._counts: OrderedDict[str, list[float]] = OrderedDict()
+class Windows:
+    """Count hits in fixed windows; while the store fails, count nothing (fail open)."""
 
-    def hit(self, client: str) -> tuple[int, float]:
-        """Count one request; return the count in the window and seconds until it ends."""
-        now = self.clock()
-        self._evict(now)
-        entry = self._counts.get(client)
-        if entry is None:
-            if len(self._counts) >= self.max_clients:
-                self._counts.popitem(last=False)
-            entry = self._counts[client] = [now, 0]
-        entry[1] += 1
-        return int(entry[1]), entry[0] + self.window - now
+    def __init__(self, limiter: FixedWindowRateLimiter) -> None:
+        self.limiter, self.paused_until = limiter, 0.0
 
-    def _evict(self, now: float) -> None:
-        """Drop every window that has ended."""
-        while self._counts:
-            start, _ = next(iter(self._counts.values()))
-            if start + self.window > now:
-                return
-            self._counts.popitem(last=False)
+    async def hit(self, policy: Policy, client: str) -> Decision | None:
+        """Count one hit of a client; None when the store is unavailable (nothing limited)."""
+        if time.monotonic() < self.paused_until:
+            return None
+        item = policy.item
+        try:
+            allowed = await self.limiter.hit(item, policy.name, client)
+            stats = await self.limiter.get_window_stats(item, policy.name, client)
+        except Exception as error:  # any store failure: the limiter must not fail a request
+            self._pause(error)
+            return None
+        reset = max(1, math.ceil(stats.reset_time - time.time()))
+        return Decision(policy, max(0, stats.remaining), reset, allowed)
 
-    def __len__(self) -> int:
-        return len(self._counts)
+    def _pause(self, error: Exception) -> None:
+        """Leave the store alone for a while; say so once per pause."""
+        STORAGE_ERRORS.inc()
+        if time.monotonic() >= self.paused_until:  # not already said by a concurrent request
+            log.warning("rate-limit store unavailable (%s): requests pass unlimited for %s s",
+                        error, STORAGE_PAUSE_SECONDS)
+        self.paused_until = time.monotonic() + STORAGE_PAUSE_SECONDS
 
 
 class KeyCheck:
     """Whether a bearer token is a live API key, cached briefly by its hash.
 
     A token this process has not seen is looked up in the database only while its client
-    address has lookups left (`lookups` per `window`); past that it counts as no key,
-    without a query. So a client sending a new random token with every request costs at
-    most `lookups` queries a window, however many requests it makes. A token seen valid
-    before is looked up again when its cache entry ends, whatever the budget: there are
-    only as many of those as there are keys.
+    address has lookups left (`lookups` per `window`, counted in the limiter's store, so
+    across processes when that is Redis); past that it counts as no key, without a query.
+    So a client sending a new random token with every request costs at most `lookups`
+    queries a window, however many requests it makes. A token seen valid before is
+    looked up again when its cache entry ends, whatever the budget: there are only as
+    many of those as there are keys.
     """
 
-    def __init__(self, ttl: float = KEY_CHECK_SECONDS, *, window: int = 60,
+    def __init__(self, windows: Windows, ttl: float = KEY_CHECK_SECONDS, *, window: int = 60,
                  lookups: int = TOKEN_LOOKUPS, max_entries: int = 10_000,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl, self.lookups, self.max_entries, self.clock = ttl, lookups, max_entries, clock
+        self.windows, self.ttl, self.max_entries, self.clock = windows, ttl, max_entries, clock
+        self.budget = Policy("token-lookups", lookups, window)
         self._known: OrderedDict[str, tuple[float, bool]] = OrderedDict()
-        self._budgets = FixedWindows(window, clock=clock)
 
     async def is_valid(self, digest: str, secret: str, client: str) -> bool:
         """True for an active key; a database failure counts as 'not known' (uncached)."""
@@ -114,7 +143,7 @@ class KeyCheck:
         if cached is not None and cached[0] > self.clock():
             return cached[1]
         seen_valid = cached is not None and cached[1]
-        if not seen_valid and self._budgets.hit(client)[0] > self.lookups:
+        if not seen_valid and not await self._spend_lookup(client):
             return False  # this client's lookups are spent: no query, not a key
         try:
             valid = await to_thread.run_sync(_lookup, secret)
@@ -125,6 +154,15 @@ class KeyCheck:
         while len(self._known) > self.max_entries:
             self._known.popitem(last=False)
         return valid
+
+    async def _spend_lookup(self, client: str) -> bool:
+        """Take one lookup from the client's budget; False when it is spent.
+
+        With the store unavailable nothing is limited, so the key would not change the
+        quota: no lookup either (a flood of made-up tokens then costs no queries).
+        """
+        counted = await self.windows.hit(self.budget, client)
+        return counted is not None and counted.allowed
 
 
 def _lookup(secret: str) -> bool:
@@ -144,11 +182,13 @@ class RateLimit:
     """Refuse a client's requests past its quota with 429; report the quota on every answer."""
 
     def __init__(self, app: ASGIApp, *, anonymous: int, keyed: int, window: int,
-                 trust_proxy: bool = False) -> None:
+                 trust_proxy: bool = False, redis_url: str | None = None,
+                 redis_prefix: str = "hrc-digest") -> None:
         self.app, self.trust_proxy = app, trust_proxy
         self.anonymous = Policy("anonymous", anonymous, window) if anonymous > 0 else None
         self.keyed = Policy("api-key", keyed, window) if keyed > 0 else None
-        self.windows, self.keys = FixedWindows(window), KeyCheck(KEY_CHECK_SECONDS, window=window)
+        self.windows = Windows(new_limiter(redis_url, redis_prefix))
+        self.keys = KeyCheck(self.windows, KEY_CHECK_SECONDS, window=window)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
@@ -167,9 +207,7 @@ class RateLimit:
         policy, client = await self._classify(scope)
         if policy is None:
             return None
-        count, left = self.windows.hit(client)
-        reset = max(1, math.ceil(left))
-        return Decision(policy, max(0, policy.limit - count), reset, count <= policy.limit)
+        return await self.windows.hit(policy, client)
 
     async def _classify(self, scope: Scope) -> tuple[Policy | None, str]:
         """The policy and counter key: a live API key's hash, else the client address."""

@@ -3,18 +3,19 @@
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.core.config import get_settings
+from app.core.config import Settings, get_settings
 from app.core.observability import JsonFormatter, StderrHandler
-from app.core.ratelimit import FixedWindows
 from app.entries.registry import KINDS
 from app.main import create_app
 from tests.helpers import assert_problem, sample
+from tests.process.server import free_port
 
 ARTICLES = "/api/v1/articles"
 
@@ -241,18 +242,39 @@ def test_zero_disables_the_limit(monkeypatch, engine):
     assert all(r.status_code == 200 and "RateLimit" not in r.headers for r in responses)
 
 
-def test_windows_end_and_memory_stays_bounded():
-    now = [0.0]
-    windows = FixedWindows(60, max_clients=3, clock=lambda: now[0])
-    assert windows.hit("a") == (1, 60.0)
-    now[0] = 30.0
-    assert windows.hit("a") == (2, 30.0)
-    for client in ("b", "c", "d"):
-        windows.hit(client)
-    assert len(windows) == 3  # "a", the oldest, made room
-    now[0] = 200.0
-    assert windows.hit("b") == (1, 60.0)
-    assert len(windows) == 1
+def test_a_window_ends_and_the_quota_starts_again(monkeypatch, engine):
+    with fresh_client(monkeypatch, rate_limit=2, rate_limit_window=1) as test_client:
+        assert [test_client.get(ARTICLES).status_code for _ in range(3)] == [200, 200, 429]
+        time.sleep(1.2)  # the 1-second window has ended
+        response = test_client.get(ARTICLES)
+    assert response.status_code == 200
+    assert response.headers["RateLimit"].startswith('"anonymous";r=1;')
+
+
+def test_an_unreachable_redis_fails_open(monkeypatch, engine, caplog):
+    errors = ("hrc_rate_limit_storage_errors_total", frozenset())
+    closed = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens: connection refused
+    with fresh_client(monkeypatch, rate_limit=2, redis_url=closed) as test_client, \
+            caplog.at_level(logging.WARNING, logger="hrc_digest.ratelimit"):
+        before = scrape(test_client).get(errors, 0)
+        started = time.monotonic()
+        responses = [test_client.get(ARTICLES) for _ in range(6)]
+        elapsed = time.monotonic() - started
+        after = scrape(test_client)[errors]
+    # Served, unlimited (no quota to report), without waiting on retries.
+    assert [r.status_code for r in responses] == [200] * 6
+    assert not any("RateLimit" in r.headers for r in responses)
+    assert elapsed < 5
+    # One failed try, then the store is left alone for a while: one error, one warning.
+    assert after - before == 1
+    warnings = [r for r in caplog.records if r.name == "hrc_digest.ratelimit"]
+    assert len(warnings) == 1 and "unavailable" in warnings[0].getMessage()
+
+
+@pytest.mark.parametrize("value", ["http://127.0.0.1:6379", "redis://", "redis://h:port/0"])
+def test_a_bad_redis_url_is_refused_at_start(value):
+    with pytest.raises(ValueError, match="REDIS_URL|Port"):
+        Settings(redis_url=value)
 
 
 # --- CORS -----------------------------------------------------------------------------
