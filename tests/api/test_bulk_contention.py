@@ -1,0 +1,144 @@
+"""Overlapping bulk upserts: never a 500, every item written once per request.
+
+Two clients send NDJSON bulks over the same 3,000 slugs at the same moment, one in
+ascending slug order and one in descending, to a real two-worker server (so the
+requests run in separate processes and transactions, as in production). Before the
+consistent lock order and the retry, PostgreSQL answered `DeadlockDetected` with a 500
+in most rounds. A bulk that stays blocked past its retries is a 503 with Retry-After,
+shown in-process by holding the lock the bulk needs (SQLite: the database's write lock,
+`database is locked`; PostgreSQL: the entry's row lock, past a short `lock_timeout`).
+"""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import orjson
+import pytest
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.orm import sessionmaker
+
+from app.core import db as core_db
+from app.entries import bulk as bulk_module
+from tests.databases import BASE_URL, IS_POSTGRES, new_database_url
+from tests.helpers import assert_problem
+from tests.process.server import create_key, running, server_env
+
+SLUGS = [f"contended-{i:04d}" for i in range(3_000)]
+TOPICS = ["xinjiang", "tibet", "hong-kong", "development", "upr", "multilateralism"]
+ROUNDS = 6
+NDJSON = {"Content-Type": "application/x-ndjson"}
+
+
+def _payload(slugs: list[str], summary: str) -> bytes:
+    """NDJSON articles for these slugs, all with this summary."""
+    return b"".join(orjson.dumps({
+        "slug": slug, "title": f"Contended {slug}", "summary": summary,
+        "topics": [TOPICS[i % len(TOPICS)]], "countries": ["CN"],
+        "published_on": f"2021-03-{1 + i % 28:02d}", "source": "Xinhua",
+    }) + b"\n" for i, slug in enumerate(slugs))
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A two-worker server over a fresh database; stopped after the module."""
+    env = server_env(new_database_url())
+    with running(env) as served:
+        yield served.base, {"Authorization": f"Bearer {create_key(env)}"}
+
+
+def _round(base: str, headers: dict[str, str], number: int) -> list[httpx.Response]:
+    """Both bulks at once: ascending (A) and descending (B)."""
+    bodies = [_payload(SLUGS, f"round {number} A"), _payload(SLUGS[::-1], f"round {number} B")]
+    start = threading.Barrier(2, timeout=10)
+
+    def send(body: bytes) -> httpx.Response:
+        start.wait()
+        return httpx.post(f"{base}/api/v1/articles/bulk", content=body,
+                          headers=headers | NDJSON, timeout=60)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(send, bodies))
+
+
+def test_overlapping_bulks_in_opposite_orders_never_fail_with_a_5xx(server):
+    base, headers = server
+    started = time.monotonic()
+    responses = [response for number in range(ROUNDS) for response in _round(base, headers,
+                                                                              number)]
+    assert time.monotonic() - started < 60
+    assert [r.status_code for r in responses] == [200] * 2 * ROUNDS, [
+        r.text[:300] for r in responses if r.status_code != 200]
+    reports = [r.json() for r in responses]
+    assert all(r["failed"] == 0 and r["created"] + r["updated"] + r["unchanged"] == 3_000
+               for r in reports), reports
+    written = sum(r["created"] + r["updated"] for r in reports)
+    assert written == 2 * ROUNDS * 3_000  # every request changed every item it sent
+
+    export = httpx.get(f"{base}/api/v1/articles/export", timeout=60)
+    rows = [orjson.loads(line) for line in export.content.splitlines()]
+    stored = {row["slug"]: row for row in rows if row["slug"].startswith("contended-")}
+    assert sorted(stored) == SLUGS
+    # One version per write: every request bumped every entry exactly once.
+    assert {row["version"] for row in stored.values()} == {2 * ROUNDS}
+    assert {row["summary"] for row in stored.values()} <= {f"round {ROUNDS - 1} A",
+                                                          f"round {ROUNDS - 1} B"}
+
+
+@pytest.fixture
+def short_waits(engine, monkeypatch):
+    """The app's write sessions wait at most 0.2 s for a lock, and retry after ~10 ms."""
+    if IS_POSTGRES:
+        waiting = create_engine(BASE_URL, connect_args={"options": "-c lock_timeout=200"})
+    else:
+        waiting = create_engine(BASE_URL, connect_args={"timeout": 0.2,
+                                                        "check_same_thread": False})
+
+        @event.listens_for(waiting, "connect")
+        def _short_busy_timeout(dbapi_connection, _record) -> None:
+            dbapi_connection.execute("PRAGMA foreign_keys=ON")
+            dbapi_connection.execute("PRAGMA busy_timeout=200")
+
+    factory = sessionmaker(bind=waiting, expire_on_commit=False, autoflush=False)
+    monkeypatch.setattr(core_db, "_session_factory", lambda: factory)
+    monkeypatch.setattr(bulk_module, "RETRY_BACKOFF_S", 0.01)
+    yield engine
+    waiting.dispose()
+
+
+def _hold_write_lock(engine, seconds: float, holding: threading.Event) -> None:
+    """Take the write lock the bulk needs (SQLite: the database's; PostgreSQL: the row of
+    the slug 'held', locked FOR UPDATE) and keep it for `seconds`."""
+    with engine.connect() as connection:
+        if IS_POSTGRES:
+            connection.execute(text("SELECT id FROM entries WHERE slug = 'held' FOR UPDATE"))
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        holding.set()
+        time.sleep(seconds)
+        connection.rollback()
+
+
+@pytest.mark.parametrize("held_for, status", [(0.3, 200), (2.0, 503)],
+                         ids=["released-then-retried", "held-past-every-retry"])
+def test_a_bulk_blocked_by_a_lock_is_retried_then_answered_503(client, auth, short_waits,
+                                                               held_for, status):
+    item = {"slug": "held", "title": "Held", "published_on": "2021-03-01"}
+    assert client.post("/api/v1/articles/bulk", json=[item], headers=auth).status_code == 200
+    holding = threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(short_waits, held_for, holding))
+    holder.start()
+    try:
+        assert holding.wait(timeout=10)
+        response = client.post("/api/v1/articles/bulk", headers=auth, timeout=30,
+                               json=[item | {"summary": "Changed."}])
+    finally:
+        holder.join(timeout=15)
+    if status == 200:
+        assert response.status_code == 200, response.text
+        assert response.json()["updated"] == 1
+    else:
+        body = assert_problem(response, 503, "nothing was written", "try again")
+        assert int(response.headers["retry-after"]) >= 1
+        assert body["type"] == "/problems/service-unavailable"
