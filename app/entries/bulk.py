@@ -19,6 +19,7 @@ import contextvars
 import logging
 import random
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from typing import Any, Literal
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import Counter
 from pydantic import ValidationError
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -53,6 +55,10 @@ BULK_RETRIES = Counter("hrc_bulk_retries", "Bulk requests run again from the sta
 RETRY_ATTEMPTS = 3  # runs of a request in all
 RETRY_BACKOFF_S = 0.1  # before the second run; doubled before each next; jittered
 RETRY_AFTER_S = 2  # told to the client when every run failed
+# SQLite's `database is locked` after a run this long came from waiting out the 10 s busy
+# time-out (another writer holds the database): not waited for twice more, it fails as
+# any write that met it (503, `the database is unavailable`).
+SQLITE_WAITED_S = 5.0
 # Deadlock, serialization failure, lock wait time-out (`lock_timeout`): another run of
 # the same transaction may well succeed.
 _PG_TRANSIENT = frozenset({"40P01", "40001", "55P03"})
@@ -220,12 +226,25 @@ class BulkWriter:
                      ) -> tuple[list[Item], list[tuple[int, dict[str, Any]]]] | None:
         """What to insert and what to update (existing rows locked, in slug order); None
         when nothing is to be written."""
+        self._take_write_lock()
         existing = repo.fetch_by_slugs(self.session, self.spec,
                                        [item.record["slug"] for item in items], lock=True)
         inserts, updates = self._plan(items, existing, self.report)
         if self.atomic and self.report.failed:
             return None  # nothing will be kept; keep validating to report every bad item
         return (inserts, updates) if inserts or updates else None
+
+    def _take_write_lock(self) -> None:
+        """SQLite: hold the database's write lock from the first lookup on (BEGIN
+        IMMEDIATE; it waits out the busy time-out like any write), so that items are
+        compared with what is committed when they are written, as PostgreSQL's row locks
+        do. The driver starts a transaction only at the first write: until then every
+        read sees the latest commit, and a change committed between the lookup and the
+        write would be taken for the item's own value (`unchanged`, and lost)."""
+        if self.store is bulk_postgres:
+            return
+        if not self.session.connection().connection.dbapi_connection.in_transaction:
+            self.session.execute(text("BEGIN IMMEDIATE"))
 
     def _write(self, inserts: list[Item], updates: list[tuple[int, dict[str, Any]]],
                counted: int) -> BulkReport:
@@ -296,6 +315,7 @@ async def write_request(session: Session, spec: KindSpec,
     on a fresh transaction, up to RETRY_ATTEMPTS runs with a jittered backoff; then 503.
     """
     kept: Batches = []
+    run_started = time.monotonic()
     writer = BulkWriter(session, spec, on_conflict=on_conflict, atomic=atomic)
     try:
         async for batch in batches:
@@ -312,11 +332,14 @@ async def write_request(session: Session, spec: KindSpec,
     async for batch in batches:  # the rest of the body, for the next run
         kept.append(batch)
     for attempt in range(2, RETRY_ATTEMPTS + 1):
+        if not _worth_another_run(failure, time.monotonic() - run_started):
+            raise failure
         BULK_RETRIES.labels(spec.plural).inc()
         logger.info("bulk %s: run %d after %s", spec.plural, attempt, _reason(failure))
         await run_in_threadpool(session.rollback)
         await asyncio.sleep(RETRY_BACKOFF_S * 2 ** (attempt - 2) * random.uniform(0.5, 1.5))
         writer = BulkWriter(session, spec, on_conflict=on_conflict, atomic=atomic)
+        run_started = time.monotonic()
         try:
             return await run_in_threadpool(_replay, writer, kept, statistics)
         except DBAPIError as exc:
@@ -330,6 +353,12 @@ async def write_request(session: Session, spec: KindSpec,
     raise ServiceUnavailable(
         f"the bulk request conflicted with concurrent writes {RETRY_ATTEMPTS} times and "
         "nothing was written; try again shortly", headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+def _worth_another_run(exc: DBAPIError, ran_for: float) -> bool:
+    """PostgreSQL's transient failures always are (a deadlock is found within a second);
+    SQLite's `database is locked` only when it did not wait out the busy time-out."""
+    return not isinstance(exc.orig, sqlite3.OperationalError) or ran_for < SQLITE_WAITED_S
 
 
 def _reason(exc: DBAPIError) -> str:

@@ -1,4 +1,5 @@
-"""Overlapping bulk upserts: never a 500, every item written once per request.
+"""Overlapping bulk upserts: never a 500, every item written once per request, and an
+item compared with what is committed when it is written.
 
 Two clients send NDJSON bulks over the same 3,000 slugs at the same moment, one in
 ascending slug order and one in descending, to a real two-worker server (so the
@@ -142,3 +143,32 @@ def test_a_bulk_blocked_by_a_lock_is_retried_then_answered_503(client, auth, sho
         body = assert_problem(response, 503, "nothing was written", "try again")
         assert int(response.headers["retry-after"]) >= 1
         assert body["type"] == "/problems/service-unavailable"
+
+
+def _change_meanwhile(engine, holding: threading.Event) -> None:
+    """Another writer: changes the entry 'held' and commits 0.5 s later."""
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE entries SET summary = 'Changed meanwhile.', "
+                                "version = version + 1 WHERE slug = 'held'"))
+        holding.set()
+        time.sleep(0.5)
+
+
+def test_an_item_equal_to_the_entry_before_a_concurrent_change_is_written_over_it(
+        client, auth, engine):
+    """The bulk waits for the other writer and compares its item with the entry as then
+    committed: not `unchanged` against the value the other writer was replacing."""
+    item = {"slug": "held", "title": "Held", "summary": "First.", "published_on": "2021-03-01"}
+    assert client.post("/api/v1/articles/bulk", json=[item], headers=auth).status_code == 200
+    holding = threading.Event()
+    writer = threading.Thread(target=_change_meanwhile, args=(engine, holding))
+    writer.start()
+    try:
+        assert holding.wait(timeout=10)
+        response = client.post("/api/v1/articles/bulk", json=[item], headers=auth, timeout=30)
+    finally:
+        writer.join(timeout=15)
+    assert response.status_code == 200, response.text
+    assert response.json()["updated"] == 1
+    stored = client.get("/api/v1/articles?limit=1").json()["items"][0]
+    assert (stored["summary"], stored["version"]) == ("First.", 3)
