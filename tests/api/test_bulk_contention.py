@@ -10,6 +10,7 @@ shown in-process by holding the lock the bulk needs (SQLite: the database's writ
 `database is locked`; PostgreSQL: the entry's row lock, past a short `lock_timeout`).
 """
 
+import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,10 +19,12 @@ import httpx
 import orjson
 import pytest
 from sqlalchemy import create_engine, event, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from app.core import db as core_db
 from app.entries import bulk as bulk_module
+from app.entries import repository as repo
 from tests.databases import BASE_URL, IS_POSTGRES, new_database_url
 from tests.helpers import assert_problem
 from tests.process.server import create_key, running, server_env
@@ -172,3 +175,39 @@ def test_an_item_equal_to_the_entry_before_a_concurrent_change_is_written_over_i
     assert response.json()["updated"] == 1
     stored = client.get("/api/v1/articles?limit=1").json()["items"][0]
     assert (stored["summary"], stored["version"]) == ("First.", 3)
+
+
+def _deadlock() -> Exception:
+    """What the driver raises for a deadlock (PostgreSQL) or a lock refused (SQLite)."""
+    if IS_POSTGRES:
+        import psycopg
+
+        return OperationalError("SELECT", None, psycopg.errors.DeadlockDetected("deadlock"))
+    return OperationalError("SELECT", None, sqlite3.OperationalError("database is locked"))
+
+
+def test_a_request_failing_midway_runs_again_whole_from_its_items(client, auth, monkeypatch):
+    """The second batch's lookup fails once, while the body is still arriving: the first
+    batch's writes are rolled back and the whole request runs again, the rest of the
+    body read from where the first run stopped."""
+    real = repo.fetch_by_slugs
+    calls: list[int] = []
+
+    def second_fails_once(*args, **options):
+        calls.append(1)
+        if len(calls) == 2:
+            raise _deadlock()
+        return real(*args, **options)
+
+    monkeypatch.setattr(repo, "fetch_by_slugs", second_fails_once)
+    monkeypatch.setattr(bulk_module, "RETRY_BACKOFF_S", 0.01)
+    slugs = [f"rerun-{i:04d}" for i in range(2_500)]
+    response = client.post("/api/v1/articles/bulk", content=_payload(slugs, "Once."),
+                           headers=auth | NDJSON)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"created": 2_500, "updated": 0, "unchanged": 0, "failed": 0,
+                               "errors": []}
+    assert len(calls) == 2 + 3  # two lookups of the first run, three of the second
+    export = client.get("/api/v1/articles/export").content.splitlines()
+    versions = {orjson.loads(line)["slug"]: orjson.loads(line)["version"] for line in export}
+    assert versions == dict.fromkeys(slugs, 1)
