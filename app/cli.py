@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
-from app.core.db import new_session
+from app.core.db import get_engine, new_session
 
 cli = typer.Typer(help="Serve and manage the hrc-digest API.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -132,22 +132,38 @@ def _seed_if_empty() -> None:
     from app.loader import seeding
 
     settings = get_settings()
+    statistics = _entry_statistics()
     with database_session() as session:
         if seeding.database_is_empty(session):
-            report = _load_pages(session, seeding.default_pages(settings.seed_dir))
+            report = _load_pages(session, seeding.default_pages(settings.seed_dir),
+                                 statistics)
             typer.echo(f"seeded empty database: {report.summary()}", err=True)
+    statistics.after_commit(get_engine())
 
 
-def _load_pages(session: Session, paths: list) -> "seeding.SeedReport":  # noqa: F821
-    """Plan then save pages; expected failures become one-line errors."""
+def _entry_statistics(kinds: list | None = None) -> "StatisticsRefresh":  # noqa: F821
+    """The planner statistics refresh of the tables a write of entries touches (of every
+    kind unless told): after a large load, the next query is planned on its rows."""
+    from app.entries.registry import KINDS
+    from app.entries.statistics import StatisticsRefresh, entry_tables
+
+    return StatisticsRefresh(entry_tables(kinds or KINDS))
+
+
+def _load_pages(session: Session, paths: list,
+                statistics: "StatisticsRefresh") -> "seeding.SeedReport":  # noqa: F821
+    """Plan then save pages, counting what they wrote for the statistics refresh;
+    expected failures become one-line errors."""
     from app.loader import DigestError, seeding
 
     try:
-        return seeding.save(session, seeding.plan(paths, get_settings().seed_dir, session))
+        report = seeding.save(session, seeding.plan(paths, get_settings().seed_dir, session))
     except (DigestError, seeding.SeedError) as exc:
         session.rollback()
         fail(str(exc))
         raise  # unreachable: fail() exits
+    statistics.before_commit(session, report.outcomes["created"] + report.outcomes["updated"])
+    return report
 
 
 @cli.command()
@@ -176,8 +192,10 @@ def seed(
         sys.stdout.buffer.write(orjson.dumps(records, option=orjson.OPT_INDENT_2) + b"\n")
         return
     migrate_and_load_reference()
+    statistics = _entry_statistics()
     with database_session() as session:
-        report = _load_pages(session, paths)
+        report = _load_pages(session, paths, statistics)
+    statistics.after_commit(get_engine())
     typer.echo(report.summary())
 
 
@@ -259,6 +277,7 @@ def import_file(
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} "
                "rows"), TextColumn("{task.fields[rate]:,.0f} rows/s"), TimeElapsedColumn())
     started = datetime.now(UTC)
+    statistics = _entry_statistics([spec])
     try:
         with errors_path.open("wb") as errors_out, Progress(*columns, console=err) as progress:
             task = progress.add_task(f"importing {spec.plural}", total=None, rate=0.0)
@@ -270,13 +289,15 @@ def import_file(
                 batch.append((index, record))
                 lines[index] = line
                 if len(batch) >= BATCH_SIZE:
-                    done = _import_batch(spec, batch, lines, on_conflict, totals, errors_out)
+                    done = _import_batch(spec, batch, lines, on_conflict, totals, errors_out,
+                                         statistics)
                     _write_checkpoint(file, spec.type, done)
                     elapsed = (datetime.now(UTC) - started).total_seconds() or 1e-9
                     progress.update(task, completed=done, rate=(done - skip) / elapsed)
                     batch, lines = [], {}
             if batch:
-                done = _import_batch(spec, batch, lines, on_conflict, totals, errors_out)
+                done = _import_batch(spec, batch, lines, on_conflict, totals, errors_out,
+                                     statistics)
                 progress.update(task, completed=done)
     except (FileFormatError, UnicodeDecodeError) as exc:
         if errors_path.is_file() and not errors_path.stat().st_size:
@@ -284,6 +305,7 @@ def import_file(
         fail(f"{file}: {exc}" if isinstance(exc, UnicodeDecodeError) else str(exc))
     except OSError as exc:  # the errors file or the checkpoint cannot be written
         fail(f"{exc.filename or errors_path}: cannot write: {exc.strerror or exc}")
+    statistics.after_commit(get_engine())
     _checkpoint_path(file).unlink(missing_ok=True)
     resumed = f" (resumed after {skip:,})" if skip else ""
     typer.echo(f"{spec.plural}: {totals['created']} created, {totals['updated']} updated, "
@@ -293,13 +315,14 @@ def import_file(
     errors_path.unlink(missing_ok=True)
 
 
-def _import_batch(spec, batch, lines, on_conflict, totals, errors_out) -> int:
+def _import_batch(spec, batch, lines, on_conflict, totals, errors_out, statistics) -> int:
     """Write one batch in its own transaction; return how many records are now done."""
     from app.entries.bulk import BulkWriter
 
     with database_session() as session:
         writer = BulkWriter(session, spec, on_conflict=on_conflict, atomic=False)
         writer.add_batch(batch)
+        statistics.before_commit(session, writer.report.created + writer.report.updated)
     report = writer.report
     for key in ("created", "updated", "unchanged", "failed"):
         totals[key] += getattr(report, key)

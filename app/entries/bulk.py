@@ -4,25 +4,43 @@ Used by `POST /{kind}/bulk` and `hrc-digest import`. Every batch costs a
 fixed number of statements whatever its size: a lookup of existing slugs, then
 the writes: a COPY per table on PostgreSQL (`bulk_postgres`), a multi-row
 INSERT or an executemany per table on SQLite (`repository`).
+
+Under contention: a batch's existing rows are locked (FOR UPDATE) by its lookup, in slug
+order, and on PostgreSQL its new rows are copied in slug order, so two batches never
+wait on each other in a cycle. A request's transaction spans all its batches, though,
+and two requests over the same slugs in different orders can still each hold what the
+other's next batch needs: PostgreSQL breaks such a deadlock by failing one of them.
+`write_request` then runs the whole request again, from the items it kept, on a fresh
+transaction (at most RETRY_ATTEMPTS times); past that, a 503 with Retry-After.
 """
 
+import asyncio
 import contextvars
-from collections.abc import Iterable
+import logging
+import random
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from fastapi.concurrency import run_in_threadpool
 from prometheus_client import Counter
 from pydantic import ValidationError
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
+from app.core.errors import ServiceUnavailable
 from app.entries import bulk_postgres
 from app.entries import repository as repo
 from app.entries.references import reference_problems
 from app.entries.service import editable
 from app.entries.slugs import slugify
 from app.entries.spec import KindSpec
+from app.entries.statistics import StatisticsRefresh
 
 OnConflict = Literal["update", "skip", "error"]
 MAX_ITEMS = 10_000
@@ -32,6 +50,19 @@ READ_ONLY = ("id", "created_at", "updated_at", "version")  # accepted from expor
 BULK_ITEMS = Counter("hrc_bulk_items", "Bulk items processed (validated, and written into "
                      "the request's transaction unless it is atomic and already failed), "
                      "before the commit.", ["kind"])
+BULK_RETRIES = Counter("hrc_bulk_retries", "Bulk requests run again from the start after a "
+                       "deadlock, serialization failure or lock wait time-out.", ["kind"])
+RETRY_ATTEMPTS = 3  # runs of a request in all
+RETRY_BACKOFF_S = 0.1  # before the second run; doubled before each next; jittered
+RETRY_AFTER_S = 2  # told to the client when every run failed
+# SQLite's `database is locked` after a run this long came from waiting out the 10 s busy
+# time-out (another writer holds the database): not waited for twice more, it fails as
+# any write that met it (503, `the database is unavailable`).
+SQLITE_WAITED_S = 5.0
+# Deadlock, serialization failure, lock wait time-out (`lock_timeout`): another run of
+# the same transaction may well succeed.
+_PG_TRANSIENT = frozenset({"40P01", "40001", "55P03"})
+logger = logging.getLogger("hrc_digest.bulk")
 
 
 @dataclass
@@ -193,13 +224,27 @@ class BulkWriter:
 
     def _plan_writes(self, items: list[Item]
                      ) -> tuple[list[Item], list[tuple[int, dict[str, Any]]]] | None:
-        """What to insert and what to update; None when nothing is to be written."""
+        """What to insert and what to update (existing rows locked, in slug order); None
+        when nothing is to be written."""
+        self._take_write_lock()
         existing = repo.fetch_by_slugs(self.session, self.spec,
-                                       [item.record["slug"] for item in items])
+                                       [item.record["slug"] for item in items], lock=True)
         inserts, updates = self._plan(items, existing, self.report)
         if self.atomic and self.report.failed:
             return None  # nothing will be kept; keep validating to report every bad item
         return (inserts, updates) if inserts or updates else None
+
+    def _take_write_lock(self) -> None:
+        """SQLite: hold the database's write lock from the first lookup on (BEGIN
+        IMMEDIATE; it waits out the busy time-out like any write), so that items are
+        compared with what is committed when they are written, as PostgreSQL's row locks
+        do. The driver starts a transaction only at the first write: until then every
+        read sees the latest commit, and a change committed between the lookup and the
+        write would be taken for the item's own value (`unchanged`, and lost)."""
+        if self.store is bulk_postgres:
+            return
+        if not self.session.connection().connection.dbapi_connection.in_transaction:
+            self.session.execute(text("BEGIN IMMEDIATE"))
 
     def _write(self, inserts: list[Item], updates: list[tuple[int, dict[str, Any]]],
                counted: int) -> BulkReport:
@@ -212,7 +257,7 @@ class BulkWriter:
         raced = [item for item in inserts if item.record["slug"] not in ids]
         if raced:  # created by a concurrent request since our lookup: treat as existing
             existing = repo.fetch_by_slugs(self.session, self.spec,
-                                           [i.record["slug"] for i in raced])
+                                           [i.record["slug"] for i in raced], lock=True)
             more_inserts, more_updates = self._plan(raced, existing, outcome)
             updates = updates + more_updates
             for item in more_inserts:
@@ -242,3 +287,97 @@ class BulkWriter:
             else:
                 updates.append((current["id"], item.record))
         return inserts, updates
+
+
+def transient(exc: BaseException) -> bool:
+    """True for a failure that running the whole transaction again may well avoid: a
+    deadlock, a serialization failure or a lock wait time-out on PostgreSQL, the busy
+    time-out on SQLite (`database is locked`)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if isinstance(exc.orig, sqlite3.OperationalError):
+        return str(exc.orig).startswith(("database is locked", "database table is locked"))
+    return getattr(exc.orig, "sqlstate", None) in _PG_TRANSIENT
+
+
+Batches = list[list[tuple[int, Any]]]
+
+
+async def write_request(session: Session, spec: KindSpec,
+                        batches: AsyncIterator[list[tuple[int, Any]]], *,
+                        on_conflict: OnConflict, atomic: bool,
+                        statistics: StatisticsRefresh) -> BulkWriter:
+    """Write a request's batches in the session's transaction and commit it (an atomic
+    request with bad items is left uncommitted, for the caller to refuse).
+
+    The items are kept as parsed (the request is bounded: MAX_ITEMS, and the bulk byte
+    cap for a JSON array) so that after a transient failure the whole request runs again
+    on a fresh transaction, up to RETRY_ATTEMPTS runs with a jittered backoff; then 503.
+    """
+    kept: Batches = []
+    run_started = time.monotonic()
+    writer = BulkWriter(session, spec, on_conflict=on_conflict, atomic=atomic)
+    try:
+        async for batch in batches:
+            kept.append(batch)
+            # Returns while the batch is written: the next one is read meanwhile.
+            await run_in_threadpool(writer.add_batch, batch, wait=False)
+        return await run_in_threadpool(_commit, writer, statistics)
+    except DBAPIError as exc:
+        if not transient(exc):
+            raise
+        failure = exc
+    finally:
+        await run_in_threadpool(writer.close)  # no write outlives the request's session
+    async for batch in batches:  # the rest of the body, for the next run
+        kept.append(batch)
+    for attempt in range(2, RETRY_ATTEMPTS + 1):
+        if not _worth_another_run(failure, time.monotonic() - run_started):
+            raise failure
+        BULK_RETRIES.labels(spec.plural).inc()
+        logger.info("bulk %s: run %d after %s", spec.plural, attempt, _reason(failure))
+        await run_in_threadpool(session.rollback)
+        await asyncio.sleep(RETRY_BACKOFF_S * 2 ** (attempt - 2) * random.uniform(0.5, 1.5))
+        writer = BulkWriter(session, spec, on_conflict=on_conflict, atomic=atomic)
+        run_started = time.monotonic()
+        try:
+            return await run_in_threadpool(_replay, writer, kept, statistics)
+        except DBAPIError as exc:
+            if not transient(exc):
+                raise
+            failure = exc
+        finally:
+            await run_in_threadpool(writer.close)
+    logger.warning("bulk %s: gave up after %d runs: %s", spec.plural, RETRY_ATTEMPTS,
+                   _reason(failure))
+    raise ServiceUnavailable(
+        f"the bulk request conflicted with concurrent writes {RETRY_ATTEMPTS} times and "
+        "nothing was written; try again shortly", headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+def _worth_another_run(exc: DBAPIError, ran_for: float) -> bool:
+    """PostgreSQL's transient failures always are (a deadlock is found within a second);
+    SQLite's `database is locked` only when it did not wait out the busy time-out."""
+    return not isinstance(exc.orig, sqlite3.OperationalError) or ran_for < SQLITE_WAITED_S
+
+
+def _reason(exc: DBAPIError) -> str:
+    """A failure's kind for the log (its SQLSTATE, or SQLite's message)."""
+    return getattr(exc.orig, "sqlstate", None) or str(exc.orig)
+
+
+def _replay(writer: BulkWriter, kept: Batches, statistics: StatisticsRefresh) -> BulkWriter:
+    """Run the whole request again from its kept items (pipelined as the first run)."""
+    for batch in kept:
+        writer.add_batch(batch, wait=False)
+    return _commit(writer, statistics)
+
+
+def _commit(writer: BulkWriter, statistics: StatisticsRefresh) -> BulkWriter:
+    """Finish the writes and commit them, counting them for the statistics refresh;
+    an atomic request with bad items is not committed."""
+    report = writer.finish()
+    if not (writer.atomic and report.failed):
+        statistics.before_commit(writer.session, report.created + report.updated)
+        writer.session.commit()
+    return writer

@@ -23,8 +23,9 @@ from datetime import datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
+import psycopg
 from psycopg import errors, sql
-from sqlalchemy import JSON, Table
+from sqlalchemy import JSON, Table, exc
 from sqlalchemy.orm import Session
 
 from app.entries import repository as repo
@@ -43,11 +44,35 @@ def _writing(session: Session) -> Iterator[Any]:
     then cost more than the row (links: 280 -> 130 µs an entry with cached plans). So the
     writes run with cached plans, and the connection's own setting is back for whatever
     the transaction runs next (a generic plan for the slug lookup scans the whole table).
+
+    The driver's errors come out as SQLAlchemy's, as from any other statement, so that
+    they take the same handling (a deadlock is retried, a lost server is a 503).
     """
-    with session.connection().connection.cursor() as cursor:
-        cursor.execute("SET LOCAL plan_cache_mode = auto")
-        yield cursor
-        cursor.execute("RESET plan_cache_mode")
+    try:
+        with session.connection().connection.cursor() as cursor:
+            cursor.execute("SET LOCAL plan_cache_mode = auto")
+            yield cursor
+            cursor.execute("RESET plan_cache_mode")
+    except psycopg.Error as exc:
+        raise _as_sqlalchemy(exc) from exc
+
+
+# The most specific first: psycopg's classes follow DB-API's hierarchy, as SQLAlchemy's.
+_WRAPPERS: tuple[tuple[type[psycopg.Error], type[exc.DBAPIError]], ...] = (
+    (psycopg.IntegrityError, exc.IntegrityError),
+    (psycopg.OperationalError, exc.OperationalError),
+    (psycopg.DataError, exc.DataError),
+    (psycopg.ProgrammingError, exc.ProgrammingError),
+    (psycopg.InternalError, exc.InternalError),
+    (psycopg.NotSupportedError, exc.NotSupportedError),
+)
+
+
+def _as_sqlalchemy(error: psycopg.Error) -> exc.DBAPIError:
+    """A driver error raised outside SQLAlchemy, as SQLAlchemy would have wrapped it."""
+    wrapper = next((ours for theirs, ours in _WRAPPERS if isinstance(error, theirs)),
+                   exc.DBAPIError)
+    return wrapper("COPY (bulk write)", None, error)
 
 
 def _names(names: Iterable[str]) -> sql.Composed:
@@ -115,17 +140,22 @@ def _copy_links_and_changes(session: Session, cursor: Any, spec: KindSpec,
 def _copy_new_entries(session: Session, cursor: Any, rows: list[dict[str, Any]]
                       ) -> dict[str, int] | None:
     """COPY new entries with ids from the sequence (slug -> id); None, and nothing
-    written, when one of the slugs is taken by now."""
+    written, when one of the slugs is taken by now.
+
+    Ids follow the rows' order; the rows are copied in slug order, so that two writers
+    inserting the same new slugs wait for each other at the first one they share rather
+    than each holding a slug the other needs next (a deadlock)."""
     cursor.execute("SELECT nextval(pg_get_serial_sequence('entries', 'id')) "
                    "FROM generate_series(1, %s)", (len(rows),))
     ids = sorted(entry_id for (entry_id,) in cursor.fetchall())
+    numbered = sorted(({"id": entry_id} | row for entry_id, row in zip(ids, rows, strict=True)),
+                      key=lambda row: row["slug"])
     try:
         with cursor.connection.transaction():  # a savepoint: a taken slug undoes only this
-            _copy(session, cursor, repo.entries,
-                  [{"id": entry_id} | row for entry_id, row in zip(ids, rows, strict=True)])
+            _copy(session, cursor, repo.entries, numbered)
     except errors.UniqueViolation:
         return None
-    return {row["slug"]: entry_id for entry_id, row in zip(ids, rows, strict=True)}
+    return {row["slug"]: row["id"] for row in numbered}
 
 
 def insert_many(session: Session, spec: KindSpec, records: list[dict[str, Any]],
@@ -138,7 +168,7 @@ def insert_many(session: Session, spec: KindSpec, records: list[dict[str, Any]],
     with _writing(session) as cursor:
         ids = _copy_new_entries(session, cursor, rows)
         if ids is None:
-            ids = repo.insert_ignoring_taken(session, rows)
+            ids = repo.insert_ignoring_taken(session, sorted(rows, key=lambda r: r["slug"]))
         inserted = [(ids[r["slug"]], r) for r in records if r["slug"] in ids]
         if inserted:
             _copy(session, cursor, spec.detail_table,

@@ -156,7 +156,7 @@ def detail_values(spec: KindSpec, record: dict[str, Any]) -> dict[str, Any]:
     return {name: record.get(name) for name in spec.detail_fields}
 
 
-def _by_slugs(spec: KindSpec, dialect: str) -> Select[Any]:
+def _by_slugs(spec: KindSpec, dialect: str, lock: bool) -> Select[Any]:
     """This kind's entries whose slug is in the bound list `slugs`.
 
     PostgreSQL: `slug = ANY(array)` (or `IN`) is planned as a scan of all the kind's
@@ -165,23 +165,35 @@ def _by_slugs(spec: KindSpec, dialect: str) -> Select[Any]:
     planner from flattening it) each slug is an equality on the (type, slug) unique index
     whatever the statistics. The list travels as one JSON text (cheaper to send). SQLite
     probes the index for each value of an IN list itself.
+
+    `lock`: each found `entries` row is locked FOR UPDATE as it is probed, in the list's
+    order (a nested loop over the list), so writers that sort their slugs take their row
+    locks in one order and cannot deadlock on them. SQLite has no row locks (its writers
+    queue for the database's): the clause is left out there.
     """
     if dialect != "postgresql":
         return kind_select(spec).where(entries.c.slug.in_(bindparam("slugs", expanding=True)))
     slugs = cast(bindparam("slugs", type_=Text), JSON)
     wanted = func.json_array_elements_text(slugs).table_valued("value").render_derived(
         "wanted")
-    found = kind_select(spec).where(entries.c.slug == wanted.c.value).limit(1).lateral("found")
+    probe = kind_select(spec).where(entries.c.slug == wanted.c.value).limit(1)
+    if lock:
+        probe = probe.with_for_update(of=entries)
+    found = probe.lateral("found")
     return select(found).select_from(wanted).join(found, true())
 
 
-def fetch_by_slugs(session: Session, spec: KindSpec, slugs: Sequence[str]
-                   ) -> dict[str, dict[str, Any]]:
-    """This kind's entries with these slugs, by slug (one query, one index probe a slug)."""
+def fetch_by_slugs(session: Session, spec: KindSpec, slugs: Sequence[str], *,
+                   lock: bool = False) -> dict[str, dict[str, Any]]:
+    """This kind's entries with these slugs, by slug (one query, one index probe a slug);
+    `lock`: locked for update, in slug order (see `_by_slugs`)."""
     if not slugs:
         return {}
+    if lock:
+        slugs = sorted(slugs)
     dialect = session.get_bind().dialect.name
-    stmt = statements.get(("by_slugs", spec.type, dialect), lambda: _by_slugs(spec, dialect))
+    stmt = statements.get(("by_slugs", spec.type, dialect, lock),
+                          lambda: _by_slugs(spec, dialect, lock))
     bound = orjson.dumps(list(slugs)).decode() if dialect == "postgresql" else list(slugs)
     rows = session.execute(stmt, {"slugs": bound}).mappings()
     return {row["slug"]: dict(row) for row in rows}

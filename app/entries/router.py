@@ -20,12 +20,13 @@ from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
 from app.core.security import WriterDep
 from app.entries import service, transfer
-from app.entries.bulk import BATCH_SIZE, MAX_ITEMS, BulkWriter, OnConflict
+from app.entries.bulk import BATCH_SIZE, MAX_ITEMS, OnConflict, write_request
 from app.entries.fields import MAX_ENTRY_ID
 from app.entries.params import Param, common_params, kind_filter_params, with_query
 from app.entries.query import SORT_KEYS, criteria_from, kind_scope, reject_unknown, run, stream
 from app.entries.schemas import BulkResult, Page
 from app.entries.spec import KindSpec
+from app.entries.statistics import StatisticsRefresh, entry_tables
 
 EntryId = Annotated[int, Path(ge=1, le=MAX_ENTRY_ID, description="The entry's id.",
                                 examples=[1])]
@@ -122,21 +123,19 @@ def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
                         "items land, bad ones are reported.")] = True,
     ) -> Response:
         reject_unknown(request, frozenset({"on_conflict", "atomic"}))
-        writer = BulkWriter(db, spec, on_conflict=on_conflict, atomic=atomic)
-        try:
-            async for batch in transfer.items(request, max_items=MAX_ITEMS, batch=BATCH_SIZE,
-                                              max_bytes=settings.max_bulk_bytes):
-                # Returns while the batch is written: the next one is read meanwhile.
-                await run_in_threadpool(writer.add_batch, batch, wait=False)
-            report = await run_in_threadpool(writer.finish)
-        except BaseException:
-            await run_in_threadpool(writer.close)  # no write outlives the request's session
-            raise
+        statistics = StatisticsRefresh(entry_tables([spec]))
+        batches = transfer.items(request, max_items=MAX_ITEMS, batch=BATCH_SIZE,
+                                 max_bytes=settings.max_bulk_bytes)
+        writer = await write_request(db, spec, batches, on_conflict=on_conflict,
+                                     atomic=atomic, statistics=statistics)
+        report = writer.report
         if atomic and report.failed:
             errors = [{"loc": ["body", e["index"]], "msg": e["detail"]} | e
                       for e in report.as_dict()["errors"]]
             raise Unprocessable(f"{report.failed} of {writer.count} items are invalid; "
                                 "nothing was written", errors=errors)
+        # Committed: a load large enough gets fresh statistics before the client's next query.
+        await run_in_threadpool(statistics.after_commit, db.get_bind())
         return FastJSONResponse(report.as_dict())
 
     router.add_api_route(
@@ -145,7 +144,9 @@ def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
         description=f"Up to {MAX_ITEMS:,} items as a JSON array or NDJSON "
                     "(`application/x-ndjson`, streamed). Items may be exported records "
                     "(`id`, timestamps and `version` are ignored; `provenance` is kept). "
-                    "Sending the same payload again reports every item `unchanged`.",
+                    "Sending the same payload again reports every item `unchanged`. A "
+                    "request that deadlocks with concurrent writes is run again, whole, "
+                    "up to 3 times; then 503 with `Retry-After`, nothing written.",
         responses=problem_responses(400, 401, 413, 415, 422, 503),
         operation_id=f"bulk_{spec.plural}",
         openapi_extra={"requestBody": {"required": True, "content": {

@@ -334,9 +334,9 @@ def test_slug_taken_between_lookup_and_insert_is_treated_as_existing(client, aut
     real = repo.fetch_by_slugs
     calls: list[int] = []
 
-    def blind_first(session, spec, slugs):
+    def blind_first(session, spec, slugs, **options):
         calls.append(1)
-        return {} if len(calls) == 1 else real(session, spec, slugs)
+        return {} if len(calls) == 1 else real(session, spec, slugs, **options)
 
     monkeypatch.setattr(repo, "fetch_by_slugs", blind_first)
     items = articles(3)
