@@ -6,9 +6,13 @@
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
+# Exactly the locked runtime versions, hash-checked (no dev tools); this layer changes only with
+# the lock. Then the project itself, whose dependencies are all already there.
+COPY requirements/runtime.lock ./requirements/
+RUN python -m venv /venv && /venv/bin/pip install --require-hashes -r requirements/runtime.lock
 COPY pyproject.toml README.md ./
 COPY app ./app
-RUN python -m venv /venv && /venv/bin/pip install --upgrade pip && /venv/bin/pip install .
+RUN /venv/bin/pip install --no-deps .
 
 FROM python:3.11-slim AS runtime
 ENV PATH=/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
