@@ -28,7 +28,6 @@ from typing import Any, Literal
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import Counter
 from pydantic import ValidationError
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -224,27 +223,15 @@ class BulkWriter:
 
     def _plan_writes(self, items: list[Item]
                      ) -> tuple[list[Item], list[tuple[int, dict[str, Any]]]] | None:
-        """What to insert and what to update (existing rows locked, in slug order); None
-        when nothing is to be written."""
-        self._take_write_lock()
+        """What to insert and what to update (existing rows locked, in slug order; on
+        SQLite the write session holds the database's write lock since its BEGIN, core.db);
+        None when nothing is to be written."""
         existing = repo.fetch_by_slugs(self.session, self.spec,
                                        [item.record["slug"] for item in items], lock=True)
         inserts, updates = self._plan(items, existing, self.report)
         if self.atomic and self.report.failed:
             return None  # nothing will be kept; keep validating to report every bad item
         return (inserts, updates) if inserts or updates else None
-
-    def _take_write_lock(self) -> None:
-        """SQLite: hold the database's write lock from the first lookup on (BEGIN
-        IMMEDIATE; it waits out the busy time-out like any write), so that items are
-        compared with what is committed when they are written, as PostgreSQL's row locks
-        do. The driver starts a transaction only at the first write: until then every
-        read sees the latest commit, and a change committed between the lookup and the
-        write would be taken for the item's own value (`unchanged`, and lost)."""
-        if self.store is bulk_postgres:
-            return
-        if not self.session.connection().connection.dbapi_connection.in_transaction:
-            self.session.execute(text("BEGIN IMMEDIATE"))
 
     def _write(self, inserts: list[Item], updates: list[tuple[int, dict[str, Any]]],
                counted: int) -> BulkReport:

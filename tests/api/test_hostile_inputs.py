@@ -292,6 +292,7 @@ def test_nul_in_any_text_field_of_a_reference_body_is_422_naming_it(client, auth
 def _column_nullable(spec, name: str) -> bool:
     """Whether the database column behind an API field may hold NULL (from the tables)."""
     entries = Entry.__table__.c
+    name = spec.reference_slugs.get(name, name)  # an alias (`event`) is its link's column
     if name == spec.primary_date:
         return entries["date"].nullable
     column = entries[name] if name in entries else spec.detail_table.c[name]
