@@ -33,9 +33,7 @@ A digest of UN Human Rights Council coverage: **articles**, **events** and
 """
 
 TAGS = [
-    {"name": "articles", "description": KINDS[0].description},
-    {"name": "events", "description": KINDS[1].description},
-    {"name": "statements", "description": KINDS[2].description},
+    *({"name": spec.plural, "description": spec.description} for spec in KINDS),
     {"name": "search", "description": "Across kinds: ranked search, timeline, related."},
     {"name": "topics", "description": "The topic taxonomy, with entry counts."},
     {"name": "countries", "description": "ISO 3166-1 countries, with entry counts."},

@@ -18,6 +18,11 @@ def sample(spec, **overrides: Any) -> dict[str, Any]:
     return dict(spec.example) | overrides
 
 
+def kind_counts(**given: int) -> dict[str, int]:
+    """Entries per kind as reference data reports them: every registered kind, 0 if not given."""
+    return {spec.type: given.get(spec.type, 0) for spec in KINDS}
+
+
 def assert_problem(response, status: int, *mentions: str) -> dict[str, Any]:
     """The response is an RFC 9457 problem with this status naming each mention."""
     assert response.status_code == status, response.text

@@ -55,7 +55,8 @@ def test_update_keeps_the_constraints_of_create(spec):
 
 
 def test_kinds_are_registered_once_with_distinct_names():
-    assert len({s.type for s in KINDS}) == len({s.plural for s in KINDS}) == len(KINDS) == 3
+    assert len({s.type for s in KINDS}) == len({s.plural for s in KINDS}) == len(KINDS)
+    assert len({s.title for s in KINDS}) == len({s.detail_table.name for s in KINDS}) == len(KINDS)
 
 
 def test_link_kinds_migration_fills_existing_links_and_reverts():

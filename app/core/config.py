@@ -94,11 +94,6 @@ class Settings(BaseSettings):
                              "https://digest.example.org, without query or fragment")
         return value.strip().rstrip("/")
 
-    @property
-    def is_sqlite(self) -> bool:
-        """True for the embedded engine."""
-        return self.database_url.startswith("sqlite")
-
 
 @lru_cache
 def get_settings() -> Settings:

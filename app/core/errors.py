@@ -93,11 +93,6 @@ class ServiceUnavailable(ProblemError):
     status, title, code = 503, "Service unavailable", "service-unavailable"
 
 
-def unprocessable(loc: list[str | int], msg: str) -> Unprocessable:
-    """A 422 for one bad value, named in both detail and errors."""
-    return Unprocessable(f"{'.'.join(map(str, loc))}: {msg}", errors=[{"loc": loc, "msg": msg}])
-
-
 _STATUS_CODES = {
     400: ("Bad request", "bad-request"),
     401: ("Unauthorized", "unauthorized"),

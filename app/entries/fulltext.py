@@ -43,11 +43,6 @@ class Item:
 
     words: tuple[str, ...]
 
-    @property
-    def is_phrase(self) -> bool:
-        """True for more than one word."""
-        return len(self.words) > 1
-
 
 @dataclass
 class TextQuery:

@@ -1,12 +1,9 @@
 """Slugs: the natural key of an entry within its kind."""
 
-import re
-
 from slugify import slugify as _slugify
 
 SLUG_MAX_LENGTH = 120
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
-_SLUG_RE = re.compile(SLUG_PATTERN)
 # "China's" and "China’s" both give "chinas", not "china-s".
 _APOSTROPHES = [["'", ""], ["\u2019", ""], ["\u2018", ""], ["`", ""]]
 
@@ -16,11 +13,6 @@ def slugify(title: str) -> str:
     slug = _slugify(title, max_length=SLUG_MAX_LENGTH, word_boundary=True, save_order=True,
                     replacements=_APOSTROPHES)
     return slug or "entry"
-
-
-def is_valid_slug(value: str) -> bool:
-    """True when value is a well-formed slug."""
-    return len(value) <= SLUG_MAX_LENGTH and bool(_SLUG_RE.match(value))
 
 
 def with_suffix(slug: str, number: int) -> str:

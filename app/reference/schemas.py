@@ -8,6 +8,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    create_model,
     model_validator,
 )
 
@@ -19,6 +20,7 @@ from app.entries.fields import (
     no_nul,
     omittable,
 )
+from app.entries.registry import KINDS
 
 TopicSlug = Annotated[str, StringConstraints(strip_whitespace=True,
                                              pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=64)]
@@ -32,12 +34,11 @@ LongDescription = Annotated[str, StringConstraints(max_length=20_000), AfterVali
                             documented(NO_NUL)]
 
 
-class KindCounts(BaseModel):
-    """Entries per kind."""
-
-    article: int = Field(examples=[4])
-    event: int = Field(examples=[9])
-    statement: int = Field(examples=[13])
+# Entries per kind: a field for each kind of the registry.
+KindCounts = create_model(
+    "KindCounts", __doc__="Entries per kind.",
+    **{spec.type: (int, Field(description=f"{spec.plural.capitalize()} that name it.",
+                              examples=[4])) for spec in KINDS})
 
 
 class TopicFields(BaseModel):

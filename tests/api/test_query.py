@@ -3,10 +3,10 @@
 import pytest
 
 from app.core.config import get_settings
-from app.entries.registry import KINDS
+from app.entries.registry import BY_PLURAL, KINDS
 from tests.helpers import assert_problem, sample
 
-ARTICLES, EVENTS, STATEMENTS = KINDS
+ARTICLES, EVENTS, STATEMENTS = (BY_PLURAL[name] for name in ("articles", "events", "statements"))
 
 
 def titles(response) -> list[str]:
