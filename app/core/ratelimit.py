@@ -17,10 +17,11 @@ from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.storage import storage_from_string
 from prometheus_client import Counter
+from sqlalchemy.orm import Session
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.db import new_session
+from app.core.db import get_engine
 from app.core.errors import PROBLEM_JSON
 from app.core.observability import client_address
 from app.core.responses import dumps
@@ -167,7 +168,9 @@ class KeyCheck:
 
 def _lookup(secret: str) -> bool:
     """Look the key up in the database (runs in a worker thread)."""
-    with new_session(read=True) as session:  # a read: no write lock, the replica if any
+    # The primary, as the write that follows will check the key there; a plain session,
+    # not a write session, so on SQLite it takes no write lock (core.db).
+    with Session(get_engine()) as session:
         return authenticate(session, secret) is not None
 
 
