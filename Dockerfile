@@ -6,8 +6,10 @@
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY app ./app
+COPY migrations ./migrations
+COPY seed_data ./seed_data
 RUN python -m venv /venv && /venv/bin/pip install --upgrade pip && /venv/bin/pip install .
 
 FROM python:3.11-slim AS runtime
