@@ -64,7 +64,7 @@ def unusable(exc: OperationalError) -> str:
 def schema_problem() -> str | None:
     """Why the database cannot serve this command as it is (missing, never migrated, at
     another migration), or None. Creates no SQLite file and no folder."""
-    from app.core.migrations import current_revision, head_revision
+    from app.core.migrations import current_revision, head_revision, is_known_revision
 
     path = sqlite_file(get_settings().database_url)
     if path is not None and not path.is_file():
@@ -76,6 +76,9 @@ def schema_problem() -> str | None:
     head = head_revision()
     if current is None:
         return f"the database {database_name()} is not migrated; {MIGRATE}"
+    if current != head and not is_known_revision(current):
+        return (f"the database {database_name()} is at migration {current}, newer than "
+                f"this hrc-digest knows ({head}); upgrade hrc-digest")
     if current != head:
         return (f"the database {database_name()} is at migration {current}, this "
                 f"hrc-digest needs {head}; {MIGRATE}")

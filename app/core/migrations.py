@@ -6,6 +6,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
@@ -63,6 +64,15 @@ def upgrade(database_url: str) -> None:
 def head_revision() -> str | None:
     """The newest migration in migrations/."""
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def is_known_revision(revision: str) -> bool:
+    """True when migrations/ holds this revision (False: a newer hrc-digest migrated)."""
+    try:
+        ScriptDirectory.from_config(alembic_config("sqlite://")).get_revision(revision)
+    except CommandError:
+        return False
+    return True
 
 
 def current_revision(engine: Engine) -> str | None:

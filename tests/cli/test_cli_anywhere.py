@@ -154,3 +154,20 @@ def test_dry_run_touches_no_file(tmp_path):
     assert result.returncode == 0, result.stderr
     assert len(json.loads(result.stdout)) == 26
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_database_behind_the_code_is_named_with_the_fix(folder):
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from app.core.migrations import alembic_config, head_revision
+
+    database = new_database_url()
+    config = alembic_config(database)
+    previous = ScriptDirectory.from_config(config).get_revision(head_revision()).down_revision
+    command.upgrade(config, previous)
+    line = one_error_line(run(folder, database, "keys", "list"))
+    assert line == (f"error: the database {describe_database(database)} is at migration "
+                    f"{previous}, this hrc-digest needs {head_revision()}; {MIGRATE_HINT}")
+    assert run(folder, database, "migrate").returncode == 0
+    assert run(folder, database, "keys", "list").returncode == 0
