@@ -7,11 +7,14 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 # Exactly the locked runtime versions, hash-checked (no dev tools); this layer changes only with
-# the lock. Then the project itself, whose dependencies are all already there.
+# the lock. Then the project itself (seed_data/ and migrations/ ship inside it: setup.py),
+# whose dependencies are all already there.
 COPY requirements/runtime.lock ./requirements/
 RUN python -m venv /venv && /venv/bin/pip install --require-hashes -r requirements/runtime.lock
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY app ./app
+COPY migrations ./migrations
+COPY seed_data ./seed_data
 RUN /venv/bin/pip install --no-deps .
 
 FROM python:3.11-slim AS runtime

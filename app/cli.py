@@ -1,5 +1,7 @@
 """The hrc-digest command line: serve, migrate, seed and manage API keys."""
 
+import logging
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -12,17 +14,22 @@ import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
-from app.core.db import get_engine, new_session
+from app.core.db import describe_database, get_engine, new_session, sqlite_file
 
 cli = typer.Typer(help="Serve and manage the hrc-digest API.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 keys_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+MIGRATE = "run 'hrc-digest migrate'"
+_MISSING_PG_DATABASE = re.compile(r'database "[^"]*" does not exist')
+# Set by `serve` once logging is configured: its errors are then log lines in the log's
+# format (JSON by default), like everything else the server process writes.
+_server_log: logging.Logger | None = None
 
 
 class CliError(Exception):
@@ -31,8 +38,58 @@ class CliError(Exception):
 
 def fail(message: str) -> None:
     """Print a one-line reason and exit 1."""
-    err.print(f"error: {message}", markup=False)
+    if _server_log is not None:
+        _server_log.error(message)
+    else:
+        err.print(f"error: {message}", markup=False)
     raise typer.Exit(1)
+
+
+def database_name() -> str:
+    """The database this command uses, as messages name it (no password)."""
+    return describe_database(get_settings().database_url)
+
+
+def unusable(exc: OperationalError) -> str:
+    """One line on a database that cannot be used: which one, why, and the fix if known."""
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "unreachable"
+    hint = ""
+    if _MISSING_PG_DATABASE.search(reason):
+        hint = f"; create it, then {MIGRATE}"
+    elif "no such table" in reason:
+        hint = f"; {MIGRATE}"
+    return f"cannot use the database {database_name()}: {reason}{hint}"
+
+
+def schema_problem() -> str | None:
+    """Why the database cannot serve this command as it is (missing, never migrated, at
+    another migration), or None. Creates no SQLite file and no folder."""
+    from app.core.migrations import current_revision, head_revision, is_known_revision
+
+    path = sqlite_file(get_settings().database_url)
+    if path is not None and not path.is_file():
+        return f"no database at {path}; {MIGRATE} to create it (or set DATABASE_URL)"
+    try:
+        current = current_revision(get_engine())
+    except OperationalError as exc:
+        fail(unusable(exc))
+    head = head_revision()
+    if current is None:
+        return f"the database {database_name()} is not migrated; {MIGRATE}"
+    if current != head and not is_known_revision(current):
+        return (f"the database {database_name()} is at migration {current}, newer than "
+                f"this hrc-digest knows ({head}); upgrade hrc-digest")
+    if current != head:
+        return (f"the database {database_name()} is at migration {current}, this "
+                f"hrc-digest needs {head}; {MIGRATE}")
+    return None
+
+
+def require_database() -> None:
+    """Exit 1 with one line unless the database exists and is at the newest migration."""
+    problem = schema_problem()
+    if problem is not None:
+        fail(problem)
 
 
 @contextmanager
@@ -44,11 +101,10 @@ def database_session() -> Iterator[Session]:
         session.commit()
     except OperationalError as exc:
         session.rollback()
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "unreachable"
-        fail(f"cannot use the database: {reason}")
+        fail(unusable(exc))
     except SQLAlchemyError as exc:
         session.rollback()
-        fail(f"database error: {exc.__class__.__name__}")
+        fail(f"database error on {database_name()}: {exc.__class__.__name__}")
     except BaseException:
         session.rollback()
         raise
@@ -64,8 +120,7 @@ def _run_step(step: Callable[[], object], what: str) -> None:
     except MigrationsNotFound as exc:
         fail(f"{what}: {exc}")
     except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "unreachable"
-        fail(f"{what}: cannot reach the database: {reason}")
+        fail(f"{what}: {unusable(exc)}")
 
 
 def migrate_and_load_reference() -> dict[str, int]:
@@ -76,7 +131,27 @@ def migrate_and_load_reference() -> dict[str, int]:
     settings = get_settings()
     _run_step(lambda: upgrade(settings.database_url), "migrate")
     with database_session() as session:
-        return load_reference_data(session, settings.seed_dir)
+        try:
+            return load_reference_data(session, settings.seed_dir)
+        except OSError as exc:
+            fail(_unreadable(exc))
+            raise  # unreachable: fail() exits
+
+
+def _unreadable(exc: OSError) -> str:
+    """One line on reference data that cannot be read (a wrong HRC_DIGEST_SEED_DIR)."""
+    return (f"cannot read reference data {exc.filename}: {exc.strerror or exc}; "
+            "check HRC_DIGEST_SEED_DIR")
+
+
+@cli.callback()
+def options(verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Say on stderr which database and reference data the "
+                                "command uses.")] = False) -> None:
+    """Serve and manage the hrc-digest API."""
+    if verbose:
+        err.print(f"database: {database_name()}", markup=False)
+        err.print(f"reference data: {get_settings().seed_dir}", markup=False)
 
 
 @cli.command()
@@ -108,8 +183,12 @@ def serve(
     import uvicorn
 
     from app.core.db import use_statement_timeout
+    from app.core.observability import configure_logging, uvicorn_log_config
 
+    global _server_log
     settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    _server_log = logging.getLogger("hrc_digest.cli")
     migrate_and_load_reference()
     if settings.auto_seed:
         _seed_if_empty()
@@ -124,7 +203,10 @@ def serve(
                 reload=reload, log_level=settings.log_level, proxy_headers=True,
                 timeout_keep_alive=timeout_keep_alive, limit_concurrency=limit_concurrency,
                 backlog=backlog, timeout_graceful_shutdown=grace,
-                access_log=False)  # the app logs each request as JSON, without query strings
+                # uvicorn's own lines in the app's log format; no access lines: the app logs
+                # each request itself, without query strings
+                log_config=uvicorn_log_config(settings.log_format, settings.log_level),
+                access_log=False)
 
 
 def _seed_if_empty() -> None:
@@ -137,7 +219,8 @@ def _seed_if_empty() -> None:
         if seeding.database_is_empty(session):
             report = _load_pages(session, seeding.default_pages(settings.seed_dir),
                                  statistics)
-            typer.echo(f"seeded empty database: {report.summary()}", err=True)
+            logging.getLogger("hrc_digest.cli").info("seeded empty database: %s",
+                                                     report.summary())
     statistics.after_commit(get_engine())
 
 
@@ -181,13 +264,18 @@ def seed(
     if not paths:
         fail(f"no digest pages given and none in {settings.seed_dir}")
     if dry_run:
-        session = new_session()
+        # The taxonomy curators keep in the database when there is one at head; else the
+        # packaged one (what `migrate` would load). Either way nothing is written.
+        session = new_session() if schema_problem() is None else None
         try:
             results = seeding.plan(paths, settings.seed_dir, session)
         except (DigestError, seeding.SeedError) as exc:
             fail(str(exc))
+        except OSError as exc:
+            fail(_unreadable(exc))
         finally:
-            session.close()
+            if session is not None:
+                session.close()
         records = [record for result in results for record in result.records]
         sys.stdout.buffer.write(orjson.dumps(records, option=orjson.OPT_INDENT_2) + b"\n")
         return
@@ -369,6 +457,7 @@ def export_file(
         if name not in known or not value:
             fail(f"--where takes NAME=VALUE with NAME one of {', '.join(known)}")
         params.setdefault(name, []).append(int(value) if known[name].match == "int" else value)
+    require_database()
     try:
         target = output.open("wb") if output else sys.stdout.buffer
     except OSError as exc:
@@ -396,12 +485,23 @@ def keys_create(
     """Create an API key and print it once (alone on the last line)."""
     if not name.strip() or len(name) > 200:
         fail("key name must be 1-200 characters")
-    from app.core.security import create_key
+    from app.core.security import active_key_named, create_key
 
+    name = name.strip()
+    require_database()
     expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
     with database_session() as session:
-        key_id, secret = create_key(session, name.strip(), expires)
-    typer.echo(f"created key {key_id} '{name.strip()}'; store it now, it is not shown again:")
+        existing = active_key_named(session, name)
+        if existing is None:
+            try:
+                key_id, secret = create_key(session, name, expires)
+            except IntegrityError:  # another process made one since the check: its id
+                session.rollback()
+                existing = active_key_named(session, name) or "unknown"
+        if existing is not None:
+            fail(f"a key named '{name}' exists (id {existing}); revoke it or choose "
+                 "another name")
+    typer.echo(f"created key {key_id} '{name}'; store it now, it is not shown again:")
     typer.echo(secret)
 
 
@@ -410,6 +510,7 @@ def keys_list() -> None:
     """List keys: id, name, prefix and dates (never the secret)."""
     from app.core.security import list_keys
 
+    require_database()
     with database_session() as session:
         rows = list_keys(session)
     table = Table("id", "name", "prefix", "created", "expires", "revoked")
@@ -428,6 +529,7 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="Id from 'keys list'.
     """Revoke a key; it stops working at once in every process."""
     from app.core.security import revoke_key
 
+    require_database()
     with database_session() as session:
         revoked = revoke_key(session, key_id)
     if not revoked:

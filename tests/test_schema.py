@@ -101,3 +101,38 @@ def test_link_kinds_migration_fills_existing_links_and_reverts():
         assert columns == {"topic", "entry_id"}
     finally:
         engine.dispose()
+
+
+def test_unique_key_names_migration_keeps_existing_duplicates_working():
+    """0009 renames later active keys sharing a name; revoked keys keep theirs."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.pool import NullPool
+
+    from app.core.migrations import alembic_config
+    from tests.databases import new_database_url
+
+    url = new_database_url()
+    config = alembic_config(url)
+    command.upgrade(config, "0008")
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            for key_id, name, revoked in ((1, "me", None), (2, "me", None),
+                                          (3, "me", "2026-01-01 00:00:00"), (4, "ci", None)):
+                connection.execute(text(
+                    "INSERT INTO api_keys (id, name, prefix, key_hash, created_at, revoked_at) "
+                    "VALUES (:id, :name, 'hrcd_x', :hash, '2026-01-01 00:00:00', :revoked)"),
+                    {"id": key_id, "name": name, "hash": f"h{key_id}", "revoked": revoked})
+        command.upgrade(config, "head")
+        with engine.connect() as connection:
+            names = connection.execute(text("SELECT id, name FROM api_keys ORDER BY id")).all()
+        assert [tuple(row) for row in names] == [(1, "me"), (2, "me (id 2)"), (3, "me"),
+                                                 (4, "ci")]
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO api_keys (name, prefix, key_hash, created_at) "
+                "VALUES ('ci', 'hrcd_x', 'h5', '2026-01-01 00:00:00')"))
+    finally:
+        engine.dispose()

@@ -1,6 +1,7 @@
 """Settings from the environment (and an optional .env file)."""
 
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -9,6 +10,15 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite:///./data/hrc_digest.db"
+
+
+def packaged_dir(package: str, folder: str) -> Path:
+    """A data folder that ships inside the package (setup.py maps the top-level `folder`
+    to `package`), found from the installed package, never from the working directory."""
+    try:
+        return Path(str(files(package)))
+    except ModuleNotFoundError:  # a checkout run without (re)installing: beside app/
+        return Path(__file__).resolve().parents[2] / folder
 
 
 class Settings(BaseSettings):
@@ -27,7 +37,8 @@ class Settings(BaseSettings):
     max_bulk_bytes: int = 64 * 1024 * 1024
     max_offset: int = 10_000
     count_cap: int = 10_000
-    seed_dir: Path = Path("seed_data")
+    # Topics, sessions, the digest page and the loader's rules: the packaged seed_data/.
+    seed_dir: Path = Field(default_factory=lambda: packaged_dir("app.seed_data", "seed_data"))
     auto_seed: bool = True
     log_level: str = "info"
     db_pool_size: int = Field(default=20, ge=1)  # reads (GET, HEAD, exports)

@@ -62,6 +62,22 @@ def _sqlite_explicit_begin(engine: Engine) -> None:
     event.listen(engine, "begin", begin)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The absolute path of a SQLite database file; None for PostgreSQL or in-memory."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).resolve()
+
+
+def describe_database(url: str) -> str:
+    """How messages name a database: a SQLite file's absolute path (the default one is
+    relative to the working directory), else the URL with any password hidden."""
+    path = sqlite_file(url)
+    return str(path) if path is not None else make_url(url).render_as_string(
+        hide_password=True)
+
+
 def prepare_sqlite_folder(url: str) -> None:
     """Create the folder of a SQLite database file (./data/ on a fresh clone)."""
     parsed = make_url(url)

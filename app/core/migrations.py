@@ -6,30 +6,27 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
+from app.core.config import packaged_dir
 from app.core.db import prepare_sqlite_folder
 
-# migrations/ sits beside app/ in a checkout; an installed package (the Docker
-# image) runs from the folder that holds it.
-_CANDIDATES = (Path(__file__).resolve().parent.parent.parent / "migrations",
-               Path.cwd() / "migrations")
 # Any fixed number: the advisory lock that lets one process at a time migrate.
 MIGRATION_LOCK = 4_611_686_018_427_387_801
 
 
 class MigrationsNotFound(RuntimeError):
-    """migrations/ is neither beside the package nor in the working directory."""
+    """The installed package carries no migrations/ (a broken install)."""
 
 
 def migrations_dir() -> Path:
-    """Where the Alembic scripts are."""
-    for candidate in _CANDIDATES:
-        if (candidate / "env.py").is_file():
-            return candidate
-    raise MigrationsNotFound("migrations/ not found beside the app or in the working "
-                             "directory; run from the project folder")
+    """Where the Alembic scripts are: shipped in the package as app.migrations."""
+    candidate = packaged_dir("app.migrations", "migrations")
+    if not (candidate / "env.py").is_file():
+        raise MigrationsNotFound(f"no migrations in {candidate}; reinstall hrc-digest")
+    return candidate
 
 
 def alembic_config(database_url: str) -> Config:
@@ -67,6 +64,15 @@ def upgrade(database_url: str) -> None:
 def head_revision() -> str | None:
     """The newest migration in migrations/."""
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def is_known_revision(revision: str) -> bool:
+    """True when migrations/ holds this revision (False: a newer hrc-digest migrated)."""
+    try:
+        ScriptDirectory.from_config(alembic_config("sqlite://")).get_revision(revision)
+    except CommandError:
+        return False
+    return True
 
 
 def current_revision(engine: Engine) -> str | None:

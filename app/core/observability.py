@@ -216,17 +216,38 @@ class StderrHandler(logging.StreamHandler):
         """Ignore the stream the base class sets."""
 
 
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s %(fields)s"
+
+
 def configure_logging(log_format: str, level: str) -> None:
     """Send the app's own loggers to stderr in the chosen format (idempotent)."""
     logger = logging.getLogger(_LOGGER_NAME)
     logger.setLevel(level.upper())
     formatter: logging.Formatter = JsonFormatter() if log_format == "json" else TextFormatter(
-        "%(asctime)s %(levelname)s %(name)s %(message)s %(fields)s")
+        TEXT_FORMAT)
     handler = next((h for h in logger.handlers if isinstance(h, StderrHandler)), None)
     if handler is None:
         handler = StderrHandler()
         logger.addHandler(handler)
     handler.setFormatter(formatter)
+
+
+def uvicorn_log_config(log_format: str, level: str) -> dict[str, Any]:
+    """uvicorn's `log_config`: its own loggers write through the app's formatter and
+    handler, so with JSON logs every line the server writes is JSON."""
+    formatter: dict[str, Any] = ({"()": JsonFormatter} if log_format == "json"
+                                 else {"()": TextFormatter, "fmt": TEXT_FORMAT})
+    own = {"handlers": ["stderr"], "level": level.upper(), "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"app": formatter},
+        "handlers": {"stderr": {"()": StderrHandler, "formatter": "app"}},
+        # uvicorn.error reaches the handler through its parent, uvicorn, as in uvicorn's
+        # own configuration; access lines are off (the app logs requests itself).
+        "loggers": {"uvicorn": own, "uvicorn.error": {"level": level.upper()},
+                    "uvicorn.access": own},
+    }
 
 
 # --- metrics --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import DateTime, insert, select, update
+from sqlalchemy import DateTime, Index, insert, select, text, update
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
@@ -23,6 +23,10 @@ class ApiKey(SQLModel, table=True):
     """A client allowed to write. The secret itself is never stored."""
 
     __tablename__ = "api_keys"
+    # One active key per name, so a name says which key it is; revoked keys keep theirs.
+    __table_args__ = (Index("ix_api_keys_active_name", "name", unique=True,
+                            sqlite_where=text("revoked_at IS NULL"),
+                            postgresql_where=text("revoked_at IS NULL")),)
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200, nullable=False)
@@ -49,6 +53,12 @@ def create_key(session: Session, name: str, expires_at: datetime | None = None
         name=name, prefix=secret[:12], key_hash=hash_key(secret), created_at=utcnow(),
         expires_at=expires_at).returning(api_keys.c.id)).scalar_one()
     return key_id, secret
+
+
+def active_key_named(session: Session, name: str) -> int | None:
+    """The id of the key (not revoked) of this name, if there is one."""
+    return session.scalar(select(api_keys.c.id).where(
+        api_keys.c.name == name, api_keys.c.revoked_at.is_(None)))
 
 
 def list_keys(session: Session) -> list[dict[str, Any]]:

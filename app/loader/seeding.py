@@ -53,10 +53,13 @@ def default_pages(seed_dir: Path) -> list[Path]:
     return sorted(Path(seed_dir).glob("*.txt"))
 
 
-def display_name(path: Path) -> str:
-    """How a page is named in provenance and errors: relative to the working directory
-    when it lies inside it, else as given."""
+def display_name(path: Path, seed_dir: Path | None = None) -> str:
+    """How a page is named in provenance and errors: `seed_data/NAME` for a page of the
+    seed folder (wherever it is installed), relative to the working directory when it lies
+    inside it, else as given."""
     resolved = path.resolve()
+    if seed_dir is not None and resolved.is_relative_to(Path(seed_dir).resolve()):
+        return "seed_data/" + resolved.relative_to(Path(seed_dir).resolve()).as_posix()
     if resolved.is_relative_to(Path.cwd()):
         return os.path.relpath(resolved)
     return str(path)
@@ -93,8 +96,8 @@ def plan(paths: list[Path], seed_dir: Path, session: Session | None) -> list[Pag
     results = []
     for path in paths:
         if not path.is_file():
-            raise SeedError(f"{display_name(path)}: no such file")
-        page = read_digest(path, source=display_name(path))
+            raise SeedError(f"{display_name(path, seed_dir)}: no such file")
+        page = read_digest(path, source=display_name(path, seed_dir))
         result = build_page(page, topics=topic_rules, known_sessions=known, rules=rules)
         if result.session is not None:
             known.setdefault(result.session["number"], SessionInfo(**result.session))

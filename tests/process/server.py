@@ -36,9 +36,10 @@ def server_env(database_url: str, **settings: str) -> dict[str, str]:
                          "HRC_DIGEST_SEED_DIR": str(ROOT / "seed_data")} | settings
 
 
-def cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run `hrc-digest ARGS` to completion."""
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=env,
+def cli(env: dict[str, str], *args: str, timeout: float = 60,
+        cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run `hrc-digest ARGS` to completion (in the repository unless told)."""
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -72,7 +73,7 @@ class Server:
     """`python -m app.cli serve` on loopback; its stderr goes to a file (never a full pipe)."""
 
     def __init__(self, env: dict[str, str], *, port: int | None = None, workers: int = 2,
-                 args: tuple[str, ...] = ()) -> None:
+                 args: tuple[str, ...] = (), cwd: Path = ROOT) -> None:
         self.env, self.port = dict(env), port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         log_fd, log_path = tempfile.mkstemp(prefix="hrc-serve-", suffix=".log")
@@ -81,7 +82,7 @@ class Server:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "app.cli", "serve", "--workers", str(workers),
                  "--port", str(self.port), *args],
-                cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=log_fd,
+                cwd=cwd, env=self.env, stdout=subprocess.DEVNULL, stderr=log_fd,
                 start_new_session=True)
         finally:
             os.close(log_fd)

@@ -128,7 +128,8 @@ def test_command_line_jobs_are_not_cut_by_the_statement_timeout(engine):
     # The control: the same job, had the command line not turned the time-out off.
     cut = export("bare")
     assert cut.returncode == 1
-    assert cut.stderr.startswith("error: cannot use the database:"), cut.stderr
+    assert cut.stderr.startswith(
+        f"error: cannot use the database {core_db.describe_database(BASE_URL)}:"), cut.stderr
 
 
 @pytest.mark.skipif(not IS_POSTGRES, reason="PostgreSQL counts lock waits in statement_timeout")
