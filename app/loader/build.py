@@ -111,6 +111,7 @@ def _speaker_vocab(data: dict[str, Any]) -> SpeakerVocab:
         honorifics=tuple(data["honorifics"]),
         organisations=dict(data.get("organisations", {})),
         institutions=dict(data.get("institutions", {})),
+        abbreviations=dict(data.get("abbreviations", {})),
     )
 
 
