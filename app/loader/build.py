@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from app.entries.slugs import slugify, with_suffix
-from app.loader.classify import ClassificationRules, classify, parse_rules
+from app.loader.classify import ClassificationRules, Scores, parse_rules, score_entry
 from app.loader.dates import Window
 from app.loader.digest import DigestEntry, DigestPage
 from app.loader.enrich import (
@@ -22,6 +22,7 @@ from app.loader.enrich import (
     page_session_number,
     statement_fields,
 )
+from app.loader.evidence import EntryText, record_evidence, unlocated
 from app.loader.people import SpeakerVocab
 from app.loader.places import CountryMatcher, build_country_matcher, find_countries
 
@@ -170,11 +171,32 @@ def build_page(
     for entry in page.entries:
         slug = _unique_slug(slugify(entry.title), seen)
         override = rules.overrides.get(slug, {})
-        kind = override.get("type") or classify(entry.title, entry.summary, rules.classification)
+        scores = None if override.get("type") else score_entry(
+            entry.title, entry.summary, rules.classification)
+        kind = override.get("type") or scores.kind
         record = _record(entry, kind, slug, page, session, credited, topics, rules)
         record.update({k: v for k, v in override.items() if k in record})
+        record["provenance"]["evidence"] = _evidence(
+            record, EntryText(page, entry), scores, session, topics, rules, override)
         records.append(record)
     return PageResult(_session_dict(session), records)
+
+
+def _evidence(
+    record: dict[str, Any],
+    text: EntryText,
+    scores: Scores | None,
+    session: SessionInfo | None,
+    topics: list[TopicRule],
+    rules: Rules,
+    override: dict[str, Any],
+) -> dict[str, Any]:
+    """Per-field evidence; a field an override set names the override instead."""
+    window = session.window if session else Window()
+    found = record_evidence(record, text, scores, window, topics, rules)
+    for key in set(override) - {"type"}:
+        found[key] = unlocated("overrides.toml", override[key])
+    return found
 
 
 def _unique_slug(slug: str, seen: dict[str, int]) -> str:

@@ -119,8 +119,11 @@ def _drop_moved(session: Session, kind: str, slug: str, provenance: dict) -> Non
     entries = entry_repo.entries
     stale = session.execute(select(entries.c.id, entries.c.type, entries.c.provenance).where(
         entries.c.slug == slug, entries.c.type != kind)).all()
+    where = {"source": provenance["source"], "line": provenance["line"]}
     for entry_id, old_kind, stored in stale:
-        if stored == provenance:  # a deletion like any other (logged, links cleared)
+        # The same page line (its evidence differs with the kind): a deletion like any
+        # other (logged, links cleared).
+        if isinstance(stored, dict) and {k: stored.get(k) for k in where} == where:
             entry_service.remove(session, BY_TYPE[old_kind], entry_id, None)
 
 

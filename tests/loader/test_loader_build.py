@@ -76,10 +76,11 @@ def test_seed_records_have_exact_keys_and_order():
 
 def test_seed_provenance_lines():
     records = seed().records
-    assert [r["provenance"] for r in records[:2]] == [
+    assert [{k: r["provenance"][k] for k in ("source", "line")} for r in records[:2]] == [
         {"source": SEED_SOURCE, "line": 3},
         {"source": SEED_SOURCE, "line": 7},
     ]
+    assert set(records[0]["provenance"]) == {"source", "line", "evidence"}
     assert records[-1]["provenance"]["line"] == 103
     assert [r["provenance"]["line"] for r in records] == list(range(3, 104, 4))
 

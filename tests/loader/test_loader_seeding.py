@@ -30,7 +30,9 @@ def test_seed_loads_the_26_entries_with_provenance(db, client):
     articles = client.get("/api/v1/articles").json()
     assert articles["total"] == 4
     first = client.get("/api/v1/articles?sort=id&limit=1").json()["items"][0]
-    assert first["provenance"] == {"source": "seed_data/000_33de37058f0cd80a.txt", "line": 3}
+    assert first["provenance"]["source"] == "seed_data/000_33de37058f0cd80a.txt"
+    assert first["provenance"]["line"] == 3
+    assert first["provenance"]["evidence"]["type"]["text"] == "Xinhua Commentary:"
     assert first["source"] == "Xinhua" and first["session"] == 46
     statements = client.get("/api/v1/statements?limit=100").json()["items"]
     assert {s["speaker"] for s in statements} >= {"Wang Yi", "Chen Xu", "Liu Yuyin",
