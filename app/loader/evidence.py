@@ -323,6 +323,8 @@ def _article(record: Mapping[str, Any], text: EntryText, vocab: Mapping[str, Any
         found["genre"] = cue_evidence(text, cues, "articles: genre cue", genre)
     if record.get("source"):
         found["source"] = text.phrase(record["source"], "articles: publisher named",
-                                      record["source"]) or unlocated(
-            "articles: publisher credited in the page intro", record["source"])
+                                      record["source"]) or text.search(
+            rf"\b{re.escape(record['source'])}\b", "articles: publisher credited in the page "
+            "intro", record["source"], names=("intro",)) or unlocated(
+            "articles: publisher", record["source"])
     return found
