@@ -20,7 +20,14 @@ from app.core.errors import ProblemError
 from app.entries import repository as entry_repo
 from app.entries import service as entry_service
 from app.entries.registry import BY_TYPE, KINDS
-from app.loader.build import PageResult, build_page, load_known_sessions, load_rules, load_topics
+from app.loader.build import (
+    LOADER_KEYS,
+    PageResult,
+    build_page,
+    load_known_sessions,
+    load_rules,
+    load_topics,
+)
 from app.loader.digest import read_digest
 from app.loader.enrich import SessionInfo, TopicRule
 from app.reference.service import sessions, topics
@@ -135,7 +142,9 @@ def save(session: Session, results: list[PageResult]) -> SeedReport:
         if result.session is not None:
             _save_session(session, result.session, report)
         for record in result.records:
-            data = {k: v for k, v in record.items() if k not in ("type", "provenance")}
+            # The date placement stays in provenance until the API takes it (LOADER_KEYS).
+            skip = ("type", "provenance", *LOADER_KEYS)
+            data = {k: v for k, v in record.items() if k not in skip}
             provenance = record["provenance"]
             _drop_moved(session, record["type"], record["slug"], provenance)
             try:

@@ -58,6 +58,9 @@ def test_every_extracted_value_has_evidence(path):
         evidence = record["provenance"]["evidence"]
         assert evidence["type"]["value"] == record["type"]
         assert 0 < evidence["type"]["confidence"] <= 1
+        assert evidence["date"]["precision"] == record["date_precision"]
+        if record["date"] is not None:
+            assert evidence["date"]["value"] == record["date"].isoformat()
         for name in EXTRACTED:
             value = record.get(name)
             if value in (None, [], "unknown"):
