@@ -255,14 +255,23 @@ def seed(
         help="Digest pages to load (default: seed_data/*.txt).", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Print the records as a JSON array; write nothing.")] = False,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="With --dry-run: print each value's evidence (rule, line, text) "
+        "instead of JSON.")] = False,
+    report: Annotated[bool, typer.Option(
+        "--report", help="With --dry-run: list the least certain kind decisions.")] = False,
 ) -> None:
     """Load digest pages: parse, classify, enrich, then upsert by slug in one transaction."""
     from app.loader import DigestError, seeding
+    from app.loader.explain import explain as explain_records
+    from app.loader.explain import least_certain
 
     settings = get_settings()
     paths = list(files) if files else seeding.default_pages(settings.seed_dir)
     if not paths:
         fail(f"no digest pages given and none in {settings.seed_dir}")
+    if (explain or report) and not dry_run:
+        fail("--explain and --report need --dry-run")
     if dry_run:
         # The taxonomy curators keep in the database when there is one at head; else the
         # packaged one (what `migrate` would load). Either way nothing is written.
@@ -277,6 +286,11 @@ def seed(
             if session is not None:
                 session.close()
         records = [record for result in results for record in result.records]
+        if explain or report:
+            text = explain_records(records) if explain else ""
+            typer.echo(text + ("\n" if explain and report else "") +
+                       (least_certain(records) if report else ""), nl=False)
+            return
         sys.stdout.buffer.write(orjson.dumps(records, option=orjson.OPT_INDENT_2) + b"\n")
         return
     migrate_and_load_reference()

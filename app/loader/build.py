@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from app.entries.slugs import slugify, with_suffix
-from app.loader.classify import ClassificationRules, classify, parse_rules
-from app.loader.dates import Window
+from app.loader.classify import ClassificationRules, Scores, parse_rules, score_entry
+from app.loader.dates import Placement, Window, place
 from app.loader.digest import DigestEntry, DigestPage
 from app.loader.enrich import (
     SessionInfo,
@@ -22,6 +22,7 @@ from app.loader.enrich import (
     page_session_number,
     statement_fields,
 )
+from app.loader.evidence import DATE_FIELDS, EntryText, record_evidence, unlocated
 from app.loader.people import SpeakerVocab
 from app.loader.places import CountryMatcher, build_country_matcher, find_countries
 
@@ -51,6 +52,10 @@ KIND_KEYS = {
         "event_id",
     ),
 }
+
+# Where the entry lies in time and how precisely (docs/loader.md, "Dates and precision").
+# The loader's output only: the database and the API do not take them yet.
+LOADER_KEYS = ("date", "date_precision", "date_from", "date_to")
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,7 @@ def _speaker_vocab(data: dict[str, Any]) -> SpeakerVocab:
         honorifics=tuple(data["honorifics"]),
         organisations=dict(data.get("organisations", {})),
         institutions=dict(data.get("institutions", {})),
+        abbreviations=dict(data.get("abbreviations", {})),
     )
 
 
@@ -169,11 +175,75 @@ def build_page(
     for entry in page.entries:
         slug = _unique_slug(slugify(entry.title), seen)
         override = rules.overrides.get(slug, {})
-        kind = override.get("type") or classify(entry.title, entry.summary, rules.classification)
+        scores = None if override.get("type") else score_entry(
+            entry.title, entry.summary, rules.classification)
+        kind = override.get("type") or scores.kind
         record = _record(entry, kind, slug, page, session, credited, topics, rules)
         record.update({k: v for k, v in override.items() if k in record})
+        text = EntryText(page, entry)
+        placement = _placement(record, text, session)
+        record.update(_placement_fields(placement))
+        record["provenance"]["evidence"] = _evidence(
+            record, text, scores, session, topics, rules, override, placement)
         records.append(record)
     return PageResult(_session_dict(session), records)
+
+
+def _evidence(
+    record: dict[str, Any],
+    text: EntryText,
+    scores: Scores | None,
+    session: SessionInfo | None,
+    topics: list[TopicRule],
+    rules: Rules,
+    override: dict[str, Any],
+    placement: Placement,
+) -> dict[str, Any]:
+    """Per-field evidence; a field an override set names the override instead."""
+    window = session.window if session else Window()
+    found = record_evidence(record, text, scores, window, topics, rules)
+    found["date"] = _date_evidence(placement, found, text, record)
+    for key in set(override) - {"type"}:
+        found[key] = unlocated("overrides.toml", override[key])
+    return found
+
+
+def _placement(record: dict[str, Any], text: EntryText, session: SessionInfo | None
+               ) -> Placement:
+    """Where the entry lies in time (title and summary read together)."""
+    window = session.window if session else Window()
+    words = f"{text.folded('title')}. {text.folded('summary')}"
+    return place(record.get(DATE_FIELDS[record["type"]]), words, window, record["type"])
+
+
+def _placement_fields(placement: Placement) -> dict[str, Any]:
+    """The loader-only date fields of a record."""
+    return {
+        "date": placement.date,
+        "date_precision": placement.precision,
+        "date_from": placement.date_from,
+        "date_to": placement.date_to,
+    }
+
+
+def _date_evidence(placement: Placement, found: dict[str, Any], text: EntryText,
+                   record: dict[str, Any]) -> dict[str, Any]:
+    """Evidence for the placement: the primary date's, the phrase's, or the session's."""
+    base = {"precision": placement.precision}
+    if placement.precision == "day" and placement.span is None:
+        primary = found.get(DATE_FIELDS[record["type"]], {})
+        return base | primary | {"rule": f"{placement.rule} ({primary.get('rule', 'override')})"}
+    if placement.span is not None:
+        title = len(text.folded("title"))
+        start, end = placement.span
+        name, shift = ("title", 0) if start < title else ("summary", title + 2)
+        return base | text.span(name, start - shift, end - shift, placement.rule, placement.date)
+    if placement.precision == "session":
+        where = {k: v for k, v in found.get("session", {}).items() if k not in ("value", "rule")}
+        return base | unlocated(placement.rule, placement.date) | where | {
+            "date_from": placement.date_from.isoformat(),
+            "date_to": placement.date_to.isoformat()}
+    return base | unlocated(placement.rule)
 
 
 def _unique_slug(slug: str, seen: dict[str, int]) -> str:

@@ -148,3 +148,84 @@ def intro_window(intro: str) -> tuple[date | None, date | None]:
         return found
     dates = explicit_dates(intro, window)
     return (dates[0], None) if dates else (None, None)
+
+
+PRECISIONS = ("day", "month", "session", "unknown")
+_DAYS = "|".join(WEEKDAYS)
+# "the session came to a close on Wednesday": the weekday of the session's first or last day.
+BOUNDARY_RE = re.compile(
+    rf"\b(?P<verb>opened|opens|began|begins|started|kicked off|closed|closes|concluded|"
+    rf"ended|ends|wrapped up|came to a close|came to an end)"
+    rf"(?:\s+(?:its|the)\s+[^.;,]{{0,50}}?)?\s+(?:on\s+)?(?P<day>{_DAYS})\b"
+)
+CLOSING = ("closed", "closes", "concluded", "ended", "ends", "wrapped up", "came to a close",
+           "came to an end")
+MONTH_ONLY_RE = re.compile(
+    rf"\b(?:[Ii]n|[Dd]uring)\s+(?:early\s+|mid-|late\s+)?(?P<m>{MONTH})(?:\s+(?P<y>{YEAR}))?"
+    r"(?!\s*\d)"
+)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """When an entry happened and how precisely that is known.
+
+    ``day``: the text states the day or context pins it; ``month``: only the month is
+    stated; ``session``: only the session is known (``date`` is its first day, ``date_from``
+    / ``date_to`` its dates); ``unknown``: nothing, not even the session's dates. ``span``
+    is the (start, end) in the folded text of what placed it, when a phrase did.
+    """
+
+    date: date | None
+    precision: str
+    rule: str
+    date_from: date | None = None
+    date_to: date | None = None
+    span: tuple[int, int] | None = None
+
+
+def boundary_weekday(text: str, window: Window) -> tuple[date, tuple[int, int]] | None:
+    """A weekday pinned by the session's opening or closing ("came to a close on Wednesday").
+
+    The only candidate is the session's first (opening) or last (closing) day; it is kept
+    only if it is that weekday, so a weekday that contradicts the session dates gives nothing.
+    """
+    match = BOUNDARY_RE.search(fold(text))
+    if not match or not (window.start and window.end):
+        return None
+    day = window.end if match.group("verb") in CLOSING else window.start
+    if WEEKDAYS[day.weekday()] != match.group("day"):
+        return None
+    return day, (match.start(), match.end())
+
+
+def month_only(text: str, window: Window) -> tuple[date, tuple[int, int]] | None:
+    """The first "in March (2021)" with no day: the month's first day, year from the window."""
+    for match in MONTH_ONLY_RE.finditer(fold(text)):
+        month = _month_number(match.group("m"))
+        year = int(match.group("y")) if match.group("y") else None
+        if month is None:
+            continue
+        first = date(year, month, 1) if year else resolve_year(month, 1, window)
+        if first:
+            return first, (match.start(), match.end())
+    return None
+
+
+def place(known: date | None, text: str, window: Window, kind: str) -> Placement:
+    """Place an entry in time: its primary date, else a pinned weekday (events and
+    statements), else a stated month, else the session, else unknown. Never a guessed day."""
+    if known is not None:
+        return Placement(known, "day", "dates: the entry's primary date")
+    if kind != "article":  # an article's dates are its subject's, not its publication's
+        pinned = boundary_weekday(text, window)
+        if pinned:
+            return Placement(pinned[0], "day", "dates: weekday of the session's opening or "
+                             "closing day", span=pinned[1])
+        month = month_only(text, window)
+        if month:
+            return Placement(month[0], "month", "dates: a month without a day", span=month[1])
+    if window.start and window.end:
+        return Placement(window.start, "session", "dates: only the session is known",
+                         window.start, window.end)
+    return Placement(None, "unknown", "dates: no date in the text and no session dates")

@@ -29,12 +29,19 @@ class DigestError(Exception):
 
 @dataclass(frozen=True)
 class DigestEntry:
-    """One entry of a page; line is the 1-based line of its title."""
+    """One entry of a page; line is the 1-based line of its title.
+
+    ``title_at`` is the offset of the title in the page text and ``summary_at`` the page
+    offset of every character of ``summary`` (which joins lines and collapses spaces), so
+    evidence found in the entry can be pointed at in the page as it was written.
+    """
 
     title: str
     summary: str
     line: int
     has_more: bool = True
+    title_at: int = 0
+    summary_at: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,12 @@ class DigestPage:
     intro: str
     intro_line: int
     entries: list[DigestEntry] = field(default_factory=list)
+    text: str = ""
+    intro_at: tuple[int, ...] = ()
+
+    def line_of(self, offset: int) -> int:
+        """The 1-based line of a character offset into the page text."""
+        return _line_of(self.text, offset)
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,7 @@ class _Block:
 
     line: int
     lines: tuple[str, ...]
+    starts: tuple[int, ...] = ()
 
     @property
     def has_more(self) -> bool:
@@ -64,6 +78,26 @@ class _Block:
         """The block's lines joined with single spaces, marker removed."""
         joined = " ".join(self.lines)
         return " ".join(MORE_RE.sub("", joined).split())
+
+    def offsets(self) -> tuple[int, ...]:
+        """The page offset of each character of ``text`` (a joining space: the line end)."""
+        chars: list[str] = []
+        where: list[int] = []
+        for line, start in zip(self.lines, self.starts, strict=True):
+            if chars:
+                chars.append(" ")
+                where.append(where[-1] + 1)
+            chars.extend(line)
+            where.extend(range(start, start + len(line)))
+        joined = "".join(chars)
+        more = MORE_RE.search(joined)
+        cut = more.start() if more else len(joined)
+        out: list[int] = []
+        for token in re.finditer(r"\S+", joined[:cut]):
+            if out:
+                out.append(where[token.start() - 1])
+            out.extend(where[token.start() : token.end()])
+        return tuple(out)
 
 
 def read_digest(path: Path, *, source: str | None = None) -> DigestPage:
@@ -91,7 +125,7 @@ def parse_digest(text: str, *, source: str) -> DigestPage:
     entries = _entries(rest, source)
     if not entries:
         raise DigestError(source, intro.line, "page has an intro but no entries")
-    return DigestPage(source, intro.text, intro.line, entries)
+    return DigestPage(source, intro.text, intro.line, entries, text, intro.offsets())
 
 
 def _check_text(text: str, source: str) -> None:
@@ -114,19 +148,26 @@ def _blocks(text: str) -> list[_Block]:
     """Split text into blocks of non-blank lines (CR, LF or CRLF line ends)."""
     blocks: list[_Block] = []
     current: list[str] = []
+    starts: list[int] = []
     start = 0
-    for number, raw in enumerate(re.split(r"\r\n|\r|\n", text), start=1):
+    offset = 0
+    for number, match in enumerate(re.finditer(r"([^\r\n]*)(\r\n|\r|\n|$)", text), start=1):
+        raw = match.group(1)
         line = raw.strip()
+        if match.start() == len(text) and number > 1 and not raw:
+            break
+        offset = match.start() + len(raw) - len(raw.lstrip())
         if not line or SEPARATOR_RE.match(line):
             if current:
-                blocks.append(_Block(start, tuple(current)))
-            current = []
+                blocks.append(_Block(start, tuple(current), tuple(starts)))
+            current, starts = [], []
             continue
         if not current:
             start = number
         current.append(line)
+        starts.append(offset)
     if current:
-        blocks.append(_Block(start, tuple(current)))
+        blocks.append(_Block(start, tuple(current), tuple(starts)))
     return blocks
 
 
@@ -184,4 +225,6 @@ def _entry(title: _Block, summary: _Block, source: str) -> DigestEntry:
         raise DigestError(source, summary.line, "summary is empty")
     if len(text) > SUMMARY_MAX:
         raise DigestError(source, summary.line, f"summary is longer than {SUMMARY_MAX} characters")
-    return DigestEntry(title.lines[0], text, title.line, summary.has_more)
+    return DigestEntry(
+        title.lines[0], text, title.line, summary.has_more, title.starts[0], summary.offsets()
+    )

@@ -141,7 +141,10 @@ def event_fields(title: str, summary: str, window: Window, vocab: Mapping) -> di
         "location": location,
         "format": event_format(text, vocab, location),
         "organizers": organizers(
-            summary, vocab.get("organizer_cues", []), vocab.get("organisation_words", [])
+            summary,
+            vocab.get("organizer_cues", []),
+            vocab.get("organisation_words", []),
+            vocab.get("organizer_descriptors", []),
         ),
     }
 
@@ -170,12 +173,32 @@ def credited_publisher(intro: str) -> str | None:
     return match.group(2) if match else None
 
 
+def article_genre(title: str, summary: str, vocab: Mapping) -> str:
+    """The genre: the headline's label ("Research: ..."), else what the text says it is
+    ("this paper examines"), else the first genre word in the title, then the summary.
+
+    A research paper titled "... Facts and Public Opinion" is research, not commentary.
+    """
+    order = vocab.get("order", [])
+    label = re.match(r"^((?:\S+\s+){0,2}?\S+)\s*:", fold(title))
+    labels = vocab.get("labels", {})
+    if label:
+        found = first_term(label.group(1).split()[-1], labels, order)
+        if found:
+            return found
+    return (
+        first_term(summary, vocab.get("self_described", {}), order)
+        or first_term(title, vocab, order)
+        or first_term(summary, vocab, order)
+        or "other"
+    )
+
+
 def article_fields(
     title: str, summary: str, window: Window, credited: str | None, vocab: Mapping
 ) -> dict:
     """source, authors, genre and published_on of an article."""
-    order = vocab.get("order", [])
-    genre = first_term(title, vocab, order) or first_term(summary, vocab, order) or "other"
+    genre = article_genre(title, summary, vocab)
     byline = re.match(rf"^By\s+({NAME})(?:\s+and\s+({NAME}))?", fold(summary))
     authors = [name for name in byline.groups() if name] if byline else []
     return {

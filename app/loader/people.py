@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from app.loader.classify import fold
 from app.loader.places import CountryMatcher, country_code, country_spans
@@ -38,6 +38,7 @@ class SpeakerVocab:
     honorifics: tuple[str, ...]
     organisations: Mapping[str, str]
     institutions: Mapping[str, str]
+    abbreviations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ def split_run(run: str, vocab: SpeakerVocab, matcher: CountryMatcher) -> Speaker
         run = re.sub(rf"(?<!\w){re.escape(honorific)}\s*", "", run)
     if run in vocab.institutions:
         return Speaker(role=vocab.institutions[run], institution=True)
+    run = expand_abbreviations(run, vocab.abbreviations)
     tokens = re.sub(r"^(?:a|an|the)\s+", "", run, flags=re.IGNORECASE).split()
     affiliation, demonym, tokens = _prefix(tokens, vocab, matcher)
     name_tokens = _trailing_name(tokens, vocab, matcher)
@@ -87,13 +89,35 @@ def split_run(run: str, vocab: SpeakerVocab, matcher: CountryMatcher) -> Speaker
     role_tokens, affiliation = _of_country(role_tokens, affiliation, matcher)
     if not all(_role_token(t, vocab) for t in role_tokens):
         return None
-    while role_tokens and role_tokens[0].lower() in vocab.connectors:
-        role_tokens = role_tokens[1:]
+    role_tokens = tidy_role(role_tokens, vocab.connectors)
     name = " ".join(name_tokens) if len(name_tokens) >= 2 else None
     if len(name_tokens) == 1 and not role_tokens:
         return None
     role = normalise_role(" ".join(role_tokens), demonym) if role_tokens else None
     return Speaker(name, role, affiliation)
+
+
+def expand_abbreviations(run: str, abbreviations: Mapping[str, str]) -> str:
+    """Spell out headline abbreviations of roles ("Amb." -> "Ambassador", "FM" -> ...)."""
+    return " ".join(abbreviations.get(token, token) for token in run.split())
+
+
+def tidy_role(tokens: list[str], connectors: frozenset[str]) -> list[str]:
+    """Drop connectors left dangling once a country was taken out of a role.
+
+    "Permanent Representative of [China] to the UN" must not read "... of to the UN":
+    a connector directly followed by another one (other than "the") goes, and so do
+    connectors at either end.
+    """
+    kept: list[str] = []
+    for i, token in enumerate(tokens):
+        after = tokens[i + 1].lower() if i + 1 < len(tokens) else None
+        if token.lower() in connectors and (
+            after is None or (after in connectors and after != "the") or not kept
+        ):
+            continue
+        kept.append(token)
+    return kept
 
 
 def _prefix(tokens: list[str], vocab: SpeakerVocab, matcher: CountryMatcher):
@@ -160,7 +184,8 @@ def verb_runs(text: str, vocab: SpeakerVocab) -> list[tuple[int, str]]:
         prefix = ADVERBIAL.sub("", text[: match.start()].rstrip())
         words: list[str] = []
         for token in reversed(prefix.split()):
-            if token[-1] in ',;:"' or (token.endswith(".") and not re.search(r"\.\w", token)):
+            period = token.endswith(".") and not re.search(r"\.\w", token)
+            if token[-1] in ',;:"' or (period and token not in vocab.abbreviations):
                 break
             if not (token[0].isupper() or token.lower() in vocab.role_words | vocab.connectors):
                 break

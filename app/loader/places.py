@@ -18,6 +18,14 @@ TIME_TAIL = re.compile(
     r"\s+(?:on|in)\s+(?:[A-Z][a-z]+day|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
     r"\s+\d).*$"
 )
+# What follows an organiser's name but is not part of it: when and how the event was held.
+CIRCUMSTANCE_TAIL = re.compile(
+    r"\s+(?:on the (?:sidelines|margins)|during|ahead of|via|online|virtually|"
+    r"to (?:discuss|mark|share|exchange|explore)|which|where|with the (?:support|help))\b.*$"
+)
+# A comma then a lower-case word other than "and"/"the" starts a new clause ("..., drew 50").
+COMMA_CLAUSE = re.compile(r",\s+(?!(?:and|the)\b)[a-z].*$")
+SUBJECT_WORD = re.compile(r"^(?:[A-Z(][\w.'()&-]*|of|the|and|for|to|in|on|at|de|'s)$")
 
 
 @dataclass(frozen=True)
@@ -91,28 +99,66 @@ def event_format(text: str, cues: Mapping[str, list[str]], location: str | None)
     return "unknown"
 
 
-def organizers(text: str, cues: Iterable[str], org_words: Iterable[str]) -> list[str]:
+def organizers(
+    text: str, cues: Iterable[str], org_words: Iterable[str], descriptors: Iterable[str] = ()
+) -> list[str]:
     """Organisers named after "sponsored by" etc., else an organisation subject."""
+    span = organizer_span(text, cues, org_words)
+    if span is None:
+        return []
+    phrase = fold(text)[span[0] : span[1]]
+    return [strip_descriptor(part, descriptors) for part in _split_organizers(phrase)]
+
+
+def organizer_span(
+    text: str, cues: Iterable[str], org_words: Iterable[str]
+) -> tuple[int, int] | None:
+    """(start, end) in the folded text of the phrase naming the organisers, if any.
+
+    A cue "<verb> by" also matches with a few words between the verb and "by"
+    ("convened on Monday by", "hosted online by", "jointly organised in Geneva by").
+    """
     text = fold(text)
     for cue in sorted(cues, key=len, reverse=True):
-        match = re.search(rf"\b{re.escape(cue)}\s+([^.;]+)", text, re.IGNORECASE)
+        verb = re.escape(cue.removesuffix(" by")) if cue.endswith(" by") else None
+        pattern = rf"\b{verb}\b(?:\s+(?!by\b)[^\s.;]+){{0,6}}?\s+by\s+" if verb else (
+            rf"\b{re.escape(cue)}\s+")
+        match = re.search(pattern + r"([^.;]+)", text, re.IGNORECASE)
         if match:
-            return _split_organizers(TIME_TAIL.sub("", match.group(1)))
+            phrase = COMMA_CLAUSE.sub("", match.group(1))
+            phrase = CIRCUMSTANCE_TAIL.sub("", TIME_TAIL.sub("", phrase)).rstrip(" ,")
+            return match.start(1), match.start(1) + len(phrase)
     return _subject_organizer(text, org_words)
+
+
+def strip_descriptor(name: str, descriptors: Iterable[str]) -> str:
+    """Drop a leading descriptor ("Geneva-based", "non-profit") before a proper name."""
+    for pattern in descriptors:
+        match = re.match(rf"(?:{pattern})\s+(?=[A-Z])", name)
+        if match:
+            return name[match.end():]
+    return name
 
 
 def _split_organizers(phrase: str) -> list[str]:
     """Split "the X and the Y" into ["X", "Y"] (only before a "the")."""
     parts = re.split(r",\s*(?:and\s+)?(?=the\s)|\s+and\s+(?=the\s)", phrase.strip())
-    return [re.sub(r"^the\s+", "", p.strip(" ,")) for p in parts if p.strip(" ,")]
+    return [re.sub(r"^(?:the|an?)\s+", "", p.strip(" ,")) for p in parts if p.strip(" ,")]
 
 
-def _subject_organizer(text: str, org_words: Iterable[str]) -> list[str]:
-    """An organisation that is the subject of "held/hosted/introduced" in the text."""
+def _subject_organizer(text: str, org_words: Iterable[str]) -> tuple[int, int] | None:
+    """An organisation that is the subject of "held/hosted/introduced" in the text.
+
+    The subject must read like a name (capitalised words and connectors only), so
+    "the president of the Council said the session had been held" is no organiser.
+    """
     words = "|".join(re.escape(w) for w in org_words)
     pattern = (
         rf"(?:^|[.!?]\s+)((?:The\s+)?[A-Z][^,.;]*?\b(?:{words})\b[^,.;]*?)"
         r"\s+(?:on\s+\w+\s+)?(?:held|hosted|organi[sz]ed|introduced|convened|presented)\b"
     )
     match = re.search(pattern, text)
-    return [re.sub(r"^The\s+", "", match.group(1))] if match else []
+    if not match or not all(SUBJECT_WORD.match(w) for w in match.group(1).split()):
+        return None
+    start = match.start(1) + (4 if match.group(1).startswith("The ") else 0)
+    return start, match.end(1)

@@ -20,7 +20,14 @@ from app.core.errors import ProblemError
 from app.entries import repository as entry_repo
 from app.entries import service as entry_service
 from app.entries.registry import BY_TYPE, KINDS
-from app.loader.build import PageResult, build_page, load_known_sessions, load_rules, load_topics
+from app.loader.build import (
+    LOADER_KEYS,
+    PageResult,
+    build_page,
+    load_known_sessions,
+    load_rules,
+    load_topics,
+)
 from app.loader.digest import read_digest
 from app.loader.enrich import SessionInfo, TopicRule
 from app.reference.service import sessions, topics
@@ -122,8 +129,11 @@ def _drop_moved(session: Session, kind: str, slug: str, provenance: dict) -> Non
     entries = entry_repo.entries
     stale = session.execute(select(entries.c.id, entries.c.type, entries.c.provenance).where(
         entries.c.slug == slug, entries.c.type != kind)).all()
+    where = {"source": provenance["source"], "line": provenance["line"]}
     for entry_id, old_kind, stored in stale:
-        if stored == provenance:  # a deletion like any other (logged, links cleared)
+        # The same page line (its evidence differs with the kind): a deletion like any
+        # other (logged, links cleared).
+        if isinstance(stored, dict) and {k: stored.get(k) for k in where} == where:
             entry_service.remove(session, BY_TYPE[old_kind], entry_id, None)
 
 
@@ -135,7 +145,9 @@ def save(session: Session, results: list[PageResult]) -> SeedReport:
         if result.session is not None:
             _save_session(session, result.session, report)
         for record in result.records:
-            data = {k: v for k, v in record.items() if k not in ("type", "provenance")}
+            # The date placement stays in provenance until the API takes it (LOADER_KEYS).
+            skip = ("type", "provenance", *LOADER_KEYS)
+            data = {k: v for k, v in record.items() if k not in skip}
             provenance = record["provenance"]
             _drop_moved(session, record["type"], record["slug"], provenance)
             try:

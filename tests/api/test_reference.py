@@ -60,7 +60,7 @@ def test_sessions_listed_with_the_46th(client, auth):
     sessions = client.get("/api/v1/sessions").json()
     s46 = next(s for s in sessions if s["number"] == 46)
     assert (s46["starts_on"], s46["ends_on"], s46["location"]) == (
-        "2021-02-22", "2021-03-24", "Geneva")
+        "2021-02-22", "2021-03-23", "Geneva")
     assert s46["counts"] == kind_counts(statement=1)
 
 

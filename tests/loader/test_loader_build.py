@@ -11,6 +11,7 @@ from app.entries.slugs import slugify
 from app.loader.build import (
     COMMON_KEYS,
     KIND_KEYS,
+    LOADER_KEYS,
     build_page,
     load_known_sessions,
     load_rules,
@@ -55,7 +56,7 @@ def test_seed_session():
     session = seed().session
     assert session["number"] == 46
     assert session["name"] == "46th regular session of the Human Rights Council"
-    assert (session["starts_on"], session["ends_on"]) == (date(2021, 2, 22), date(2021, 3, 24))
+    assert (session["starts_on"], session["ends_on"]) == (date(2021, 2, 22), date(2021, 3, 23))
     assert session["location"] == "Geneva"
     assert session["description"].startswith("On February 22th, the 46th session")
     assert session["description"].endswith("United Nations Human Rights Council.")
@@ -65,7 +66,7 @@ def test_seed_records_have_exact_keys_and_order():
     records = seed().records
     assert len(records) == 26
     for record in records:
-        assert list(record) == [*COMMON_KEYS, *KIND_KEYS[record["type"]]]
+        assert list(record) == [*COMMON_KEYS, *KIND_KEYS[record["type"]], *LOADER_KEYS]
         assert record["body"] is None and record["url"] is None
         assert record["language"] == "en" and record["session"] == 46
         assert record["slug"] == slugify(record["title"])
@@ -76,10 +77,11 @@ def test_seed_records_have_exact_keys_and_order():
 
 def test_seed_provenance_lines():
     records = seed().records
-    assert [r["provenance"] for r in records[:2]] == [
+    assert [{k: r["provenance"][k] for k in ("source", "line")} for r in records[:2]] == [
         {"source": SEED_SOURCE, "line": 3},
         {"source": SEED_SOURCE, "line": 7},
     ]
+    assert set(records[0]["provenance"]) == {"source", "line", "evidence"}
     assert records[-1]["provenance"]["line"] == 103
     assert [r["provenance"]["line"] for r in records] == list(range(3, 104, 4))
 
@@ -213,7 +215,7 @@ def test_overrides_change_type_then_fields(rules_with_override):
     result = build(page, rules_with_override)
     praise = by_title(result, "China wins praise")
     assert praise["type"] == "statement"
-    assert list(praise) == [*COMMON_KEYS, *KIND_KEYS["statement"]]
+    assert list(praise) == [*COMMON_KEYS, *KIND_KEYS["statement"], *LOADER_KEYS]
     assert praise["speaker"] == "Someone Else"
     assert by_title(result, "Flagrant human rights")["genre"] == "commentary"
 

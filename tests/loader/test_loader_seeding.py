@@ -30,7 +30,9 @@ def test_seed_loads_the_26_entries_with_provenance(db, client):
     articles = client.get("/api/v1/articles").json()
     assert articles["total"] == 4
     first = client.get("/api/v1/articles?sort=id&limit=1").json()["items"][0]
-    assert first["provenance"] == {"source": "seed_data/000_33de37058f0cd80a.txt", "line": 3}
+    assert first["provenance"]["source"] == "seed_data/000_33de37058f0cd80a.txt"
+    assert first["provenance"]["line"] == 3
+    assert first["provenance"]["evidence"]["type"]["text"] == "Xinhua Commentary:"
     assert first["source"] == "Xinhua" and first["session"] == 46
     statements = client.get("/api/v1/statements?limit=100").json()["items"]
     assert {s["speaker"] for s in statements} >= {"Wang Yi", "Chen Xu", "Liu Yuyin",
@@ -155,3 +157,37 @@ def test_cli_seed_twice_reports_unchanged(cli_database):
     second = run_cli("seed", database_url=cli_database)
     assert "0 created, 0 updated, 26 unchanged" in second.stdout
     assert count_entries(cli_database) == 26
+
+
+def test_cli_dry_run_explain_prints_each_values_evidence(cli_database):
+    before = count_entries(cli_database)
+    result = run_cli("seed", "--dry-run", "--explain", database_url=cli_database)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("seed_data/000_33de37058f0cd80a.txt:3  article  xinhua-commentary-")
+    assert ('  type                 article (confidence 0.95)  line 3 [691:709] '
+            '"Xinhua Commentary:"') in out
+    assert '  speaker              Wang Yi  line 55 [' in out
+    assert out.count("\n  type  ") == 26 and out.count("<- ") > 26 * 4
+    assert count_entries(cli_database) == before
+
+
+def test_cli_dry_run_report_lists_least_certain_first(cli_database):
+    result = run_cli("seed", "--dry-run", "--report", database_url=cli_database)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("The 10 least certain kind decisions")
+    ranked = [line for line in lines if line[:1].isdigit()]
+    assert len(ranked) == 10
+    values = [float(line.split()[0]) for line in ranked]
+    assert values == sorted(values) and values[0] < 0.9
+    assert "chinese-envoy-rejects-groundless-accusations" in ranked[0]
+    assert "why: classification" in result.stdout and "override: [overrides." in result.stdout
+
+
+def test_cli_explain_and_report_need_dry_run(cli_database):
+    before = count_entries(cli_database)
+    result = run_cli("seed", "--report", database_url=cli_database)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: --explain and --report need --dry-run"
+    assert count_entries(cli_database) == before
