@@ -286,7 +286,7 @@ def import_file(
             for index, line, record in read_records(file, chosen, spec):
                 if index < skip:
                     continue
-                batch.append((index, record))
+                batch.append((index, record, line))
                 lines[index] = line
                 if len(batch) >= BATCH_SIZE:
                     done = _import_batch(spec, batch, lines, on_conflict, totals, errors_out,
