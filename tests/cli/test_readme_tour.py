@@ -5,7 +5,7 @@ The commands are read from README.md itself: every fenced block that follows a
 started (`.venv/bin/hrc-digest`) are replaced; the commands run in order in one bash, in
 a folder holding the repository's `examples/`, so their variables (`B`, `K`) carry on.
 Each must exit 0, and each curl must get a 2xx, or the status its comment gives
-(`# 400 …`, `# HTTP/1.1 201 Created`).
+(`# 400 …`, `# HTTP/1.1 201 Created`); a list commented `# total N` must say so.
 """
 
 import re
@@ -22,6 +22,7 @@ README_ADDRESS = "http://127.0.0.1:8000"
 README_CLI = ".venv/bin/hrc-digest"
 # A status a command's own comment (or a comment line right after it) states first.
 STATUS = re.compile(r"#\s*(?:HTTP/1\.1\s+)?([1-5][0-9]{2})\b")
+TOTAL = re.compile(r"#\s*total ([0-9]+)\b")
 
 
 def tour_blocks(readme: str) -> list[str]:
@@ -78,6 +79,8 @@ def test_the_tour_is_read_from_the_readme():
 
 BASH_PRELUDE = """set -u -o pipefail
 HDRS=$(mktemp)
+OUT=$(mktemp)
+trap 'rm -f "$HDRS" "$OUT"' EXIT
 curl() { command curl -sS --max-time 30 -D "$HDRS" "$@"; }
 check() {  # check N RC EXPECTED_STATUS_OR_-
   local status
@@ -98,7 +101,11 @@ def tour_script(runs: list[tuple[str, int | None]], base: str) -> str:
     lines = [BASH_PRELUDE]
     for number, (command, status) in enumerate(runs, 1):
         command = command.replace(README_ADDRESS, base).replace(README_CLI, cli)
-        lines += [': > "$HDRS"', command, f"check {number} $? {status or '-'}"]
+        lines += [': > "$HDRS"', "{", command, '} > "$OUT"', f"check {number} $? {status or '-'}"]
+        if total := TOTAL.search(command.splitlines()[-1]):  # `# total 2`: the output says so
+            lines.append(f"""grep -q '"total":{total.group(1)},' "$OUT" || {{ echo; """
+                         f"""echo "TOUR FAILED: command {number}: total is not {total.group(1)}";"""
+                         " exit 1; }")
     return "\n".join(lines) + "\n"
 
 
