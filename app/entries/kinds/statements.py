@@ -79,6 +79,8 @@ spec = KindSpec(
         FieldFilter("on_behalf_of", "on_behalf_of", "text", "Whom the statement was "
                     "delivered for (case-insensitive).", "over 100 countries"),
         FieldFilter("event_id", "event_id", "int", "The event it was delivered at.", "12"),
+        FieldFilter("event", "event_id", "slug", "The event it was delivered at, by slug.",
+                    "virtual-seminar-focuses-on-human-rights-cooperation-under-belt-road"),
     ),
     facets=("statement_type", "speaker"),
     description="Speeches, remarks, spokesperson answers and joint statements.",
