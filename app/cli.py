@@ -267,8 +267,8 @@ def import_file(
     typer.echo(f"{spec.plural}: {totals['created']} created, {totals['updated']} updated, "
                f"{totals['unchanged']} unchanged, {totals['failed']} failed{resumed}")
     if state.rejected_rows:
-        again = shlex.join(["hrc-digest", "import", str(state.rejected), "--kind",
-                            spec.plural])
+        again = shlex.join(["hrc-digest", "import", str(state.rejected), "--kind", spec.plural,
+                            *(["--on-conflict", on_conflict] if on_conflict != "update" else [])])
         fail(f"{state.rejected_rows} rows were rejected: they are in {state.rejected} "
              f"(why: {state.errors}); fix them there and run: {again}")
 

@@ -156,9 +156,12 @@ def test_state_dir_option_and_its_environment_variable(url, tmp_path):
     data = tmp_path / "placed.ndjson"
     data.write_text('{"title": ""}\n')
     result = run("import", str(data), "--kind", "articles", "--state-dir", "work/state",
-                 database_url=url, cwd=tmp_path)
+                 "--on-conflict", "skip", database_url=url, cwd=tmp_path)
     assert result.returncode == 1
     assert (tmp_path / "work" / "state" / "placed.ndjson.rejected.ndjson").is_file()
+    assert result.stderr.strip().endswith(  # the re-import keeps the conflict rule
+        "run: hrc-digest import work/state/placed.ndjson.rejected.ndjson --kind articles "
+        "--on-conflict skip")
     env = os.environ | {"DATABASE_URL": url, "HRC_DIGEST_STATE_DIR": str(tmp_path / "from-env")}
     from_env = subprocess.run([sys.executable, "-m", "app.cli", "import", str(data), "--kind",
                                "articles"], env=env, cwd=tmp_path, capture_output=True,
