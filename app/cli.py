@@ -2,6 +2,7 @@
 
 import logging
 import re
+import shlex
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -310,36 +311,12 @@ def _kind(name: str):
     return spec
 
 
-def _working_file(path: Path, suffix: str) -> Path:
-    """A file the import keeps about its input: in the current folder, named after the
-    input's base name, so an input path (absolute, `../..`, a symlink) never steers where
-    the command writes."""
-    return Path.cwd() / (path.name + suffix)
-
-
-def _checkpoint_path(path: Path) -> Path:
-    return _working_file(path, ".progress.json")
-
-
-def _read_checkpoint(path: Path, kind: str) -> int:
-    """How many records an interrupted import of this very file already committed."""
-    checkpoint = _checkpoint_path(path)
-    if not checkpoint.exists():
-        return 0
-    stat = path.stat()
-    saved = orjson.loads(checkpoint.read_bytes())
-    if saved.get("kind") != kind or saved.get("size") != stat.st_size or (
-            saved.get("mtime_ns") != stat.st_mtime_ns) or (
-            saved.get("path", str(path.resolve())) != str(path.resolve())):
-        return 0  # the file changed: start over (upserts make that safe)
-    return int(saved.get("done", 0))
-
-
-def _write_checkpoint(path: Path, kind: str, done: int) -> None:
-    stat = path.stat()
-    _checkpoint_path(path).write_bytes(orjson.dumps(
-        {"path": str(path.resolve()), "kind": kind, "size": stat.st_size,
-         "mtime_ns": stat.st_mtime_ns, "done": done}))
+def _resume_hint(done: int, checkpoint: Path) -> None:
+    """Say on stderr what an interrupted import kept and the exact command that resumes it."""
+    command = shlex.join(["hrc-digest", *sys.argv[1:]])
+    err.print(f"interrupted: the first {done:,} records are committed (resume point: "
+              f"{checkpoint}); to resume, run the same command again:\n{command}",
+              markup=False)
 
 
 @cli.command("import")
@@ -350,15 +327,16 @@ def import_file(
         "--format", help="ndjson, csv or json (default: from the file name).")] = None,
     on_conflict: Annotated[str, typer.Option(
         help="When a slug exists: update, skip or error.")] = "update",
-    errors_file: Annotated[Path | None, typer.Option(
-        "--errors", help="Where to write rejected rows (default: NAME.errors.jsonl in the "
-                         "current folder, NAME being the file's name).")] = None,
+    state_dir: Annotated[Path, typer.Option(
+        "--state-dir", envvar="HRC_DIGEST_STATE_DIR",
+        help="Folder of the working files, named after the input's file name NAME: the "
+             "resume point NAME.progress.json, the rejected rows as read "
+             "NAME.rejected.ndjson (.csv for CSV), ready to fix and import again, and why "
+             "each was rejected NAME.errors.ndjson.")] = Path(".hrc-digest"),
 ) -> None:
     """Load records straight into the database, in batches; resumes after an interruption."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from app.entries.bulk import BATCH_SIZE
-    from app.entries.files import FileFormatError, guess_format, read_records
+    from app.entries.files import FileFormatError, guess_format
+    from app.entries.import_state import ImportState
 
     spec = _kind(kind)
     if on_conflict not in ("update", "skip", "error"):
@@ -371,66 +349,89 @@ def import_file(
         fail(str(exc))
     if chosen not in ("ndjson", "csv", "json"):
         fail("--format must be ndjson, csv or json")
-    errors_path = errors_file or _working_file(file, ".errors.jsonl")
-    skip = _read_checkpoint(file, spec.type)
-    migrate_and_load_reference()
+    state = ImportState(state_dir, file, spec.type, chosen)  # type: ignore[arg-type]
+    try:
+        skip = state.start()
+    except OSError as exc:
+        fail(f"{exc.filename or state_dir}: cannot write: {exc.strerror or exc}")
     totals = {"created": 0, "updated": 0, "unchanged": 0, "failed": 0}
-    done = skip
+    progress = {"done": skip}
+    try:
+        migrate_and_load_reference()
+        _import_rows(spec, state, skip, on_conflict, totals, progress)
+        state.finish()
+    except KeyboardInterrupt:
+        _resume_hint(progress["done"], state.checkpoint)
+        raise typer.Exit(130) from None
+    finally:
+        state.tidy()
+    resumed = f" (resumed after {skip:,})" if skip else ""
+    typer.echo(f"{spec.plural}: {totals['created']} created, {totals['updated']} updated, "
+               f"{totals['unchanged']} unchanged, {totals['failed']} failed{resumed}")
+    if state.rejected_rows:
+        again = shlex.join(["hrc-digest", "import", str(state.rejected), "--kind", spec.plural,
+                            *(["--on-conflict", on_conflict] if on_conflict != "update" else [])])
+        fail(f"{state.rejected_rows} rows were rejected: they are in {state.rejected} "
+             f"(why: {state.errors}); fix them there and run: {again}")
+
+
+def _import_rows(spec, state, skip: int, on_conflict: str, totals: dict[str, int],
+                 progress: dict[str, int]) -> None:
+    """Read, write and record the file batch by batch, with a progress bar; each committed
+    batch moves the resume point (`progress["done"]`). Expected failures exit 1."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from app.entries.bulk import BATCH_SIZE
+    from app.entries.files import FileFormatError, read_records
+
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} "
                "rows"), TextColumn("{task.fields[rate]:,.0f} rows/s"), TimeElapsedColumn())
     started = datetime.now(UTC)
     statistics = _entry_statistics([spec])
     try:
-        with errors_path.open("wb") as errors_out, Progress(*columns, console=err) as progress:
-            task = progress.add_task(f"importing {spec.plural}", total=None, rate=0.0)
+        with Progress(*columns, console=err) as bar:
+            task = bar.add_task(f"importing {spec.plural}", total=None, rate=0.0)
             batch: list = []
-            lines: dict[int, int] = {}
-            for index, line, record in read_records(file, chosen, spec):
-                if index < skip:
-                    continue
-                batch.append((index, record))
-                lines[index] = line
+            rows = (row for row in read_records(state.source, state.file_format, spec)
+                    if row.index >= skip)
+            for row in rows:
+                batch.append(row)
                 if len(batch) >= BATCH_SIZE:
-                    done = _import_batch(spec, batch, lines, on_conflict, totals, errors_out,
-                                         statistics)
-                    _write_checkpoint(file, spec.type, done)
+                    progress["done"] = _import_batch(spec, batch, on_conflict, totals, state,
+                                                     statistics)
                     elapsed = (datetime.now(UTC) - started).total_seconds() or 1e-9
-                    progress.update(task, completed=done, rate=(done - skip) / elapsed)
-                    batch, lines = [], {}
+                    bar.update(task, completed=progress["done"],
+                               rate=(progress["done"] - skip) / elapsed)
+                    batch = []
             if batch:
-                done = _import_batch(spec, batch, lines, on_conflict, totals, errors_out,
-                                     statistics)
-                progress.update(task, completed=done)
+                progress["done"] = _import_batch(spec, batch, on_conflict, totals, state,
+                                                 statistics)
+                bar.update(task, completed=progress["done"])
     except (FileFormatError, UnicodeDecodeError) as exc:
-        if errors_path.is_file() and not errors_path.stat().st_size:
-            errors_path.unlink()  # nothing was rejected row by row
-        fail(f"{file}: {exc}" if isinstance(exc, UnicodeDecodeError) else str(exc))
-    except OSError as exc:  # the errors file or the checkpoint cannot be written
-        fail(f"{exc.filename or errors_path}: cannot write: {exc.strerror or exc}")
+        fail(f"{state.source}: {exc}" if isinstance(exc, UnicodeDecodeError) else str(exc))
+    except OSError as exc:  # a state file cannot be written
+        fail(f"{exc.filename or state.folder}: cannot write: {exc.strerror or exc}")
     statistics.after_commit(get_engine())
-    _checkpoint_path(file).unlink(missing_ok=True)
-    resumed = f" (resumed after {skip:,})" if skip else ""
-    typer.echo(f"{spec.plural}: {totals['created']} created, {totals['updated']} updated, "
-               f"{totals['unchanged']} unchanged, {totals['failed']} failed{resumed}")
-    if totals["failed"]:
-        fail(f"{totals['failed']} rows were rejected; see {errors_path}")
-    errors_path.unlink(missing_ok=True)
 
 
-def _import_batch(spec, batch, lines, on_conflict, totals, errors_out, statistics) -> int:
-    """Write one batch in its own transaction; return how many records are now done."""
+def _import_batch(spec, batch, on_conflict, totals, state, statistics) -> int:
+    """Write one batch in its own transaction, then record its rejected rows and the resume
+    point; return how many records are now done."""
     from app.entries.bulk import BulkWriter
 
     with database_session() as session:
         writer = BulkWriter(session, spec, on_conflict=on_conflict, atomic=False)
-        writer.add_batch(batch)
+        writer.add_batch([(row.index, row.record, row.line) for row in batch])
         statistics.before_commit(session, writer.report.created + writer.report.updated)
     report = writer.report
     for key in ("created", "updated", "unchanged", "failed"):
         totals[key] += getattr(report, key)
-    for error in report.errors:
-        errors_out.write(orjson.dumps(error | {"line": lines.get(error["index"])}) + b"\n")
-    return batch[-1][0] + 1
+    by_index = {row.index: row for row in batch}
+    state.reject([(by_index[error["index"]], error)
+                  for error in sorted(report.errors, key=lambda e: e["index"])])
+    done = batch[-1].index + 1
+    state.save(done)
+    return done
 
 
 @cli.command("export")

@@ -74,10 +74,13 @@ class BulkReport:
     failed: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
 
-    def fail(self, index: int, slug: str | None, detail: str) -> None:
-        """Record a bad item."""
+    def fail(self, index: int, slug: str | None, detail: str, *, line: int | None = None,
+             title: str | None = None) -> None:
+        """Record a bad item: where it was (index; NDJSON line) and what names it (slug;
+        its title when the slug is not known)."""
         self.failed += 1
-        self.errors.append({"index": index, "slug": slug, "detail": detail})
+        self.errors.append({"index": index, "line": line, "slug": slug,
+                            "title": title if slug is None else None, "detail": detail})
 
     def merge(self, other: "BulkReport") -> None:
         """Add another report's counts and errors to this one."""
@@ -94,41 +97,56 @@ class BulkReport:
                 "errors": sorted(self.errors, key=lambda e: e["index"])}
 
 
+# A raw item: (0-based index, parsed JSON or the Exception of a line that is not JSON,
+# 1-based line of an NDJSON body or import file, or None where lines do not apply).
+RawItem = tuple[int, Any, int | None]
+
+
 @dataclass
 class Item:
     """One valid record of the request, with its position."""
 
     index: int
     record: dict[str, Any]
+    line: int | None = None
+
+    def fail(self, report: BulkReport, detail: str) -> None:
+        """Report this item as not written."""
+        report.fail(self.index, self.record["slug"], detail, line=self.line)
 
 
-def _validate(spec: KindSpec, index: int, raw: Any, report: BulkReport) -> Item | None:
+def _validate(spec: KindSpec, raw_item: RawItem, report: BulkReport) -> Item | None:
     """An item as a full record, or None (reported) when it is not valid."""
+    index, raw, line = raw_item
     if isinstance(raw, Exception):
-        report.fail(index, None, str(raw))
+        report.fail(index, None, str(raw), line=line)
         return None
     if not isinstance(raw, dict):
-        report.fail(index, None, "item must be a JSON object")
+        report.fail(index, None, "item must be a JSON object", line=line)
         return None
     data = {k: v for k, v in raw.items() if k not in READ_ONLY}
     kind = data.pop("type", spec.type)
     provenance = data.pop("provenance", None)
     slug = data.get("slug") if isinstance(data.get("slug"), str) else None
+    # What still names an item whose slug is not known: its title, if it is text.
+    title = data.get("title") if isinstance(data.get("title"), str) else None
     if kind != spec.type:
-        report.fail(index, slug, f"type is '{kind}', this endpoint takes '{spec.type}'")
+        report.fail(index, slug, f"type is '{kind}', this endpoint takes '{spec.type}'",
+                    line=line, title=title)
         return None
     if provenance is not None and not isinstance(provenance, dict):
-        report.fail(index, slug, "provenance must be an object or null")
+        report.fail(index, slug, "provenance must be an object or null", line=line,
+                    title=title)
         return None
     try:
         record = spec.create_model.model_validate(data).model_dump()
     except ValidationError as exc:
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        report.fail(index, slug, detail)
+        report.fail(index, slug, detail, line=line, title=title)
         return None
     record["slug"] = record["slug"] or slugify(record["title"])
     record["provenance"] = provenance
-    return Item(index, record)
+    return Item(index, record, line)
 
 
 def _reference_errors(session: Session, spec: KindSpec, items: list[Item]) -> dict[int, str]:
@@ -165,28 +183,28 @@ class BulkWriter:
         self._writer: ThreadPoolExecutor | None = None
         self._pending: Future[BulkReport] | None = None  # the batch being written
 
-    def add_batch(self, raw_items: Iterable[tuple[int, Any]], *, wait: bool = True) -> None:
+    def add_batch(self, raw_items: Iterable[RawItem], *, wait: bool = True) -> None:
         """Validate and (unless an atomic request already failed) write one batch.
 
         With `wait=False` the write may still run on return: call `finish` before reading
         the report or ending the transaction, and `close` whatever happens."""
         items, counted = [], self.count
-        for index, raw in raw_items:
+        for raw_item in raw_items:
             self.count += 1
-            item = _validate(self.spec, index, raw, self.report)
+            item = _validate(self.spec, raw_item, self.report)
             if item is None:
                 continue
             slug = item.record["slug"]
             if slug in self.seen:
-                self.report.fail(index, slug, f"slug '{slug}' also at index {self.seen[slug]}")
+                item.fail(self.report, f"slug '{slug}' also at index {self.seen[slug]}")
                 continue
-            self.seen[slug] = index
+            self.seen[slug] = item.index
             items.append(item)
         self._wait()
         errors = _reference_errors(self.session, self.spec, items) if items else {}
         for item in items:
             if item.index in errors:
-                self.report.fail(item.index, item.record["slug"], errors[item.index])
+                item.fail(self.report, errors[item.index])
         planned = self._plan_writes([item for item in items if item.index not in errors])
         if planned is None:
             BULK_ITEMS.labels(self.spec.plural).inc(self.count - counted)
@@ -248,7 +266,7 @@ class BulkWriter:
             more_inserts, more_updates = self._plan(raced, existing, outcome)
             updates = updates + more_updates
             for item in more_inserts:
-                outcome.fail(item.index, item.record["slug"], "could not be written")
+                item.fail(outcome, "could not be written")
         self.store.update_many(self.session, self.spec, updates, now)
         outcome.updated += len(updates)
         BULK_ITEMS.labels(self.spec.plural).inc(counted)
@@ -268,7 +286,7 @@ class BulkWriter:
             if current is None:
                 inserts.append(item)
             elif self.on_conflict == "error":
-                report.fail(item.index, item.record["slug"], "slug already exists")
+                item.fail(report, "slug already exists")
             elif self.on_conflict == "skip" or self._same(current, item.record):
                 report.unchanged += 1
             else:
@@ -287,11 +305,11 @@ def transient(exc: BaseException) -> bool:
     return getattr(exc.orig, "sqlstate", None) in _PG_TRANSIENT
 
 
-Batches = list[list[tuple[int, Any]]]
+Batches = list[list[RawItem]]
 
 
 async def write_request(session: Session, spec: KindSpec,
-                        batches: AsyncIterator[list[tuple[int, Any]]], *,
+                        batches: AsyncIterator[list[RawItem]], *,
                         on_conflict: OnConflict, atomic: bool,
                         statistics: StatisticsRefresh) -> BulkWriter:
     """Write a request's batches in the session's transaction and commit it (an atomic

@@ -97,7 +97,7 @@ def kind_key(spec: KindSpec, spec_filter: FieldFilter) -> str:
 
 def _kind_values(spec_filter: FieldFilter, values: list[Any]) -> list[Any]:
     """A kind filter's values as bound: text and list matches are case-insensitive."""
-    if spec_filter.match in ("text", "list"):
+    if spec_filter.match in ("text", "list", "slug"):
         return [str(v).lower() for v in values]
     return list(values)
 
@@ -159,6 +159,9 @@ def field_predicate(spec_filter: FieldFilter, detail: Any, name: str,
         return func.lower(target).in_(_in(name))
     if spec_filter.match == "list":
         return _list_contains(dialect, target, name)
+    if spec_filter.match == "slug":  # the linked entry's id, found by its (lowercase) slug
+        linked = entries.alias("linked")
+        return target.in_(select(linked.c.id).where(linked.c.slug.in_(_in(name))))
     return target.in_(_in(name))
 
 

@@ -134,18 +134,38 @@ class Page(BaseModel):
 
 
 class BulkError(BaseModel):
-    """A bulk item that was not written."""
+    """A bulk item that was not written, and where to find it in what was sent."""
 
-    index: int = Field(description="0-based position in the request.", examples=[3])
-    slug: str | None = Field(examples=["china-urges-west-to-halt-interference"])
+    index: int = Field(description="0-based position among the items (NDJSON: blank lines "
+                       "are not items).", examples=[3])
+    line: int | None = Field(
+        default=None, description="NDJSON: the 1-based line of the request body the item "
+        "was on, blank lines counted. Null for a JSON array body.", examples=[5])
+    slug: str | None = Field(description="The item's slug; null when it failed before its "
+                             "slug was known (not JSON, or no valid slug).",
+                             examples=["china-urges-west-to-halt-interference"])
+    title: str | None = Field(
+        default=None, description="When `slug` is null: the item's title, if it has one as "
+        "text; else null.", examples=[None])
     detail: str = Field(examples=["title: String should have at least 1 character"])
 
 
 class BulkResult(BaseModel):
-    """What a bulk upsert did."""
+    """What a bulk upsert did: counts, and every item that was not written."""
 
-    created: int = Field(examples=[24])
-    updated: int = Field(examples=[1])
-    unchanged: int = Field(examples=[1])
-    failed: int = Field(examples=[0])
-    errors: list[BulkError]
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "created": 24, "updated": 1, "unchanged": 1, "failed": 2,
+        "errors": [
+            {"index": 2, "line": 3, "slug": None, "title": "Xinhua Commentary: a draft",
+             "detail": "genre: Input should be 'commentary', 'report', 'news', 'research' "
+                       "or 'other'"},
+            {"index": 5, "line": 7, "slug": "bulk-three", "title": None,
+             "detail": "unknown topic 'tibbet'"}]}]})
+
+    created: int = Field(description="Items written as new entries.", examples=[24])
+    updated: int = Field(description="Items that changed an existing entry.", examples=[1])
+    unchanged: int = Field(description="Items identical to the stored entry, or skipped "
+                           "(`on_conflict=skip`).", examples=[1])
+    failed: int = Field(description="Items not written: as many as `errors` lists.",
+                        examples=[2])
+    errors: list[BulkError] = Field(description="One per failed item, in index order.")

@@ -17,7 +17,9 @@ class FieldFilter:
 
     param: str  # the query parameter, e.g. "author"
     column: str  # the detail column, e.g. "authors"
-    match: Literal["text", "enum", "int", "list"]  # list: JSON array holds the value
+    # list: JSON array holds the value; slug: the column is a reference to an entry (of
+    # the type `references` names), matched by that entry's slug
+    match: Literal["text", "enum", "int", "list", "slug"]
     description: str = ""
     example: str = ""
 

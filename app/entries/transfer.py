@@ -26,8 +26,9 @@ def _too_many(limit: int) -> PayloadTooLarge:
 
 
 async def items(request: Request, *, max_items: int, max_bytes: int, batch: int
-                ) -> AsyncIterator[list[tuple[int, Any]]]:
-    """Batches of (index, parsed item); a line that is not JSON comes as an Exception."""
+                ) -> AsyncIterator[list[tuple[int, Any, int | None]]]:
+    """Batches of (index, parsed item, NDJSON line); a line that is not JSON comes as an
+    Exception. Lines count from 1, blank ones included; a JSON array's items have none."""
     kind = media_type(request)
     if kind in NDJSON_TYPES:
         async for chunk in _ndjson(request, max_items=max_items, batch=batch):
@@ -48,7 +49,8 @@ async def items(request: Request, *, max_items: int, max_bytes: int, batch: int
         if len(data) > max_items:
             raise _too_many(max_items)
         for start in range(0, len(data), batch):
-            yield list(enumerate(data[start:start + batch], start))
+            yield [(index, item, None)
+                   for index, item in enumerate(data[start:start + batch], start)]
     else:
         raise UnsupportedMediaType(
             f"bulk takes application/json (an array) or application/x-ndjson, not "
@@ -56,17 +58,18 @@ async def items(request: Request, *, max_items: int, max_bytes: int, batch: int
 
 
 async def _ndjson(request: Request, *, max_items: int, batch: int
-                  ) -> AsyncIterator[list[tuple[int, Any]]]:
+                  ) -> AsyncIterator[list[tuple[int, Any, int | None]]]:
     """Parse NDJSON as it arrives: at most one batch and one partial line in memory."""
-    pending, buffer, index = [], b"", 0
+    pending, buffer, index, number = [], b"", 0, 0
     async for part in request.stream():
         buffer += part
         if len(buffer) > MAX_LINE_BYTES and b"\n" not in buffer:
             raise PayloadTooLarge(f"an NDJSON line is at most {MAX_LINE_BYTES:,} bytes")
         *lines, buffer = buffer.split(b"\n")
         for line in lines:
+            number += 1
             if line.strip():
-                pending.append((index, _parse_line(line)))
+                pending.append((index, _parse_line(line), number))
                 index += 1
                 if index > max_items:
                     raise _too_many(max_items)
@@ -74,7 +77,7 @@ async def _ndjson(request: Request, *, max_items: int, batch: int
                 yield pending
                 pending = []
     if buffer.strip():
-        pending.append((index, _parse_line(buffer)))
+        pending.append((index, _parse_line(buffer), number + 1))
         if index + 1 > max_items:
             raise _too_many(max_items)
     if pending:

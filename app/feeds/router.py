@@ -42,7 +42,7 @@ PAGING = {"offset": 0, "cursor": None, "fields": None, "facets": None, "facet_li
           "count": "none"}
 NOT_FILTERS = frozenset({"limit", "sort"})  # presentation, not which entries: not in feed ids
 CASE_INSENSITIVE = frozenset({"language"} | {
-    f.param for spec in KINDS for f in spec.filters if f.match in ("text", "list")})
+    f.param for spec in KINDS for f in spec.filters if f.match in ("text", "list", "slug")})
 AUTHOR_FIELDS = ("authors", "source", "speaker")
 ALL_COLUMNS = ("id", "type", "slug", "title", "summary", "url", "topics", "created_at",
                "updated_at")

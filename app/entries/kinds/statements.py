@@ -73,7 +73,14 @@ spec = KindSpec(
         FieldFilter("statement_type", "statement_type", "enum", "Statement type.", "speech"),
         FieldFilter("speaker_affiliation", "speaker_affiliation", "text",
                     "Country code or organisation (case-insensitive).", "CN"),
+        FieldFilter("speaker_role", "speaker_role", "text", "The speaker's role "
+                    "(case-insensitive).", "Permanent Representative to the UN Office at "
+                    "Geneva"),
+        FieldFilter("on_behalf_of", "on_behalf_of", "text", "Whom the statement was "
+                    "delivered for (case-insensitive).", "over 100 countries"),
         FieldFilter("event_id", "event_id", "int", "The event it was delivered at.", "12"),
+        FieldFilter("event", "event_id", "slug", "The event it was delivered at, by slug.",
+                    "virtual-seminar-focuses-on-human-rights-cooperation-under-belt-road"),
     ),
     facets=("statement_type", "speaker"),
     description="Speeches, remarks, spokesperson answers and joint statements.",
