@@ -9,9 +9,9 @@ from app.core.db import get_engine, get_read_engine
 from app.core.errors import ServiceUnavailable, problem_responses
 from app.core.migrations import current_revision, head_revision
 from app.core.responses import FastJSONResponse
-from app.core.routing import DirectRoute
+from app.core.routing import ApiRoute
 
-router = APIRouter(tags=["operations"], route_class=DirectRoute)
+router = APIRouter(tags=["operations"], route_class=ApiRoute)
 
 
 @router.get("/healthz", summary="Liveness: the process answers")

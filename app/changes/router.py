@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import Query, Request, Response
+from fastapi import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -14,7 +14,7 @@ from app.core.errors import BadRequest, Unprocessable, problem_responses
 from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
 from app.entries.fields import MAX_ID
-from app.entries.query import reject_unknown
+from app.entries.params import Param, query_values
 from app.entries.registry import KINDS
 from app.entries.repository import entry_changes
 
@@ -92,22 +92,23 @@ def _first_at_or_after(session: Session, moment: datetime) -> int:
     return first if first is not None else _head(session) + 1
 
 
+ChangesQuery = query_values("changes_query", [
+    Param("since", Since | None, "`next_since` of the previous page, or an ISO 8601 time.",
+          "2021-03-01T00:00:00Z", bounds={"max_length": 40}),
+    Param("type", Literal[TYPES], "Only these kinds (repeatable).",  # type: ignore[valid-type]
+          "statement", True),
+    Param("limit", int, "Page size.", default=100, bounds={"ge": 1, "le": 1000}),
+])
+
+
 @router.get("/changes", response_model=ChangePage, summary="Changes since a point",
             description="Creates, updates and deletes in commit order: polling with "
                         "`since=next_since` sees every change exactly once. Start with no "
                         "`since` (everything) or an ISO time (changes at or after it); then "
                         "pass `next_since`. A token past the newest change is a 400.",
             responses=problem_responses(400, 422))
-def changes(
-    request: Request, db: ReadDep,
-    since: Annotated[Since | None, Query(max_length=40, description="`next_since` of the "
-                                         "previous page, or an ISO 8601 time.",
-                                         examples=["2021-03-01T00:00:00Z"])] = None,
-    type: Annotated[list[Literal[TYPES]] | None, Query(  # type: ignore[valid-type]
-        description="Only these kinds (repeatable).", examples=["statement"])] = None,
-    limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
-) -> Response:
-    reject_unknown(request, frozenset({"since", "type", "limit"}))
+def changes(db: ReadDep, query: ChangesQuery) -> Response:
+    since, type, limit = query["since"], query["type"], query["limit"]
     start = _start(db, since)
     stmt = (select(entry_changes).where(entry_changes.c.seq > start)
             .order_by(entry_changes.c.seq).limit(limit + 1))

@@ -5,7 +5,7 @@ import math
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import suppress
 from functools import lru_cache, partial
 from pathlib import Path
@@ -20,8 +20,6 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import get_settings
-from app.core.prepared import prepare, watched
-from app.core.statements import statements
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -352,10 +350,10 @@ class ReadRows:
     this before, rebuilt every row a second time: ~28 µs an entry by id on SQLite.
     """
 
-    __slots__ = ("_rows",)
+    __slots__ = ("_rows", "_keys")
 
-    def __init__(self, rows: Sequence[Any]) -> None:
-        self._rows = rows
+    def __init__(self, rows: Sequence[Any], keys: Sequence[str] = ()) -> None:
+        self._rows, self._keys = rows, keys
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._rows)
@@ -377,8 +375,9 @@ class ReadRows:
         return ReadRows([row[0] for row in self._rows])
 
     def mappings(self) -> "ReadRows":
-        """Each row as a read-only mapping of column name to value."""
-        return ReadRows([row._mapping for row in self._rows])
+        """Each row as a mapping of column name to value."""
+        keys = self._keys
+        return ReadRows([dict(zip(keys, row, strict=True)) for row in self._rows])
 
 
 class ReadConnection:
@@ -404,17 +403,11 @@ class ReadConnection:
     def execute(self, statement: Any, params: Any = None, **options: Any) -> "ReadRows":
         """Run a statement (as Session.execute); the result is already read in full.
 
-        A kept statement (app.core.statements) runs prepared, below Connection.execute
-        (app.core.prepared); any other goes through Connection.execute, as does every
-        statement while something watches the engine's executions (`prepared.watched`:
-        execute events, a dialect hook, SQL echo), which the prepared path would not tell."""
-        if (not options and not watched(self._engine)
-                and (params is None or isinstance(params, Mapping))):
-            prepared = statements.prepared(statement, self._engine.dialect, prepare)
-            if prepared is not None:
-                return ReadRows(prepared.run(self._engine, params))
+        Kept statements (app.core.statements) are the same objects on every request, so
+        SQLAlchemy's compiled-statement cache finds their SQL at once."""
         with self._engine.connect() as connection:
-            return ReadRows(connection.execute(statement, params, **options).all())
+            result = connection.execute(statement, params, **options)
+            return ReadRows(result.all(), tuple(result.keys()))
 
     def scalar(self, statement: Any, params: Any = None, **options: Any) -> Any:
         """The first column of the first row (as Session.scalar)."""

@@ -188,7 +188,47 @@ def _unparsable_body(cause: BaseException) -> str | None:
     return None
 
 
+def _unknown_query_names(exc: RequestValidationError) -> list[str]:
+    """The query parameters a route's query model refused as unknown (extra="forbid")."""
+    return sorted({str(err["loc"][1]) for err in exc.errors()
+                   if err.get("type") == "extra_forbidden" and len(err.get("loc", ())) == 2
+                   and err["loc"][0] == "query"})
+
+
+def _documented_query_names(request: Request) -> list[str] | None:
+    """The query parameters the OpenAPI document lists for the request's operation."""
+    route, openapi = request.scope.get("route"), getattr(request.app, "openapi", None)
+    path = getattr(route, "path_format", None)
+    if path is None or openapi is None:
+        return None
+    method = "get" if request.method == "HEAD" else request.method.lower()
+    operation = openapi().get("paths", {}).get(path, {}).get(method)
+    if operation is None:
+        return None
+    return sorted(p["name"] for p in operation.get("parameters", ()) if p["in"] == "query")
+
+
+def _unknown_parameters(request: Request, names: list[str]) -> JSONResponse:
+    """400 naming each query parameter the route does not know (and those it knows)."""
+    for name in names:
+        if "\x00" in name:
+            return problem_response(
+                request, 400, f"query parameter '{name.replace(chr(0), '')}' contains a NUL "
+                "character", errors=[{"loc": ["query", name], "msg": "NUL"}])
+    detail = "unknown query parameter " + ", ".join(f"'{name}'" for name in names)
+    allowed = _documented_query_names(request)
+    if allowed is not None:
+        detail += f"; allowed: {', '.join(allowed)}"
+    return problem_response(request, 400, detail, errors=[
+        {"loc": ["query", name], "msg": "unknown parameter"} for name in names])
+
+
 async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # An unknown query parameter is the client asking for something this route does not
+    # do: a 400 naming it, before any complaint about the values of known ones.
+    unknown = _unknown_query_names(exc)
+    if unknown:
+        return _unknown_parameters(request, unknown)
     if isinstance(exc.body, bytes):  # FastAPI leaves a body it did not parse as JSON raw
         media_type = request.headers.get("content-type") or "none"
         return problem_response(request, 415, f"the body must be application/json, not "

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -32,12 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.caching import NO_STORE
 from app.core.db import get_engine, get_read_engine
 from app.core.errors import internal_error
-from app.core.routing import DirectRoute
-
-try:
-    from fastapi.routing import iter_route_contexts
-except ImportError:  # FastAPI before nested routers: a route's own path is the full template
-    iter_route_contexts = None
+from app.core.routing import ApiRoute
 
 REQUEST_ID_HEADER = "X-Request-ID"
 UNMATCHED = "<unmatched>"
@@ -82,25 +77,11 @@ def client_address(scope: Scope, *, trust_proxy: bool = False) -> str:
     return client[0] if client else "unknown"
 
 
-Templates = dict[int, tuple[Any, str]]
+def route_label(scope: Scope) -> str:
+    """The matched route's template (bounded cardinality), or <unmatched>.
 
-
-def route_templates(app: FastAPI) -> Templates:
-    """Each route of the app (by identity) with its full template, router prefixes included."""
-    if iter_route_contexts is None:
-        return {}
-    return {id(context.original_route): (context.original_route, context.path_format)
-            for context in iter_route_contexts(app.routes)
-            if isinstance(context.path_format, str)}
-
-
-def route_label(scope: Scope, templates: Templates) -> str:
-    """The matched route's template (bounded cardinality), or <unmatched>."""
-    route = scope.get("route")
-    if route is None:
-        return UNMATCHED
-    known = templates.get(id(route))
-    path = known[1] if known is not None and known[0] is route else getattr(route, "path", None)
+    Every route sits on the app's own list with its full path (`routing.add_routes`)."""
+    path = getattr(scope.get("route"), "path_format", None)
     return path if isinstance(path, str) else UNMATCHED
 
 
@@ -118,7 +99,6 @@ class RequestObservability:
 
     def __init__(self, app: ASGIApp, *, trust_proxy: bool = False) -> None:
         self.app, self.trust_proxy = app, trust_proxy
-        self._templates: Templates | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -151,16 +131,9 @@ class RequestObservability:
                 logging.getLogger("hrc_digest.observability").exception("recording failed")
             request_id_var.reset(token)
 
-    def _route_templates(self, scope: Scope) -> Templates:
-        """Full route templates of the app serving this scope, worked out once."""
-        if self._templates is None:
-            app = scope.get("app")
-            self._templates = route_templates(app) if isinstance(app, FastAPI) else {}
-        return self._templates
-
     def _record(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
         """Count the request, observe its latency and write its log line."""
-        method, route = method_label(scope), route_label(scope, self._route_templates(scope))
+        method, route = method_label(scope), route_label(scope)
         REQUESTS.labels(method, route, str(status)).inc()
         LATENCY.labels(method, route).observe(seconds)
         if not access_log.isEnabledFor(logging.INFO):
@@ -293,7 +266,7 @@ def scrape_registry() -> CollectorRegistry:
     return registry
 
 
-metrics_router = APIRouter(tags=["operations"], route_class=DirectRoute)
+metrics_router = APIRouter(tags=["operations"], route_class=ApiRoute)
 
 
 @metrics_router.get(

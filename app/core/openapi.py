@@ -7,17 +7,16 @@ Declaring them route by route would repeat them everywhere and miss the next rou
 they are added here, after FastAPI has built the document, from what each route depends on.
 """
 
+import inspect
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, get_args, get_origin
 
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
 
 from app.core.db import get_session, read_connection
 from app.core.errors import PROBLEM_JSON
 from app.core.ratelimit import EXEMPT_PATHS
-from app.core.routing import app_routes
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -48,17 +47,29 @@ def _problem(status: int, headers: dict[str, Any] | None = None) -> dict[str, An
     return response
 
 
-def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
-    return dependant.call is call or any(_depends_on(d, call) for d in dependant.dependencies)
+def _dependencies(call: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
+    """Every dependency a callable declares (`Annotated[..., Depends(f)]`), and theirs."""
+    try:
+        parameters = inspect.signature(call).parameters.values()
+    except (TypeError, ValueError):  # a builtin or a class without a signature
+        return
+    for parameter in parameters:
+        if get_origin(parameter.annotation) is not Annotated:
+            continue
+        for extra in get_args(parameter.annotation)[1:]:
+            dependency = getattr(extra, "dependency", None)
+            if callable(dependency):
+                yield dependency
+                yield from _dependencies(dependency)
 
 
 def _database_operations(app: FastAPI) -> set[tuple[str, str]]:
     """(path, method) of each operation that opens a database session."""
     found = set()
-    for route in app_routes(app):
-        dependant = getattr(route, "dependant", None)
-        if dependant is not None and (_depends_on(dependant, get_session)
-                                      or _depends_on(dependant, read_connection)):
+    for route in app.routes:  # flat: see routing.add_routes
+        endpoint = getattr(route, "endpoint", None)
+        if endpoint is not None and any(call in (get_session, read_connection)
+                                        for call in _dependencies(endpoint)):
             found.update((route.path_format, method.lower()) for method in route.methods)
     return found
 
@@ -95,29 +106,14 @@ def add_shared_responses(document: dict[str, Any], *, database: set[tuple[str, s
     return document
 
 
-def add_query_parameters(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
-    """Document the query parameters of routes that parse their query with one model
-    (`app.entries.params.with_query`), after the parameters FastAPI documented itself."""
-    for route in app_routes(app):
-        model = getattr(getattr(route, "endpoint", None), "query_model", None)
-        if model is None or not route.include_in_schema:
-            continue
-        for method in route.methods:
-            operation = document["paths"][route.path_format][method.lower()]
-            operation.setdefault("parameters", []).extend(model.openapi_parameters())
-    return document
-
-
 def install_openapi(app: FastAPI, *, rate_limited: bool) -> None:
-    """Make `app.openapi()` return the document with the query models' parameters and the
-    shared statuses added."""
+    """Make `app.openapi()` return the document with the shared statuses added."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document = add_query_parameters(app, build())
             app.openapi_schema = add_shared_responses(
-                document, database=_database_operations(app), rate_limited=rate_limited)
+                build(), database=_database_operations(app), rate_limited=rate_limited)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -95,9 +95,9 @@ def _converters(session: Session, table: Table, columns: list[str]
     found = []
     for position, name in enumerate(columns):
         column_type = table.c[name].type
-        if isinstance(column_type, JSON) and dialect._json_serializer is None:
+        if isinstance(column_type, JSON):  # build_engine keeps the default json_serializer
             found.append((position, _json_text))
-        elif (process := column_type._cached_bind_processor(dialect)) is not None:
+        elif (process := column_type.dialect_impl(dialect).bind_processor(dialect)) is not None:
             found.append((position, process))
     return found
 

@@ -1,28 +1,28 @@
-"""The query parameters of every list-like endpoint, declared once.
+"""The query parameters of every endpoint that takes a query, declared once.
 
-Each endpoint's query model (what the OpenAPI document and Swagger UI show, and
-what is validated: types, bounds, enum values) is generated from these
-declarations, and the same declarations say which parameters are allowed at
-all, so a parameter cannot be documented but ignored, or accepted but
-undocumented.
+Each endpoint's FastAPI query-parameter model (what the OpenAPI document and Swagger UI
+show, and what is validated: types, bounds, enum values) is generated from these
+declarations with `extra="forbid"`, so a parameter cannot be documented but ignored, or
+accepted but undocumented: an unknown one is a 400 naming it (app.core.errors).
 """
 
-import inspect
 import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, get_args
 
-from fastapi import Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import ConfigDict, Field, ValidationError, create_model
+from fastapi import Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from app.core.config import get_settings
-from app.core.db import ReadDep
+from app.core.errors import BadRequest
 from app.entries.fields import MAX_ENTRY_ID, NO_NUL, IsoDate
 from app.entries.spec import FieldFilter, KindSpec
 
 MAX_LIMIT = 100
 COMMON_FACETS = ("topic", "country", "session", "type", "year", "language")
+# Given twice, one of these is a 400 rather than the last value silently winning.
+SINGLE_VALUED = frozenset({"q", "date_from", "date_to", "sort", "limit", "offset", "cursor",
+                           "fields", "facets", "facet_limit", "count", "used"})
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Param:
         examples = [self.example] if self.example is not None else None
         text = str in (self.annotation, *get_args(self.annotation)) and (
             "pattern" not in self.bounds)
-        # reject_unknown refuses a value with NUL; for text the document says so.
+        # Every route refuses a value with NUL (core.routing); for text the document says so.
         rules = {"pattern": self.pattern} if self.pattern else dict(NO_NUL) if text else None
         extra = {"json_schema_extra": rules} if rules else {}
         info = {"alias": self.name, "title": self.title, "description": self.description,
@@ -61,52 +61,46 @@ class Param:
         return self.annotation, Field(self.default, **info, **self.bounds, **extra)
 
 
-class QueryModel:
-    """A route's query parameters, parsed and validated in one step.
+def query_model(name: str, params: list[Param]) -> type[BaseModel]:
+    """A route's query-parameter model: a field per parameter, any other name refused.
 
-    FastAPI validates declared query parameters one by one, re-deriving each one's type
-    on every request (~0.2-0.7 ms for a list's 18 parameters); one compiled Pydantic
-    model does the same checks, with the same messages, in a few microseconds. The
-    OpenAPI document gets the same parameter objects FastAPI would write
-    (`openapi_parameters`, added by app.core.openapi).
-    """
+    Fields are `p_<name>` with the parameter's name as alias, so no parameter name can
+    clash with pydantic's own attributes."""
+    fields: dict[str, Any] = {f"p_{p.name}": p.model_field() for p in params}
+    return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
 
-    def __init__(self, name: str, params: list[Param]) -> None:
-        self.params = params
-        fields = {f"p_{p.name}": p.model_field() for p in params}  # aliases: no clash with Pydantic
-        self.model = create_model(name, __config__=ConfigDict(extra="ignore"), **fields)
-        self._validate = self.model.__pydantic_validator__.validate_python
-        self._repeatable = frozenset(p.name for p in params if p.repeatable)
-        self._names = tuple((p.name, f"p_{p.name}") for p in params)
 
-    def parse(self, request: Request) -> dict[str, Any]:
-        """The request's values by parameter name (defaults for absent ones); a bad value
-        raises RequestValidationError, as FastAPI's own validation would (422)."""
-        data: dict[str, Any] = {}
-        for name, value in request.query_params.multi_items():
-            if name in self._repeatable:
-                data.setdefault(name, []).append(value)
-            else:
-                data[name] = value  # the last one, as FastAPI reads a single value
-        try:
-            values = self._validate(data).__dict__
-        except ValidationError as exc:
-            raise RequestValidationError([
-                {**error, "loc": ("query", *error["loc"])}
-                for error in exc.errors(include_url=False)]) from None
-        return {name: values[attribute] for name, attribute in self._names}
+Values = dict[str, Any]
 
-    def openapi_parameters(self) -> list[dict[str, Any]]:
-        """The OpenAPI parameter objects, as FastAPI writes them for declared parameters."""
-        properties = self.model.model_json_schema(by_alias=True)["properties"]
-        parameters = []
-        for param in self.params:
-            schema = dict(properties[param.name])
-            if schema.get("default", 0) is None:
-                schema.pop("default")
-            parameters.append({"name": param.name, "in": "query", "required": False,
-                               "schema": schema, "description": param.description})
-        return parameters
+
+def query_values(name: str, params: list[Param]) -> Any:
+    """The dependency type of a route's query: its values by parameter name, defaults for
+    absent ones, validated by the route's query model (`name`) under FastAPI's `Query()`."""
+    model = query_model(name, params)
+    names = tuple((p.name, f"p_{p.name}") for p in params)
+    single = frozenset(p.name for p in params) & SINGLE_VALUED
+
+    async def values(request: Request, query: Annotated[model, Query()]) -> Values:  # type: ignore[valid-type]
+        # FastAPI hands a single-valued parameter its last value; twice is a mistake.
+        if single:
+            refuse_repeated(request, single)
+        fields = vars(query)
+        return {param: fields[attribute] for param, attribute in names}
+
+    values.__name__ = name
+    return Annotated[Values, Depends(values)]
+
+
+def refuse_repeated(request: Request, single: frozenset[str]) -> None:
+    """400 naming the single-valued parameters given more than once."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    if len(names) == len(set(names)):
+        return  # the common case: nothing repeated at all
+    repeated = sorted({n for n in names if n in single and names.count(n) > 1})
+    if repeated:
+        raise BadRequest(f"query parameter '{repeated[0]}' given more than once",
+                         errors=[{"loc": ["query", n], "msg": "given more than once"}
+                                 for n in repeated])
 
 
 def comma_list_pattern(names: tuple[str, ...], *, sign: bool = False) -> str:
@@ -185,29 +179,3 @@ def type_param(types: tuple[str, ...]) -> Param:
     """`type=article,event`: restrict a cross-kind list to some kinds."""
     return Param("type", str, f"Comma list or repeated: {', '.join(types)}.", "article,event",
                  True, bounds={"max_length": 100}, pattern=comma_list_pattern(types))
-
-
-def with_query(function: Any, params: list[Param]) -> Any:
-    """The endpoint FastAPI serves for `function(request, db, **params)`.
-
-    Its signature names `request`, `db` and any own parameters of `function`; the query
-    parameters are parsed by one QueryModel and documented from it (see QueryModel). The
-    database session is `db` here because `session` is a filter (a Council session).
-    """
-    query = QueryModel(f"{function.__name__}_query", params)
-    base = [
-        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                          annotation=Request),
-        inspect.Parameter("db", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                          annotation=ReadDep),
-    ]
-    own = [p for p in inspect.signature(function).parameters.values()
-           if p.kind is not inspect.Parameter.VAR_KEYWORD and p.name not in ("request", "db")]
-
-    def endpoint(request: Request, db: Any, **kwargs: Any) -> Any:
-        return function(request, db, **kwargs, **query.parse(request))
-
-    endpoint.__name__, endpoint.__doc__ = function.__name__, function.__doc__
-    endpoint.__signature__ = inspect.Signature(base + own)  # type: ignore[attr-defined]
-    endpoint.query_model = query  # type: ignore[attr-defined]
-    return endpoint

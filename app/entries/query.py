@@ -13,7 +13,6 @@ from functools import lru_cache
 from typing import Any
 
 import pycountry
-from fastapi import Request
 from sqlalchemy import (
     ColumnElement,
     Float,
@@ -55,8 +54,6 @@ from app.reference.service import missing, sessions, topics
 
 SORT_KEYS = ("date", "title", "created_at", "updated_at", "id", "relevance")
 SEARCHING = ("positive", "excluded")  # text forms with words to match
-SINGLE_VALUED = frozenset({"q", "date_from", "date_to", "sort", "limit", "offset", "cursor",
-                           "fields", "facets", "facet_limit", "count", "used"})
 
 
 @dataclass(frozen=True)
@@ -102,27 +99,6 @@ def sort_fields(dialect: str, ranked: bool) -> dict[str, SortField]:
     if ranked:
         fields["relevance"] = SortField("relevance", _SCORE, float, best_first=True)
     return fields
-
-
-def reject_unknown(request: Request, allowed: frozenset[str]) -> None:
-    """400 naming every query parameter the route does not know, or repeats needlessly."""
-    items = request.query_params.multi_items()
-    names = [name for name, _ in items]
-    for name in names:  # a NUL in a value is a 422 before the route runs (core.routing)
-        if "\x00" in name:
-            raise BadRequest(f"query parameter '{name.replace(chr(0), '')}' contains a NUL "
-                             "character", errors=[{"loc": ["query", name], "msg": "NUL"}])
-    unknown = sorted({name for name in names if name not in allowed})
-    if unknown:
-        listed = ", ".join(f"'{name}'" for name in unknown)
-        raise BadRequest(
-            f"unknown query parameter {listed}; allowed: {', '.join(sorted(allowed))}",
-            errors=[{"loc": ["query", name], "msg": "unknown parameter"} for name in unknown])
-    repeated = sorted({n for n in names if n in SINGLE_VALUED and names.count(n) > 1})
-    if repeated:
-        raise BadRequest(f"query parameter '{repeated[0]}' given more than once",
-                         errors=[{"loc": ["query", n], "msg": "given more than once"}
-                                 for n in repeated])
 
 
 def _bad(param: str, message: str) -> Unprocessable:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import WithJsonSchema
@@ -22,8 +22,8 @@ from app.core.security import WriterDep
 from app.entries import service, transfer
 from app.entries.bulk import BATCH_SIZE, MAX_ITEMS, OnConflict, write_request
 from app.entries.fields import MAX_ENTRY_ID
-from app.entries.params import Param, common_params, kind_filter_params, with_query
-from app.entries.query import SORT_KEYS, criteria_from, kind_scope, reject_unknown, run, stream
+from app.entries.params import Param, common_params, kind_filter_params, query_values
+from app.entries.query import SORT_KEYS, criteria_from, kind_scope, run, stream
 from app.entries.schemas import BulkResult, Page
 from app.entries.spec import KindSpec
 from app.entries.statistics import StatisticsRefresh, entry_tables
@@ -108,21 +108,22 @@ def export_params(spec: KindSpec, params: list[Param]) -> list[Param]:
     return [output, *kept]
 
 
+BulkQuery = query_values("bulk_query", [
+    Param("on_conflict", OnConflict, "When a slug exists: `update` it, `skip` it, or report "
+          "an `error`.", default="update"),
+    Param("atomic", bool, "`true`: all or nothing (422 listing every bad item); `false`: good "
+          "items land, bad ones are reported.", default=True),
+])
+
+
 def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
                          params: list[Param]) -> None:
     """POST /{kind}/bulk and GET /{kind}/export."""
     settings = get_settings()
 
-    async def bulk_upsert(
-        request: Request, db: SessionDep, _key: WriterDep,
-        on_conflict: Annotated[OnConflict, Query(
-            description="When a slug exists: `update` it, `skip` it, or report an `error`.")
-        ] = "update",
-        atomic: Annotated[bool, Query(
-            description="`true`: all or nothing (422 listing every bad item); `false`: good "
-                        "items land, bad ones are reported.")] = True,
-    ) -> Response:
-        reject_unknown(request, frozenset({"on_conflict", "atomic"}))
+    async def bulk_upsert(request: Request, db: SessionDep, _key: WriterDep,
+                          query: BulkQuery) -> Response:
+        on_conflict, atomic = query["on_conflict"], query["atomic"]
         statistics = StatisticsRefresh(entry_tables([spec]))
         batches = transfer.items(request, max_items=MAX_ITEMS, batch=BATCH_SIZE,
                                  max_bytes=settings.max_bulk_bytes)
@@ -155,12 +156,10 @@ def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
             "application/x-ndjson": {"schema": {"type": "string"}, "example":
                                      '{"title": "First title"}\n{"title": "Second title"}\n'}}}})
 
-    exported = export_params(spec, params)
-    allowed = frozenset(p.name for p in exported)
     renamed = {f"{spec.type}_format": "format"}
+    ExportQuery = query_values(f"export_{spec.plural}_query", export_params(spec, params))
 
-    def export(request: Request, db: ReadDep, **query: Any) -> StreamingResponse:
-        reject_unknown(request, allowed)
+    def export(db: ReadDep, query: ExportQuery) -> StreamingResponse:
         output = query.pop("format")
         query = {renamed.get(k, k): v for k, v in query.items()}
         rows = export_rows(spec, scope, query, db)
@@ -173,7 +172,7 @@ def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
         return StreamingResponse(transfer.ndjson_lines(rows), media_type="application/x-ndjson")
 
     router.add_api_route(
-        "/export", with_query(export, exported), methods=["GET"],
+        "/export", export, methods=["GET"],
         response_class=StreamingResponse, summary=f"Export {spec.plural} (streamed)",
         description="Every matching record in id order, streamed in constant memory. "
                     "Takes the list filters.",
@@ -210,16 +209,15 @@ def build_router(spec: KindSpec) -> APIRouter:
     write_errors = problem_responses(400, 401, 404, 409, 412, 422, 503)
 
     params = list_params(spec)
-    allowed = frozenset(p.name for p in params)
     scope = kind_scope(spec)
+    ListQuery = query_values(f"list_{spec.plural}_query", params)
 
-    def list_entries(request: Request, db: ReadDep, **query: Any) -> Response:
-        reject_unknown(request, allowed)
+    def list_entries(request: Request, db: ReadDep, query: ListQuery) -> Response:
         page = run(db, scope, query, lambda row: service.public(spec, row))
         return FastJSONResponse(page, headers=_next_link(request, page["next_cursor"]))
 
     router.add_api_route(
-        "", with_query(list_entries, params), methods=["GET"], response_model=Page,
+        "", list_entries, methods=["GET"], response_model=Page,
         summary=f"List, filter and search {spec.plural}",
         description=f"{spec.description} Newest first unless `q` (then by relevance) or "
                     "`sort` says otherwise.",

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import Path, Query, Request, Response
+from fastapi import Path, Request, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
@@ -12,7 +12,7 @@ from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
 from app.core.security import WriterDep
 from app.entries.models import Entry, EntryTopic
-from app.entries.query import reject_unknown
+from app.entries.params import Param, query_values
 from app.entries.registry import KINDS
 from app.reference import schemas
 from app.reference import service as ref
@@ -49,10 +49,15 @@ def _validate_merged(model, current: dict, changes: dict) -> dict:
                                       for e in errors), errors=errors) from None
 
 
+# Lists that take no parameter still refuse one they do not know (400).
+NoQuery = query_values("no_query", [])
+CountriesQuery = query_values("countries_query", [
+    Param("used", bool, "Only countries some entry concerns.", default=False)])
+
+
 @router.get("/topics", tags=["topics"], summary="List topics",
             response_model=list[schemas.TopicPublic], responses=problem_responses(400))
-def list_topics(request: Request, session: ReadDep) -> Response:
-    reject_unknown(request, frozenset())
+def list_topics(session: ReadDep, _query: NoQuery) -> Response:
     return FastJSONResponse(ref.list_topics(session, KIND_TYPES))
 
 
@@ -92,18 +97,13 @@ def delete_topic(session: SessionDep, _key: WriterDep, slug: TopicSlugPath) -> R
 
 @router.get("/countries", tags=["countries"], summary="List countries",
             response_model=list[schemas.CountryPublic], responses=problem_responses(400, 422))
-def list_countries(
-    request: Request, session: ReadDep,
-    used: Annotated[bool, Query(description="Only countries some entry concerns.")] = False,
-) -> Response:
-    reject_unknown(request, frozenset({"used"}))
-    return FastJSONResponse(ref.list_countries(session, KIND_TYPES, used_only=used))
+def list_countries(session: ReadDep, query: CountriesQuery) -> Response:
+    return FastJSONResponse(ref.list_countries(session, KIND_TYPES, used_only=query["used"]))
 
 
 @router.get("/sessions", tags=["sessions"], summary="List Council sessions",
             response_model=list[schemas.SessionPublic], responses=problem_responses(400))
-def list_sessions(request: Request, session: ReadDep) -> Response:
-    reject_unknown(request, frozenset())
+def list_sessions(session: ReadDep, _query: NoQuery) -> Response:
     return FastJSONResponse(ref.list_sessions(session, KIND_TYPES))
 
 

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import Path, Query, Request, Response
+from fastapi import Path, Request, Response
 from sqlalchemy import select
 
 from app.core.db import ReadDep
@@ -14,12 +14,13 @@ from app.entries.fields import MAX_ENTRY_ID
 from app.entries.filters import entries
 from app.entries.params import (
     COMMON_FACETS,
+    Param,
     common_params,
     kind_filter_params,
+    query_values,
     type_param,
-    with_query,
 )
-from app.entries.query import SORT_KEYS, Scope, reject_unknown, run, stamp
+from app.entries.query import SORT_KEYS, Scope, run, stamp
 from app.entries.registry import BY_PLURAL, KINDS
 from app.entries.router import _next_link
 from app.entries.schemas import Page
@@ -49,15 +50,14 @@ def _register(path: str, scope: Scope, summary: str, description: str) -> None:
         facets=scope.facets, sort_keys=SORT_KEYS, default_sort=scope.default_sort,
         fields=scope.item_fields),
         *kind_filter_params(KINDS)]
-    allowed = frozenset(p.name for p in params)
+    ScopeQuery = query_values(f"{scope.name}_query", params)
 
-    def endpoint(request: Request, db: ReadDep, **query: Any) -> Response:
-        reject_unknown(request, allowed)
+    def endpoint(request: Request, db: ReadDep, query: ScopeQuery) -> Response:
         page = run(db, scope, query, stamp)
         return FastJSONResponse(page, headers=_next_link(request, page["next_cursor"]))
 
     endpoint.__name__ = f"{scope.name}_entries"
-    router.add_api_route(path, with_query(endpoint, params), methods=["GET"],
+    router.add_api_route(path, endpoint, methods=["GET"],
                          response_model=Page, summary=summary, description=description,
                          responses=problem_responses(400, 422, 503),
                          operation_id=scope.name)
@@ -71,18 +71,22 @@ _register("/timeline", TIMELINE, "Timeline of every kind by primary date",
           "entries without a date are left out.")
 
 
+RelatedQuery = query_values("related_query", [
+    Param("limit", int, "How many.", default=10, bounds={"ge": 1, "le": 50})])
+
+
 @router.get("/{kind}/{entry_id}/related", summary="Entries related to one entry",
             description="Across kinds, ranked by shared topics (3 each), countries (2 each), "
                         "the same session (1) and shared title words (2).",
             responses=problem_responses(400, 404, 422), operation_id="related_entries")
 def related_entries(
-    request: Request, db: ReadDep,
+    db: ReadDep,
     kind: Annotated[str, Path(description="articles, events or statements",
                               examples=["statements"])],
     entry_id: Annotated[int, Path(ge=1, le=MAX_ENTRY_ID, examples=[1])],
-    limit: Annotated[int, Query(ge=1, le=50, description="How many.")] = 10,
+    query: RelatedQuery,
 ) -> Response:
-    reject_unknown(request, frozenset({"limit"}))
+    limit = query["limit"]
     spec = BY_PLURAL.get(kind)
     if spec is None:
         raise NotFound(f"no kind '{kind}'; use {', '.join(BY_PLURAL)}")

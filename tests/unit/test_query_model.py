@@ -1,14 +1,16 @@
-"""A route's query model: the values it parses, the errors it raises, the document it writes."""
+"""A route's query-parameter model (params.query_values): the values it gives, the errors
+it raises, the document FastAPI writes for it."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import pytest
 from fastapi import FastAPI, Query
-from fastapi.exceptions import RequestValidationError
+from fastapi.testclient import TestClient
 from pydantic import Field
-from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
-from app.entries.params import Param, QueryModel
+from app.core.errors import install_error_handlers
+from app.entries.params import Param, query_values
 
 PARAMS = [
     Param("topic", str, "Topic slug. Repeatable.", "xinjiang", True, bounds={"max_length": 8}),
@@ -16,46 +18,60 @@ PARAMS = [
     Param("count", Literal["capped", "exact"], "Counting.", "capped", default="capped"),
     Param("q", str | None, "Words.", "poverty", bounds={"max_length": 50}),
 ]
+TestQuery = query_values("test_query", PARAMS)
 
 
-def request(query: str) -> Request:
-    return Request({"type": "http", "method": "GET", "path": "/", "headers": [],
-                    "query_string": query.encode()})
+def echo(query: TestQuery) -> Response:
+    return JSONResponse(query)
 
 
 @pytest.fixture(scope="module")
-def model() -> QueryModel:
-    return QueryModel("test_query", PARAMS)
+def client() -> TestClient:
+    app = FastAPI()
+    install_error_handlers(app)
+    app.add_api_route("/items", echo, methods=["GET"])
+    return TestClient(app)
 
 
-def test_absent_parameters_take_their_defaults(model):
-    assert model.parse(request("")) == {"topic": None, "limit": 20, "count": "capped",
-                                        "q": None}
+def test_absent_parameters_take_their_defaults(client):
+    assert client.get("/items").json() == {"topic": None, "limit": 20, "count": "capped",
+                                           "q": None}
 
 
-def test_repeatable_values_are_collected_and_single_ones_converted(model):
-    parsed = model.parse(request("topic=a&topic=b&limit=5&count=exact&q=x"))
-    assert parsed == {"topic": ["a", "b"], "limit": 5, "count": "exact", "q": "x"}
+def test_repeatable_values_are_collected_and_single_ones_converted(client):
+    answer = client.get("/items?topic=a&topic=b&limit=5&count=exact&q=x").json()
+    assert answer == {"topic": ["a", "b"], "limit": 5, "count": "exact", "q": "x"}
 
 
-def test_a_repeated_single_parameter_takes_its_last_value_as_fastapi_does(model):
-    assert model.parse(request("limit=5&limit=7"))["limit"] == 7
+def test_a_repeated_single_valued_parameter_is_400_naming_it(client):
+    answer = client.get("/items?limit=5&limit=7")
+    assert answer.status_code == 400
+    assert answer.json()["detail"] == "query parameter 'limit' given more than once"
 
 
-@pytest.mark.parametrize(("query", "loc", "kind"), [
-    ("limit=0", ("query", "limit"), "greater_than_equal"),
-    ("limit=ten", ("query", "limit"), "int_parsing"),
-    ("count=all", ("query", "count"), "literal_error"),
-    ("topic=ok&topic=far-too-long", ("query", "topic", 1), "string_too_long"),
+@pytest.mark.parametrize(("query", "loc", "message"), [
+    ("limit=0", ["query", "limit"], "greater than or equal to 1"),
+    ("limit=ten", ["query", "limit"], "valid integer"),
+    ("count=all", ["query", "count"], "'capped' or 'exact', not 'all'"),
+    ("topic=ok&topic=far-too-long", ["query", "topic", 1], "at most 8 characters"),
 ])
-def test_a_bad_value_is_a_validation_error_naming_the_parameter(model, query, loc, kind):
-    with pytest.raises(RequestValidationError) as caught:
-        model.parse(request(query))
-    [error] = caught.value.errors()
-    assert error["loc"] == loc and error["type"] == kind
+def test_a_bad_value_is_a_422_naming_the_parameter(client, query, loc, message):
+    answer = client.get(f"/items?{query}")
+    assert answer.status_code == 422
+    [error] = answer.json()["errors"]
+    assert error["loc"] == loc and message in error["msg"]
 
 
-def test_the_documented_parameters_are_the_ones_fastapi_writes_for_declared_ones(model):
+def test_unknown_parameters_are_one_400_naming_them_and_the_known_ones(client):
+    answer = client.get("/items?topc=x&limit=0&zz=1&zz=2")  # unknown wins over a bad value
+    assert answer.status_code == 400
+    body = answer.json()
+    assert body["detail"] == ("unknown query parameter 'topc', 'zz'; allowed: count, limit, "
+                              "q, topic")
+    assert [error["loc"] for error in body["errors"]] == [["query", "topc"], ["query", "zz"]]
+
+
+def test_the_documented_parameters_are_the_ones_fastapi_writes_for_declared_ones(client):
     app = FastAPI()
 
     @app.get("/declared")
@@ -73,5 +89,6 @@ def test_the_documented_parameters_are_the_ones_fastapi_writes_for_declared_ones
     ) -> None:
         """Declared the way FastAPI validates each parameter itself."""
 
-    written = app.openapi()["paths"]["/declared"]["get"]["parameters"]
-    assert model.openapi_parameters() == written
+    written: Any = app.openapi()["paths"]["/declared"]["get"]["parameters"]
+    documented = client.app.openapi()["paths"]["/items"]["get"]["parameters"]
+    assert documented == written
