@@ -1,6 +1,6 @@
 """HEAD on every GET route (RFC 9110 §9.3.2): the GET's status and headers, no body.
 
-One ASGI layer rather than a HEAD operation beside each GET: routes, the direct handler,
+One ASGI layer rather than a HEAD operation beside each GET: the routes,
 the OpenAPI document and `ConditionalGet` (ETag, 304) all see a GET, so HEAD cannot drift
 from what GET answers, and routes added later get it too.
 """
