@@ -5,6 +5,7 @@ reference data is emptied after each test."""
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from tests.databases import ROOT, configure_environment, drop_created_databases
@@ -88,3 +89,20 @@ def auth(api_key) -> dict[str, str]:
 def seeded(db, engine) -> None:
     """The shipped digest page loaded (26 entries of the 46th session)."""
     seed(db)
+
+
+@pytest.fixture
+def key_lookups(engine) -> Iterator[list[str]]:
+    """Every statement sent to the database that reads the API keys, while the test runs."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "api_keys" in statement:
+            seen.append(statement)
+
+    engines = {id(e): e for e in (core_db.get_engine(), core_db.get_read_engine())}
+    for each in engines.values():
+        event.listen(each, "before_cursor_execute", record)
+    yield seen
+    for each in engines.values():
+        event.remove(each, "before_cursor_execute", record)

@@ -10,9 +10,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from icalendar import Calendar
-from sqlalchemy import event
 
-from app.core import db as core_db
 from app.core import ratelimit
 from app.core.config import Settings, get_settings
 from app.core.ratelimit import TOKEN_LOOKUPS
@@ -206,23 +204,6 @@ def test_the_bulk_routes_take_a_body_between_the_two_caps(capped, auth, spec):
 
 
 # --- rate limiting and made-up tokens -------------------------------------------------
-
-
-@pytest.fixture
-def key_lookups(engine) -> Iterator[list[str]]:
-    """Every statement sent to the database that reads the API keys, while the test runs."""
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:
-        if "api_keys" in statement:
-            seen.append(statement)
-
-    engines = {id(e): e for e in (core_db.get_engine(), core_db.get_read_engine())}
-    for each in engines.values():
-        event.listen(each, "before_cursor_execute", record)
-    yield seen
-    for each in engines.values():
-        event.remove(each, "before_cursor_execute", record)
 
 
 def _random_token() -> dict[str, str]:

@@ -17,9 +17,7 @@ import httpx
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 
-from app.core import db as core_db
 from app.core.config import get_settings
 from app.core.ratelimit import TOKEN_LOOKUPS
 from app.main import create_app
@@ -90,23 +88,6 @@ def test_two_apps_on_one_redis_share_a_quota(monkeypatch, engine, redis_prefix):
             shared_app(monkeypatch, redis_prefix, rate_limit=4) as two:
         codes = [(one if n % 2 else two).get(TOPICS).status_code for n in range(8)]
     assert codes == [200] * 4 + [429] * 4
-
-
-@pytest.fixture
-def key_lookups(engine) -> Iterator[list[str]]:
-    """Every statement sent to the database that reads the API keys, while the test runs."""
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:
-        if "api_keys" in statement:
-            seen.append(statement)
-
-    engines = {id(e): e for e in (core_db.get_engine(), core_db.get_read_engine())}
-    for each in engines.values():
-        event.listen(each, "before_cursor_execute", record)
-    yield seen
-    for each in engines.values():
-        event.remove(each, "before_cursor_execute", record)
 
 
 def test_the_token_lookup_budget_is_shared_too(monkeypatch, engine, key_lookups, redis_prefix):
