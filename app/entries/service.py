@@ -10,6 +10,7 @@ from app.core.clock import as_utc, utcnow
 from app.core.errors import BadRequest, Conflict, NotFound, PreconditionFailed, Unprocessable
 from app.entries import repository as repo
 from app.entries.references import reference_problems, resolve_links
+from app.entries.registry import KINDS
 from app.entries.slugs import slugify, with_suffix
 from app.entries.spec import KindSpec
 
@@ -186,8 +187,6 @@ def remove(session: Session, spec: KindSpec, entry_id: int, if_match: str | None
 
 def linked_from(spec: KindSpec) -> list[tuple[KindSpec, str]]:
     """(kind, field) of every kind field that references entries of this kind."""
-    from app.entries.registry import KINDS  # the registry imports the kinds, which import specs
-
     return [(other, column) for other in KINDS
             for column, target in other.references.items() if target == spec.type]
 
