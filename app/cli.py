@@ -229,7 +229,7 @@ def _entry_statistics(kinds: list | None = None) -> "StatisticsRefresh":  # noqa
     """The planner statistics refresh of the tables a write of entries touches (of every
     kind unless told): after a large load, the next query is planned on its rows."""
     from app.entries.registry import KINDS
-    from app.entries.statistics import StatisticsRefresh, entry_tables
+    from app.entries.bulk.statistics import StatisticsRefresh, entry_tables
 
     return StatisticsRefresh(entry_tables(kinds or KINDS))
 
@@ -335,8 +335,8 @@ def import_file(
              "each was rejected NAME.errors.ndjson.")] = Path(".hrc-digest"),
 ) -> None:
     """Load records straight into the database, in batches; resumes after an interruption."""
-    from app.entries.files import FileFormatError, guess_format
-    from app.entries.import_state import ImportState
+    from app.entries.bulk.files import FileFormatError, guess_format
+    from app.entries.bulk.import_state import ImportState
 
     spec = _kind(kind)
     if on_conflict not in ("update", "skip", "error"):
@@ -381,8 +381,8 @@ def _import_rows(spec, state, skip: int, on_conflict: str, totals: dict[str, int
     batch moves the resume point (`progress["done"]`). Expected failures exit 1."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from app.entries.bulk import BATCH_SIZE
-    from app.entries.files import FileFormatError, read_records
+    from app.entries.bulk.writer import BATCH_SIZE
+    from app.entries.bulk.files import FileFormatError, read_records
 
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} "
                "rows"), TextColumn("{task.fields[rate]:,.0f} rows/s"), TimeElapsedColumn())
@@ -417,7 +417,7 @@ def _import_rows(spec, state, skip: int, on_conflict: str, totals: dict[str, int
 def _import_batch(spec, batch, on_conflict, totals, state, statistics) -> int:
     """Write one batch in its own transaction, then record its rejected rows and the resume
     point; return how many records are now done."""
-    from app.entries.bulk import BulkWriter
+    from app.entries.bulk.writer import BulkWriter
 
     with database_session() as session:
         writer = BulkWriter(session, spec, on_conflict=on_conflict, atomic=False)
@@ -454,8 +454,9 @@ def export_file(
     from datetime import date
 
     from app.core.errors import ProblemError
-    from app.entries import service, transfer
-    from app.entries.query import kind_scope, stream
+    from app.entries import service
+    from app.entries.bulk import transfer
+    from app.entries.listing.plan import kind_scope, stream
 
     spec = _kind(kind)
     if file_format not in ("ndjson", "csv"):

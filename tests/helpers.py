@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.entries.aggregates import remembered
+from app.entries.listing.aggregates import remembered
 from app.entries.registry import KINDS
 from app.reference.seed import load_reference_data
 from tests.databases import ROOT

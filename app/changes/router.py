@@ -14,7 +14,7 @@ from app.core.errors import BadRequest, Unprocessable, problem_responses
 from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
 from app.entries.fields import MAX_ID
-from app.entries.params import Param, query_values
+from app.entries.listing.params import Param, query_values
 from app.entries.registry import KINDS
 from app.entries.repository import entry_changes
 

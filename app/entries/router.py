@@ -19,14 +19,15 @@ from app.core.errors import Unprocessable, problem_responses
 from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
 from app.core.security import WriterDep
-from app.entries import service, transfer
-from app.entries.bulk import BATCH_SIZE, MAX_ITEMS, OnConflict, write_request
+from app.entries import service
+from app.entries.bulk import transfer
+from app.entries.bulk.writer import BATCH_SIZE, MAX_ITEMS, OnConflict, write_request
 from app.entries.fields import MAX_ENTRY_ID
-from app.entries.params import Param, common_params, kind_filter_params, query_values
-from app.entries.query import SORT_KEYS, criteria_from, kind_scope, run, stream
+from app.entries.listing.params import Param, common_params, kind_filter_params, query_values
+from app.entries.listing.plan import SORT_KEYS, criteria_from, kind_scope, run, stream
 from app.entries.schemas import BulkResult, Page
 from app.entries.spec import KindSpec
-from app.entries.statistics import StatisticsRefresh, entry_tables
+from app.entries.bulk.statistics import StatisticsRefresh, entry_tables
 
 EntryId = Annotated[int, Path(ge=1, le=MAX_ENTRY_ID, description="The entry's id.",
                                 examples=[1])]

@@ -1,7 +1,7 @@
 """Lists as syndication documents: Atom feeds of each kind and of all kinds, an events calendar.
 
 Each feed takes the filters of the list it mirrors (declared once in
-`app.entries.params`) and is answered by the same `run` as that list; only the
+`app.entries.listing.params`) and is answered by the same `run` as that list; only the
 paging parameters are left out, and the order defaults to the newest change.
 """
 
@@ -20,15 +20,15 @@ from app.core.errors import problem_responses
 from app.core.links import public_link
 from app.core.routing import api_router
 from app.entries import service
-from app.entries.filters import entries
-from app.entries.params import (
+from app.entries.listing.filters import entries
+from app.entries.listing.params import (
     Param,
     common_params,
     kind_filter_params,
     query_values,
     type_param,
 )
-from app.entries.query import SORT_KEYS, Scope, kind_scope, run, stamp
+from app.entries.listing.plan import SORT_KEYS, Scope, kind_scope, run, stamp
 from app.entries.registry import BY_PLURAL, BY_TYPE, KINDS
 from app.entries.spec import KindSpec
 from app.feeds import atom, ical

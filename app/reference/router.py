@@ -12,7 +12,7 @@ from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
 from app.core.security import WriterDep
 from app.entries.models import Entry, EntryTopic
-from app.entries.params import Param, query_values
+from app.entries.listing.params import Param, query_values
 from app.entries.registry import KINDS
 from app.reference import schemas
 from app.reference import service as ref

@@ -6,8 +6,8 @@ from sqlalchemy import Integer, case, cast, func, literal, literal_column, or_, 
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from app.entries import fulltext
-from app.entries.filters import entries, entry_countries, entry_topics, fts_table
+from app.entries.listing import fulltext
+from app.entries.listing.filters import entries, entry_countries, entry_topics, fts_table
 
 TOPIC_WEIGHT, COUNTRY_WEIGHT, SESSION_WEIGHT, TEXT_WEIGHT = 3, 2, 1, 2
 TITLE_TERMS = 8

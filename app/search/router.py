@@ -11,8 +11,8 @@ from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
 from app.entries import repository as repo
 from app.entries.fields import MAX_ENTRY_ID
-from app.entries.filters import entries
-from app.entries.params import (
+from app.entries.listing.filters import entries
+from app.entries.listing.params import (
     COMMON_FACETS,
     Param,
     common_params,
@@ -20,7 +20,7 @@ from app.entries.params import (
     query_values,
     type_param,
 )
-from app.entries.query import SORT_KEYS, Scope, run, stamp
+from app.entries.listing.plan import SORT_KEYS, Scope, run, stamp
 from app.entries.registry import BY_PLURAL, KINDS
 from app.entries.router import _next_link
 from app.entries.schemas import Page

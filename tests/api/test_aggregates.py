@@ -7,7 +7,7 @@ from sqlalchemy import event, text
 
 from app.core.config import get_settings
 from app.core.db import get_read_engine
-from app.entries.aggregates import Remembered
+from app.entries.listing.aggregates import Remembered
 from app.entries.registry import KINDS
 from tests.helpers import sample
 

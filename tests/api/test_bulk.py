@@ -247,7 +247,7 @@ def test_a_batch_of_inserts_updates_unchanged_and_bad_items_over_several_batches
                                                                                 db):
     """Every outcome in one request spanning several batches: the report, the rows, their
     links and versions, the search index and the change log."""
-    from app.entries.bulk import BATCH_SIZE
+    from app.entries.bulk.writer import BATCH_SIZE
 
     count = 2 * BATCH_SIZE + 10
     start = _last_seq(db)
@@ -294,7 +294,7 @@ def test_a_batch_of_inserts_updates_unchanged_and_bad_items_over_several_batches
 
 
 def test_atomic_request_failing_after_written_batches_leaves_nothing(client, auth, db):
-    from app.entries.bulk import BATCH_SIZE
+    from app.entries.bulk.writer import BATCH_SIZE
 
     client.post("/api/v1/articles/bulk", json=articles(3), headers=auth)
     start = _last_seq(db)
@@ -381,9 +381,9 @@ def test_bulk_stores_what_single_writes_store(client, auth, db):
 def test_a_failing_write_fails_the_request_and_leaves_nothing(client, auth, db, monkeypatch):
     """A batch written while the next one is read fails: the error ends the request
     (a 500, not a report) and the batches written before it are rolled back."""
-    from app.entries import bulk_postgres
+    from app.entries.bulk import postgres as bulk_postgres
     from app.entries import repository as repo
-    from app.entries.bulk import BATCH_SIZE
+    from app.entries.bulk.writer import BATCH_SIZE
 
     start = _last_seq(db)
     for module in (repo, bulk_postgres):
@@ -410,7 +410,7 @@ def test_a_failing_write_fails_the_request_and_leaves_nothing(client, auth, db, 
 
 def test_too_many_items_while_a_batch_is_written_leaves_nothing(client, auth, db, monkeypatch):
     from app.entries import router
-    from app.entries.bulk import BATCH_SIZE
+    from app.entries.bulk.writer import BATCH_SIZE
 
     monkeypatch.setattr(router, "MAX_ITEMS", 2 * BATCH_SIZE + 500)
     start = _last_seq(db)

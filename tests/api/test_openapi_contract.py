@@ -122,7 +122,7 @@ CHECKS = dict(excluded_checks=[positive_data_acceptance],
 # The coverage phase walks every class of value of every parameter and body field (some
 # 6,000 requests on all operations, twice the module's budget); it runs where it walks
 # declarations no other operation walks. /search takes every list parameter (the common
-# ones and each kind's filters, declared once in app.entries.params and checked by
+# ones and each kind's filters, declared once in app.entries.listing.params and checked by
 # criteria_from and run for every list), so the kinds' lists, the timeline, the feeds and
 # the exports are left to the other phases; so are PUT and bulk, which take the
 # `{Kind}Create` POST takes (bulk an array of them), and an entry's PATCH, whose

@@ -100,7 +100,7 @@ EXPORT_WITH_A_SLOW_STATEMENT = """
 import sys
 from sqlalchemy import text
 import app.cli
-import app.entries.query as query
+import app.entries.listing.plan as query
 
 real_stream = query.stream
 entry, slow = sys.argv[1], sys.argv[2]

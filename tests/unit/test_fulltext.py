@@ -2,8 +2,8 @@
 
 import pytest
 
-from app.entries import fulltext
-from app.entries.fulltext import Item, parse, to_fts5, to_tsquery_text
+from app.entries.listing import fulltext
+from app.entries.listing.fulltext import Item, parse, to_fts5, to_tsquery_text
 
 
 def words(query):

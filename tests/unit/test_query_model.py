@@ -10,7 +10,7 @@ from pydantic import Field
 from starlette.responses import JSONResponse, Response
 
 from app.core.errors import install_error_handlers
-from app.entries.params import Param, query_values
+from app.entries.listing.params import Param, query_values
 
 PARAMS = [
     Param("topic", str, "Topic slug. Repeatable.", "xinjiang", True, bounds={"max_length": 8}),

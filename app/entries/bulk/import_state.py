@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from app.entries.files import FileFormat, Row, rejected_header, rejected_suffix
+from app.entries.bulk.files import FileFormat, Row, rejected_header, rejected_suffix
 
 DEFAULT_STATE_DIR = Path(".hrc-digest")
 

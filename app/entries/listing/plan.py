@@ -34,11 +34,11 @@ from app.core.clock import as_utc
 from app.core.config import get_settings
 from app.core.errors import BadRequest, Unprocessable
 from app.core.statements import statements
-from app.entries import filters, fulltext
+from app.entries.listing import filters, fulltext
 from app.entries import repository as repo
-from app.entries.aggregates import Aggregates, version_column
-from app.entries.filters import Criteria, Shape, entries
-from app.entries.paging import (
+from app.entries.listing.aggregates import Aggregates, version_column
+from app.entries.listing.filters import Criteria, Shape, entries
+from app.entries.listing.paging import (
     SortField,
     SortKey,
     cursor_values,
@@ -48,7 +48,7 @@ from app.entries.paging import (
     parse_sort,
     sort_token,
 )
-from app.entries.params import COMMON_FACETS
+from app.entries.listing.params import COMMON_FACETS
 from app.entries.spec import KindSpec
 from app.reference.service import missing, sessions, topics
 

@@ -10,7 +10,7 @@ from typing import Any, Literal, NamedTuple, TextIO
 import orjson
 
 from app.entries.spec import KindSpec
-from app.entries.transfer import LIST_SEPARATOR
+from app.entries.bulk.transfer import LIST_SEPARATOR
 
 FileFormat = Literal["ndjson", "csv", "json"]
 SUFFIXES: dict[str, FileFormat] = {".ndjson": "ndjson", ".jsonl": "ndjson", ".csv": "csv",

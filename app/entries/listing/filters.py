@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import Text
 
-from app.entries import fulltext
+from app.entries.listing import fulltext
 from app.entries.models import Entry, EntryCountry, EntryTopic
 from app.entries.spec import FieldFilter, KindSpec
 
