@@ -228,8 +228,8 @@ def _seed_if_empty() -> None:
 def _entry_statistics(kinds: list | None = None) -> "StatisticsRefresh":  # noqa: F821
     """The planner statistics refresh of the tables a write of entries touches (of every
     kind unless told): after a large load, the next query is planned on its rows."""
-    from app.entries.registry import KINDS
     from app.entries.bulk.statistics import StatisticsRefresh, entry_tables
+    from app.entries.registry import KINDS
 
     return StatisticsRefresh(entry_tables(kinds or KINDS))
 
@@ -381,8 +381,8 @@ def _import_rows(spec, state, skip: int, on_conflict: str, totals: dict[str, int
     batch moves the resume point (`progress["done"]`). Expected failures exit 1."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from app.entries.bulk.writer import BATCH_SIZE
     from app.entries.bulk.files import FileFormatError, read_records
+    from app.entries.bulk.writer import BATCH_SIZE
 
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} "
                "rows"), TextColumn("{task.fields[rate]:,.0f} rows/s"), TimeElapsedColumn())
@@ -454,9 +454,9 @@ def export_file(
     from datetime import date
 
     from app.core.errors import ProblemError
-    from app.entries import service
     from app.entries.bulk import transfer
-    from app.entries.listing.plan import kind_scope, stream
+    from app.entries.listing.parse import kind_scope
+    from app.entries.listing.run import stream
 
     spec = _kind(kind)
     if file_format not in ("ndjson", "csv"):
@@ -480,7 +480,7 @@ def export_file(
         fail(f"{output}: cannot write: {exc.strerror or exc}")
     try:
         with database_session() as session:
-            rows = (service.public(spec, row) for row in stream(session, kind_scope(spec), params))
+            rows = stream(session.connection(), kind_scope(spec), params)
             lines = (transfer.csv_lines(list(spec.public_model.model_fields), rows)
                      if file_format == "csv" else transfer.ndjson_lines(rows))
             for chunk in lines:

@@ -1,5 +1,5 @@
-"""Reads through ReadConnection (Connection.execute on the read pool): the rows SQLAlchemy
-gives, its errors, its handling of a lost connection, and the bounded statement cache."""
+"""Reads on SQLAlchemy's Connection from the read pool: kept statements, errors that free
+the connection, and a lost connection replaced."""
 
 import psycopg
 import pytest
@@ -7,8 +7,8 @@ from sqlalchemy import bindparam, column, event, select, table
 from sqlalchemy.exc import DBAPIError
 
 from app.core import db as core_db
-from app.core.statements import StatementCache, statements
 from app.entries import repository as repo
+from app.entries.listing import plan
 from app.entries.models import Entry
 from app.entries.registry import KINDS
 from tests.databases import BASE_URL, IS_POSTGRES
@@ -17,36 +17,16 @@ from tests.helpers import assert_problem, sample
 entries = Entry.__table__
 
 
-def _reader():
-    """What read routes query through."""
-    return core_db._request_read_session_factory()()
-
-
-def _through_sqlalchemy(statement, params):
-    with core_db.get_read_engine().connect() as connection:
-        return connection.execute(statement, params).all()
-
-
 @pytest.mark.parametrize("spec", KINDS, ids=lambda spec: spec.type)
-def test_an_entry_by_id_reads_the_same_row_as_a_plain_connection(client, auth, spec):
-    # JSON lists, dates, timestamps and nulls: every result processor in use.
+def test_an_entry_by_id_is_read_by_a_statement_built_once(client, auth, spec):
     payload = sample(spec, url=None)
     created = client.post(f"/api/v1/{spec.plural}", json=payload, headers=auth)
     assert created.status_code == 201, created.text
-    entry_id = created.json()["id"]
-
-    reader = _reader()
-    assert repo.get_by_id(reader, spec, entry_id)["id"] == entry_id
-    statement = statements.get(("entry_by", spec.type, "id"), lambda: None)
-    assert statement is not None, "the by-id statement is not kept"
-    rows = reader.execute(statement, {"id": entry_id}).all()
-    expected = _through_sqlalchemy(statement, {"id": entry_id})
-    assert len(rows) == len(expected) == 1
-    assert tuple(rows[0]) == tuple(expected[0])
-    assert dict(rows[0]._mapping) == dict(expected[0]._mapping)
-    assert rows[0].id == entry_id  # attribute access, as on SQLAlchemy's rows
-    assert rows[0].topics == payload["topics"]
-    assert reader.execute(statement, {"id": entry_id + 10_000}).all() == []
+    url = f"/api/v1/{spec.plural}/{created.json()['id']}"
+    assert client.get(url).json() == created.json()
+    built = repo._by_key.cache_info().misses
+    assert client.get(url).json() == created.json()
+    assert repo._by_key.cache_info().misses == built  # the kept statement served it
 
 
 def test_list_pages_answer_from_kept_statements(client, auth):
@@ -61,23 +41,25 @@ def test_list_pages_answer_from_kept_statements(client, auth):
     assert [item["title"] for item in again["items"]] == ["Entry 0"]
 
 
-def test_expanding_parameters_read_what_they_name(client, auth):
+def test_a_list_shape_is_planned_once_and_serves_other_values(client, auth):
     spec = KINDS[0]
-    ids = [client.post(f"/api/v1/{spec.plural}", json=sample(spec, title=f"T{n}"),
-                       headers=auth).json()["id"] for n in range(3)]
-    statement = statements.get(("test", "expanding"), lambda: select(entries.c.id).where(
-        entries.c.id.in_(bindparam("ids", expanding=True))).order_by(entries.c.id))
-    assert _reader().scalars(statement, {"ids": ids[:2]}).all() == ids[:2]
-    assert _reader().scalars(statement, {"ids": ids[1:]}).all() == ids[1:]
+    for number in range(3):
+        client.post(f"/api/v1/{spec.plural}", json=sample(spec, title=f"Entry {number}"),
+                    headers=auth)
+    assert client.get(f"/api/v1/{spec.plural}?limit=1").status_code == 200
+    built = plan.page.cache_info().misses
+    pages = [client.get(f"/api/v1/{spec.plural}?limit={n}").json() for n in (1, 2, 3)]
+    assert [len(page["items"]) for page in pages] == [1, 2, 3]
+    assert plan.page.cache_info().misses == built
 
 
 def test_a_failing_read_raises_sqlalchemys_error_and_frees_its_connection(engine):
-    statement = statements.get(("test", "missing table"), lambda: select(
-        table("no_such_table", column("x")).c.x).where(column("x") == bindparam("x")))
+    statement = select(table("no_such_table", column("x")).c.x).where(
+        column("x") == bindparam("x"))
     reads = core_db.get_read_engine()
     checked_out = reads.pool.checkedout()
-    with pytest.raises(DBAPIError) as raised:
-        _reader().execute(statement, {"x": 1})
+    with pytest.raises(DBAPIError) as raised, reads.connect() as connection:
+        connection.execute(statement, {"x": 1})
     assert "no_such_table" in str(raised.value.orig)
     assert reads.pool.checkedout() == checked_out
 
@@ -106,11 +88,14 @@ def test_postgresql_a_connection_lost_under_a_read_is_503_then_replaced(client, 
 
 def test_a_connection_found_closed_is_invalidated_and_replaced(engine):
     own = core_db.build_engine(BASE_URL, pool_size=1, autocommit=True)
-    statement = statements.get(("test", "by id"), lambda: select(entries.c.id).where(
-        entries.c.id == bindparam("id")))
-    reader = core_db.ReadConnection(own)
+    statement = select(entries.c.id).where(entries.c.id == bindparam("id"))
+
+    def read() -> list:
+        with own.connect() as connection:
+            return connection.execute(statement, {"id": 1}).all()
+
     try:
-        assert reader.execute(statement, {"id": 1}).all() == []
+        assert read() == []
         close_next = [True]
 
         def closed_on_checkout(dbapi_connection, _record, _proxy):
@@ -119,20 +104,8 @@ def test_a_connection_found_closed_is_invalidated_and_replaced(engine):
 
         event.listen(own, "checkout", closed_on_checkout)
         with pytest.raises(DBAPIError) as raised:
-            reader.execute(statement, {"id": 1})
+            read()
         assert raised.value.connection_invalidated  # a 503 with Retry-After, not a 500
-        assert reader.execute(statement, {"id": 1}).all() == []  # a new connection
+        assert read() == []  # a new connection
     finally:
         own.dispose()
-
-
-def test_the_statement_cache_keeps_the_most_recently_used_shapes():
-    cache = StatementCache(size=2)
-    first = cache.get("first", lambda: select(entries.c.id))
-    assert cache.get("first", lambda: None) is first  # built once
-    cache.get("second", lambda: select(entries.c.slug))
-    cache.get("first", lambda: None)  # used: now the most recent
-    cache.get("third", lambda: select(entries.c.title))  # pushes `second` out
-    assert len(cache) == 2
-    assert cache.get("first", lambda: None) is first
-    assert cache.get("second", lambda: "rebuilt") == "rebuilt"

@@ -1,12 +1,11 @@
 """GET /changes: every create, update and delete since a point, for mirrors and indexes."""
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Response
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, func, select
 
 from app.core.clock import as_utc
 from app.core.db import ReadDep
@@ -51,12 +50,12 @@ def _bad_since(detail: str, msg: str) -> BadRequest:
     return BadRequest(f"query.since: {detail}", errors=[{"loc": ["query", "since"], "msg": msg}])
 
 
-def _head(session: Session) -> int:
+def _head(session: Connection) -> int:
     """The newest change's sequence number (0 while the log is empty)."""
     return session.scalar(select(func.coalesce(func.max(entry_changes.c.seq), 0)))
 
 
-def _start(session: Session, since: str | None) -> int:
+def _start(session: Connection, since: str | None) -> int:
     """The sequence number to continue after: a token, a time, or the beginning."""
     if since is None or since == "":
         return 0
@@ -82,7 +81,7 @@ def _moment(since: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _first_at_or_after(session: Session, moment: datetime) -> int:
+def _first_at_or_after(session: Connection, moment: datetime) -> int:
     """The first change logged at or after a time; one past the head when none is yet.
 
     Change times rise with `seq` (they are taken when a transaction numbers its changes,
@@ -107,7 +106,12 @@ ChangesQuery = query_values("changes_query", [
                         "`since` (everything) or an ISO time (changes at or after it); then "
                         "pass `next_since`. A token past the newest change is a 400.",
             responses=problem_responses(400, 422))
-def changes(db: ReadDep, query: ChangesQuery) -> Response:
+def changes(engine: ReadDep, query: ChangesQuery) -> Response:
+    with engine.connect() as connection:
+        return _changes(connection, query)
+
+
+def _changes(db: Connection, query: dict[str, Any]) -> Response:
     since, type, limit = query["since"], query["type"], query["limit"]
     start = _start(db, since)
     stmt = (select(entry_changes).where(entry_changes.c.seq > start)

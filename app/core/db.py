@@ -5,16 +5,16 @@ import math
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import suppress
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager, suppress
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
@@ -276,8 +276,6 @@ def reset_engines() -> None:
             cached().dispose()
         cached.cache_clear()
     _session_factory.cache_clear()
-    _read_session_factory.cache_clear()
-    _request_read_session_factory.cache_clear()
 
 
 @lru_cache
@@ -314,22 +312,9 @@ def _session_factory() -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
 
 
-@lru_cache
-def _read_session_factory() -> sessionmaker[Session]:
-    # Exports: PostgreSQL's server-side cursors need a transaction, so these connections
-    # leave autocommit for the export (and return to it after).
-    engine = get_read_engine()
-    level = "SERIALIZABLE" if engine.dialect.name == "sqlite" else "READ COMMITTED"
-    return sessionmaker(bind=engine.execution_options(isolation_level=level),
-                        expire_on_commit=False, autoflush=False)
-
-
-READ_METHODS = frozenset({"GET", "HEAD"})
-
-
-def new_session(*, read: bool = False) -> Session:
-    """A session for scripts and the CLI (the caller commits); `read`: on the replica."""
-    return (_read_session_factory if read else _session_factory)()()
+def new_session() -> Session:
+    """A write session for scripts and the CLI (the caller commits)."""
+    return _session_factory()()
 
 
 def _finish(session: Session, commit: bool) -> None:
@@ -342,111 +327,33 @@ def _finish(session: Session, commit: bool) -> None:
         session.close()
 
 
-class ReadRows:
-    """A read's whole result, kept after its connection went back to the pool.
-
-    The part of SQLAlchemy's Result that reads use (iterate, `all`, `first`, `scalar`,
-    `scalars`, `mappings`) over the rows already fetched. `Result.freeze()`, which did
-    this before, rebuilt every row a second time: ~28 µs an entry by id on SQLite.
-    """
-
-    __slots__ = ("_rows", "_keys")
-
-    def __init__(self, rows: Sequence[Any], keys: Sequence[str] = ()) -> None:
-        self._rows, self._keys = rows, keys
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._rows)
-
-    def all(self) -> list[Any]:
-        """Every row (or value, or mapping)."""
-        return list(self._rows)
-
-    def first(self) -> Any:
-        """The first row, or None."""
-        return self._rows[0] if self._rows else None
-
-    def scalar(self) -> Any:
-        """The first column of the first row, or None."""
-        return self._rows[0][0] if self._rows else None
-
-    def scalars(self) -> "ReadRows":
-        """The first column of each row."""
-        return ReadRows([row[0] for row in self._rows])
-
-    def mappings(self) -> "ReadRows":
-        """Each row as a mapping of column name to value."""
-        keys = self._keys
-        return ReadRows([dict(zip(keys, row, strict=True)) for row in self._rows])
+async def read_engine() -> Engine:
+    """What a read route (GET, HEAD) queries: the read engine (the replica when one is
+    configured), whose connections are in autocommit. A route takes one connection for
+    all its statements (`with engine.connect() as connection`) and gives it back at
+    once. Async and without I/O: FastAPI calls it on the event loop, not in a thread."""
+    return get_read_engine()
 
 
-class ReadConnection:
-    """What a read request queries through: a pooled connection per statement.
-
-    It offers the part of Session's interface that reads use (`execute`, `scalar`,
-    `scalars`, `get_bind`) without the ORM's unit-of-work machinery, which a read never
-    needs and which cost some 60 µs a request. Each statement takes a connection from
-    the read pool (in autocommit: see `get_read_engine`), reads its whole result and
-    gives the connection back at once, so a read request holds no connection between
-    statements and has nothing to close at its end: its dependency is a plain function,
-    without the exit machinery of a generator dependency (~70 µs a request). Autocommit
-    means each statement sees its own snapshot, whether or not they share a connection.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-
-    def get_bind(self) -> Engine:
-        """The engine read from (as Session.get_bind)."""
-        return self._engine
-
-    def execute(self, statement: Any, params: Any = None, **options: Any) -> "ReadRows":
-        """Run a statement (as Session.execute); the result is already read in full.
-
-        Kept statements (app.core.statements) are the same objects on every request, so
-        SQLAlchemy's compiled-statement cache finds their SQL at once."""
-        with self._engine.connect() as connection:
-            result = connection.execute(statement, params, **options)
-            return ReadRows(result.all(), tuple(result.keys()))
-
-    def scalar(self, statement: Any, params: Any = None, **options: Any) -> Any:
-        """The first column of the first row (as Session.scalar)."""
-        return self.execute(statement, params, **options).scalar()
-
-    def scalars(self, statement: Any, params: Any = None, **options: Any) -> Any:
-        """The first column of every row (as Session.scalars)."""
-        return self.execute(statement, params, **options).scalars()
-
-    def close(self) -> None:
-        """Nothing to do: no connection is held between statements (as Session.close)."""
+@contextmanager
+def read_transaction() -> Iterator[Connection]:
+    """A read connection inside a transaction, for exports: PostgreSQL's server-side
+    cursors (results streamed in chunks) need one; on SQLite it is one snapshot."""
+    engine = get_read_engine()
+    level = "SERIALIZABLE" if engine.dialect.name == "sqlite" else "READ COMMITTED"
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level=level)
+        with connection.begin():
+            yield connection
 
 
-@lru_cache
-def _request_read_session_factory() -> Callable[[], Any]:
-    # Autocommit: a read has nothing to commit, and on PostgreSQL (READ COMMITTED, where
-    # each statement takes its own snapshot anyway) it then sends no BEGIN/COMMIT round
-    # trips. Not for exports: PostgreSQL's server-side cursors need a transaction.
-    reader = ReadConnection(get_read_engine())  # holds no state: one serves every request
-    return lambda: reader
-
-
-async def read_connection() -> Session:
-    """What a read route (GET, HEAD) queries through: from the replica when one is
-    configured, in autocommit. Made on the event loop: no I/O, nothing to close after."""
-    return _request_read_session_factory()()
-
-
-async def get_session(request: Request) -> AsyncIterator[Session]:
+async def get_session() -> AsyncIterator[Session]:
     """The request's unit of work: commit when the route returns, roll back on any error.
 
     Async on purpose: making a Session does no I/O, so it is made on the event loop.
     The end (COMMIT or ROLLBACK, then returning the connection) goes to a worker thread.
-    Read routes declare ReadDep; a GET or HEAD reaching a route that declares this one
-    gets the same read connection, never a transaction.
+    Read routes declare ReadDep instead.
     """
-    if request.method in READ_METHODS:
-        yield await read_connection()
-        return
     session = _session_factory()()
     try:
         yield session
@@ -460,4 +367,4 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 # a 2xx for a write that then fails to commit.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 # Read routes: a plain dependency, nothing to finish after the route returns.
-ReadDep = Annotated[Session, Depends(read_connection)]
+ReadDep = Annotated[Engine, Depends(read_engine)]

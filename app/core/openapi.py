@@ -14,7 +14,7 @@ from typing import Annotated, Any, get_args, get_origin
 
 from fastapi import FastAPI
 
-from app.core.db import get_session, read_connection
+from app.core.db import get_session, read_engine
 from app.core.errors import PROBLEM_JSON
 from app.core.ratelimit import EXEMPT_PATHS
 
@@ -68,7 +68,7 @@ def _database_operations(app: FastAPI) -> set[tuple[str, str]]:
     found = set()
     for route in app.routes:  # flat: see routing.add_routes
         endpoint = getattr(route, "endpoint", None)
-        if endpoint is not None and any(call in (get_session, read_connection)
+        if endpoint is not None and any(call in (get_session, read_engine)
                                         for call in _dependencies(endpoint)):
             found.update((route.path_format, method.lower()) for method in route.methods)
     return found

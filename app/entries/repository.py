@@ -5,6 +5,7 @@ Nothing here names a kind; the spec says which detail table and fields apply.
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import orjson
@@ -28,7 +29,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
-from app.core.statements import statements
 from app.entries.models import Entry, EntryChange, EntryCountry, EntryTopic
 from app.entries.spec import KindSpec
 
@@ -75,11 +75,15 @@ def linked_slug(spec: KindSpec, alias: str) -> Any:
             .scalar_subquery().label(alias))
 
 
+@cache
+def _by_key(spec: KindSpec, key: str) -> Select[Any]:
+    """A kind's entry by the unique column `key` (bound as `key`), built once."""
+    return kind_select(spec).where(entries.c[key] == bindparam(key))
+
+
 def _one_by(session: Session, spec: KindSpec, key: str, value: Any) -> dict[str, Any] | None:
     """One entry of this kind by a unique column (a statement built once per kind and key)."""
-    stmt = statements.get(("entry_by", spec.type, key), lambda: kind_select(spec).where(
-        entries.c[key] == bindparam(key)))
-    row = session.execute(stmt, {key: value}).mappings().first()
+    row = session.execute(_by_key(spec, key), {key: value}).mappings().first()
     return dict(row) if row else None
 
 
@@ -104,10 +108,15 @@ def lock_entry(session: Session, spec: KindSpec, entry_id: int, *, delete: bool 
     delete (a row about to point at it waits, then finds it gone, instead of being
     unlinked behind its version's back by the foreign key's ON DELETE SET NULL).
     SQLite: the write transaction already holds the database's write lock (core.db)."""
-    stmt = statements.get(("lock_entry", spec.type, delete), lambda: select(entries.c.id).where(
-        entries.c.id == bindparam("id"), entries.c.type == spec.type
-    ).with_for_update(key_share=not delete))
+    stmt = _lock_statement(spec, delete)
     return session.execute(stmt, {"id": entry_id}).first() is not None
+
+
+@cache
+def _lock_statement(spec: KindSpec, delete: bool) -> Select[Any]:
+    return select(entries.c.id).where(
+        entries.c.id == bindparam("id"), entries.c.type == spec.type
+    ).with_for_update(key_share=not delete)
 
 
 def slugs_taken(session: Session, spec: KindSpec, candidates: Sequence[str]) -> set[str]:
@@ -156,6 +165,7 @@ def detail_values(spec: KindSpec, record: dict[str, Any]) -> dict[str, Any]:
     return {name: record.get(name) for name in spec.detail_fields}
 
 
+@cache
 def _by_slugs(spec: KindSpec, dialect: str, lock: bool) -> Select[Any]:
     """This kind's entries whose slug is in the bound list `slugs`.
 
@@ -192,8 +202,7 @@ def fetch_by_slugs(session: Session, spec: KindSpec, slugs: Sequence[str], *,
     if lock:
         slugs = sorted(slugs)
     dialect = session.get_bind().dialect.name
-    stmt = statements.get(("by_slugs", spec.type, dialect, lock),
-                          lambda: _by_slugs(spec, dialect, lock))
+    stmt = _by_slugs(spec, dialect, lock)
     bound = orjson.dumps(list(slugs)).decode() if dialect == "postgresql" else list(slugs)
     rows = session.execute(stmt, {"slugs": bound}).mappings()
     return {row["slug"]: dict(row) for row in rows}

@@ -10,24 +10,26 @@ from fastapi import APIRouter, Body, Header, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import WithJsonSchema
+from sqlalchemy import Engine
 from starlette import status
 from starlette.convertors import Convertor, register_url_convertor
 
 from app.core.config import get_settings
-from app.core.db import ReadDep, SessionDep, new_session
+from app.core.db import ReadDep, SessionDep, read_transaction
 from app.core.errors import Unprocessable, problem_responses
 from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
 from app.core.security import WriterDep
 from app.entries import service
 from app.entries.bulk import transfer
+from app.entries.bulk.statistics import StatisticsRefresh, entry_tables
 from app.entries.bulk.writer import BATCH_SIZE, MAX_ITEMS, OnConflict, write_request
 from app.entries.fields import MAX_ENTRY_ID
+from app.entries.listing import run
 from app.entries.listing.params import Param, common_params, kind_filter_params, query_values
-from app.entries.listing.plan import SORT_KEYS, criteria_from, kind_scope, run, stream
+from app.entries.listing.parse import SORT_KEYS, Scope, kind_scope, parse_filters
 from app.entries.schemas import BulkResult, Page
 from app.entries.spec import KindSpec
-from app.entries.bulk.statistics import StatisticsRefresh, entry_tables
 
 EntryId = Annotated[int, Path(ge=1, le=MAX_ENTRY_ID, description="The entry's id.",
                                 examples=[1])]
@@ -160,10 +162,10 @@ def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
     renamed = {f"{spec.type}_format": "format"}
     ExportQuery = query_values(f"export_{spec.plural}_query", export_params(spec, params))
 
-    def export(db: ReadDep, query: ExportQuery) -> StreamingResponse:
+    def export(engine: ReadDep, query: ExportQuery) -> StreamingResponse:
         output = query.pop("format")
         query = {renamed.get(k, k): v for k, v in query.items()}
-        rows = export_rows(spec, scope, query, db)
+        rows = export_rows(scope, query, engine)
         if output == "csv":
             columns = list(spec.public_model.model_fields)
             return StreamingResponse(transfer.csv_lines(columns, rows),
@@ -181,7 +183,7 @@ def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
         | problem_responses(400, 422), operation_id=f"export_{spec.plural}")
 
 
-def export_rows(spec: KindSpec, scope: Any, query: dict[str, Any], db: Any
+def export_rows(scope: Scope, query: dict[str, Any], engine: Engine
                 ) -> Iterator[dict[str, Any]]:
     """Validate now (errors become problems), then stream with a session of the export's own.
 
@@ -189,12 +191,12 @@ def export_rows(spec: KindSpec, scope: Any, query: dict[str, Any], db: Any
     reached (or a query that fails) is a problem response (503) like any other read's,
     not a 500 or a stream cut off after its status line.
     """
-    criteria_from(db, scope, query)  # raises 4xx before the response starts
+    with engine.connect() as connection:
+        parse_filters(connection, scope, query)  # raises 4xx before the response starts
 
     def generate() -> Iterator[dict[str, Any]]:
-        with new_session(read=True) as session:
-            for row in stream(session, scope, query):
-                yield service.public(spec, row)
+        with read_transaction() as connection:
+            yield from run.stream(connection, scope, query)
 
     rows = generate()
     first = next(rows, None)
@@ -213,8 +215,9 @@ def build_router(spec: KindSpec) -> APIRouter:
     scope = kind_scope(spec)
     ListQuery = query_values(f"list_{spec.plural}_query", params)
 
-    def list_entries(request: Request, db: ReadDep, query: ListQuery) -> Response:
-        page = run(db, scope, query, lambda row: service.public(spec, row))
+    def list_entries(request: Request, engine: ReadDep, query: ListQuery) -> Response:
+        with engine.connect() as connection:
+            page = run.page(connection, scope, query)
         return FastJSONResponse(page, headers=_next_link(request, page["next_cursor"]))
 
     router.add_api_route(
@@ -241,8 +244,9 @@ def build_router(spec: KindSpec) -> APIRouter:
                 responses=read_errors | {304: {"description": "Not modified (If-None-Match)"}},
                 operation_id=f"get_{spec.type}", name=f"get_{spec.type}",
                 openapi_extra={"parameters": [IF_NONE_MATCH]})
-    def get_entry(session: ReadDep, entry_id: EntryId) -> Response:
-        return _entry_response(service.get(session, spec, entry_id))
+    def get_entry(engine: ReadDep, entry_id: EntryId) -> Response:
+        with engine.connect() as connection:
+            return _entry_response(service.get(connection, spec, entry_id))
 
     @router.put(ITEM_PATH, response_model=public_model, summary=f"Replace a {spec.type}",
                 responses=write_errors, operation_id=f"replace_{spec.type}")

@@ -24,7 +24,7 @@ class FieldFilter:
     example: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one object per kind: compared and hashed by identity
 class KindSpec:
     """One entry kind, as the generic repository, service and router see it."""
 

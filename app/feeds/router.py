@@ -12,14 +12,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request, Response
-from sqlalchemy import Select, Table, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, Select, Table, select
 
 from app.core.db import ReadDep
 from app.core.errors import problem_responses
 from app.core.links import public_link
 from app.core.routing import api_router
-from app.entries import service
+from app.entries.listing import run
 from app.entries.listing.filters import entries
 from app.entries.listing.params import (
     Param,
@@ -28,7 +27,7 @@ from app.entries.listing.params import (
     query_values,
     type_param,
 )
-from app.entries.listing.plan import SORT_KEYS, Scope, kind_scope, run, stamp
+from app.entries.listing.parse import SORT_KEYS, Scope, kind_scope
 from app.entries.registry import BY_PLURAL, BY_TYPE, KINDS
 from app.entries.spec import KindSpec
 from app.feeds import atom, ical
@@ -157,11 +156,11 @@ def _entry_link(request: Request) -> Callable[[dict[str, Any]], str]:
     return lambda item: f"{root}/{BY_TYPE[item['type']].plural}/{item['id']}"
 
 
-def _items(db: Session, scope: Scope, query: dict[str, Any],
-           to_item: Callable[[dict[str, Any]], dict[str, Any]]) -> list[dict[str, Any]]:
+def _items(engine: Engine, scope: Scope, query: dict[str, Any]) -> list[dict[str, Any]]:
     """The entries a feed shows: the list's answer without paging."""
     query = query | PAGING | {"sort": query.get("sort") or scope.default_sort}
-    return run(db, scope, query, to_item)["items"]
+    with engine.connect() as connection:
+        return run.page(connection, scope, query)["items"]
 
 
 ATOM_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -178,13 +177,12 @@ FEED_NOTE = (" Takes the list's filters, `sort` and `limit` (1–100, default 50
 
 
 def _register_atom(name: str, scope: Scope, params: list[Param], list_path: str,
-                   what: str, summary: str, description: str,
-                   to_item: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+                   what: str, summary: str, description: str) -> None:
     """GET /feeds/{name}.atom over a scope."""
     FeedQuery = query_values(f"feed_{name}_query", params)
 
-    def endpoint(request: Request, db: ReadDep, query: FeedQuery) -> Response:
-        items = _items(db, scope, query, to_item)
+    def endpoint(request: Request, engine: ReadDep, query: FeedQuery) -> Response:
+        items = _items(engine, scope, query)
         filters = canonical_filters(query)
         info = atom.FeedInfo(feed_id(name, filters), feed_title(what, filters),
                              _self(request), _alternate(request, list_path, FEED_SORT))
@@ -197,21 +195,15 @@ def _register_atom(name: str, scope: Scope, params: list[Param], list_path: str,
                          description=description + FEED_NOTE, operation_id=f"feed_{name}")
 
 
-def _kind_to_item(spec: KindSpec) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """Rows of one kind as the client sees them."""
-    return lambda row: service.public(spec, row)
-
-
 for _spec in KINDS:
     _register_atom(_spec.plural, dataclasses.replace(kind_scope(_spec), default_sort=FEED_SORT),
                    feed_params((_spec,), with_type=False), _spec.plural, _spec.plural,
                    f"Atom feed of {_spec.plural}",
-                   f"{_spec.description} The filters of `GET /api/v1/{_spec.plural}`.",
-                   _kind_to_item(_spec))
+                   f"{_spec.description} The filters of `GET /api/v1/{_spec.plural}`.")
 _register_atom("all", ALL_SCOPE, feed_params(KINDS, with_type=True), "search", "all entries",
                "Atom feed of every kind",
                "Articles, events and statements in one feed, with the filters of "
-               "`GET /api/v1/search` (`type` narrows the kinds).", stamp)
+               "`GET /api/v1/search` (`type` narrows the kinds).")
 
 EVENTS = BY_PLURAL["events"]
 CALENDAR_SCOPE = dataclasses.replace(kind_scope(EVENTS), name="events_calendar",
@@ -220,9 +212,9 @@ CALENDAR_PARAMS = feed_params((EVENTS,), with_type=False, default_sort=CALENDAR_
 CalendarQuery = query_values("events_calendar_query", CALENDAR_PARAMS)
 
 
-def events_calendar(db: ReadDep, query: CalendarQuery) -> Response:
+def events_calendar(engine: ReadDep, query: CalendarQuery) -> Response:
     """GET /feeds/events.ics."""
-    items = _items(db, CALENDAR_SCOPE, query, _kind_to_item(EVENTS))
+    items = _items(engine, CALENDAR_SCOPE, query)
     name = feed_title("events", canonical_filters(query))
     return Response(ical.render(name, items), media_type=ical.ICS_MEDIA_TYPE,
                     headers=CACHE_HEADERS)

@@ -11,8 +11,8 @@ from app.core.errors import Unprocessable, problem_responses
 from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
 from app.core.security import WriterDep
-from app.entries.models import Entry, EntryTopic
 from app.entries.listing.params import Param, query_values
+from app.entries.models import Entry, EntryTopic
 from app.entries.registry import KINDS
 from app.reference import schemas
 from app.reference import service as ref
@@ -57,14 +57,16 @@ CountriesQuery = query_values("countries_query", [
 
 @router.get("/topics", tags=["topics"], summary="List topics",
             response_model=list[schemas.TopicPublic], responses=problem_responses(400))
-def list_topics(session: ReadDep, _query: NoQuery) -> Response:
-    return FastJSONResponse(ref.list_topics(session, KIND_TYPES))
+def list_topics(engine: ReadDep, _query: NoQuery) -> Response:
+    with engine.connect() as connection:
+        return FastJSONResponse(ref.list_topics(connection, KIND_TYPES))
 
 
 @router.get("/topics/{slug}", tags=["topics"], summary="Get a topic",
             response_model=schemas.TopicPublic, responses=problem_responses(404))
-def get_topic(session: ReadDep, slug: TopicSlugPath) -> Response:
-    return FastJSONResponse(_topic(session, slug))
+def get_topic(engine: ReadDep, slug: TopicSlugPath) -> Response:
+    with engine.connect() as connection:
+        return FastJSONResponse(_topic(connection, slug))
 
 
 @router.post("/topics", tags=["topics"], status_code=201, summary="Create a topic",
@@ -97,20 +99,24 @@ def delete_topic(session: SessionDep, _key: WriterDep, slug: TopicSlugPath) -> R
 
 @router.get("/countries", tags=["countries"], summary="List countries",
             response_model=list[schemas.CountryPublic], responses=problem_responses(400, 422))
-def list_countries(session: ReadDep, query: CountriesQuery) -> Response:
-    return FastJSONResponse(ref.list_countries(session, KIND_TYPES, used_only=query["used"]))
+def list_countries(engine: ReadDep, query: CountriesQuery) -> Response:
+    with engine.connect() as connection:
+        return FastJSONResponse(ref.list_countries(connection, KIND_TYPES,
+                                                   used_only=query["used"]))
 
 
 @router.get("/sessions", tags=["sessions"], summary="List Council sessions",
             response_model=list[schemas.SessionPublic], responses=problem_responses(400))
-def list_sessions(session: ReadDep, _query: NoQuery) -> Response:
-    return FastJSONResponse(ref.list_sessions(session, KIND_TYPES))
+def list_sessions(engine: ReadDep, _query: NoQuery) -> Response:
+    with engine.connect() as connection:
+        return FastJSONResponse(ref.list_sessions(connection, KIND_TYPES))
 
 
 @router.get("/sessions/{number}", tags=["sessions"], summary="Get a session",
             response_model=schemas.SessionPublic, responses=problem_responses(404, 422))
-def get_session(session: ReadDep, number: SessionNumberPath) -> Response:
-    return FastJSONResponse(_session(session, number))
+def get_session(engine: ReadDep, number: SessionNumberPath) -> Response:
+    with engine.connect() as connection:
+        return FastJSONResponse(_session(connection, number))
 
 
 @router.post("/sessions", tags=["sessions"], status_code=201, summary="Create a session",

@@ -1,13 +1,13 @@
 """Reference data: lookups the entry service validates against, and the curators' CRUD."""
 
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, NotFound
-from app.core.statements import statements
 from app.entries.models import Entry, EntryCountry, EntryTopic
 from app.reference.models import CouncilSession, Country, Topic
 
@@ -17,14 +17,18 @@ sessions = CouncilSession.__table__
 entries = Entry.__table__
 
 
+@cache
+def _held(column: Any) -> Any:
+    """Which of the bound `wanted` values a reference column holds (built once a column)."""
+    return select(column).where(column.in_(bindparam("wanted", expanding=True)))
+
+
 def missing(session: Session, column: Any, values: Iterable[Any]) -> set[Any]:
     """Which of these values the reference column does not hold."""
     wanted = set(values)
     if not wanted:
         return set()
-    stmt = statements.get(("missing", column.table.name, column.name), lambda: select(
-        column).where(column.in_(bindparam("wanted", expanding=True))))
-    found = set(session.scalars(stmt, {"wanted": list(wanted)}))
+    found = set(session.scalars(_held(column), {"wanted": list(wanted)}))
     return wanted - found
 
 

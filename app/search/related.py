@@ -2,9 +2,8 @@
 
 from typing import Any
 
-from sqlalchemy import Integer, case, cast, func, literal, literal_column, or_, select
+from sqlalchemy import Connection, Integer, case, cast, func, literal, literal_column, or_, select
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session
 
 from app.entries.listing import fulltext
 from app.entries.listing.filters import entries, entry_countries, entry_topics, fts_table
@@ -37,9 +36,9 @@ def _title_match(dialect: str, title: str) -> Any | None:
     return entries.c.id.in_(matched)
 
 
-def related(session: Session, entry: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+def related(connection: Connection, entry: dict[str, Any], limit: int) -> list[dict[str, Any]]:
     """The entries most related to `entry`, best first, across kinds."""
-    dialect = session.get_bind().dialect.name
+    dialect = connection.dialect.name
     text_match = _title_match(dialect, entry["title"])
     score = (_shared(entry_topics, entry_topics.c.topic, entry["topics"]) * TOPIC_WEIGHT
              + _shared(entry_countries, entry_countries.c.country, entry["countries"])
@@ -62,4 +61,4 @@ def related(session: Session, entry: dict[str, Any], limit: int) -> list[dict[st
             .where(entries.c.id != entry["id"], or_(*reasons))
             .order_by(score.desc(), entries.c.date.desc().nulls_last(), entries.c.id.desc())
             .limit(limit))
-    return [dict(row) for row in session.execute(stmt).mappings()]
+    return [dict(row) for row in connection.execute(stmt).mappings()]

@@ -11,6 +11,7 @@ from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
 from app.entries import repository as repo
 from app.entries.fields import MAX_ENTRY_ID
+from app.entries.listing import run
 from app.entries.listing.filters import entries
 from app.entries.listing.params import (
     COMMON_FACETS,
@@ -20,7 +21,7 @@ from app.entries.listing.params import (
     query_values,
     type_param,
 )
-from app.entries.listing.plan import SORT_KEYS, Scope, run, stamp
+from app.entries.listing.parse import SORT_KEYS, Scope
 from app.entries.registry import BY_PLURAL, KINDS
 from app.entries.router import _next_link
 from app.entries.schemas import Page
@@ -52,8 +53,9 @@ def _register(path: str, scope: Scope, summary: str, description: str) -> None:
         *kind_filter_params(KINDS)]
     ScopeQuery = query_values(f"{scope.name}_query", params)
 
-    def endpoint(request: Request, db: ReadDep, query: ScopeQuery) -> Response:
-        page = run(db, scope, query, stamp)
+    def endpoint(request: Request, engine: ReadDep, query: ScopeQuery) -> Response:
+        with engine.connect() as connection:
+            page = run.page(connection, scope, query)
         return FastJSONResponse(page, headers=_next_link(request, page["next_cursor"]))
 
     endpoint.__name__ = f"{scope.name}_entries"
@@ -80,7 +82,7 @@ RelatedQuery = query_values("related_query", [
                         "the same session (1) and shared title words (2).",
             responses=problem_responses(400, 404, 422), operation_id="related_entries")
 def related_entries(
-    db: ReadDep,
+    engine: ReadDep,
     kind: Annotated[str, Path(description="articles, events or statements",
                               examples=["statements"])],
     entry_id: Annotated[int, Path(ge=1, le=MAX_ENTRY_ID, examples=[1])],
@@ -90,7 +92,8 @@ def related_entries(
     spec = BY_PLURAL.get(kind)
     if spec is None:
         raise NotFound(f"no kind '{kind}'; use {', '.join(BY_PLURAL)}")
-    entry = repo.get_by_id(db, spec, entry_id)
-    if entry is None:
-        raise NotFound(f"{spec.type} {entry_id} does not exist")
-    return FastJSONResponse({"items": related(db, entry, limit)})
+    with engine.connect() as connection:
+        entry = repo.get_by_id(connection, spec, entry_id)
+        if entry is None:
+            raise NotFound(f"{spec.type} {entry_id} does not exist")
+        return FastJSONResponse({"items": related(connection, entry, limit)})

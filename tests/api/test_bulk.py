@@ -381,8 +381,8 @@ def test_bulk_stores_what_single_writes_store(client, auth, db):
 def test_a_failing_write_fails_the_request_and_leaves_nothing(client, auth, db, monkeypatch):
     """A batch written while the next one is read fails: the error ends the request
     (a 500, not a report) and the batches written before it are rolled back."""
-    from app.entries.bulk import postgres as bulk_postgres
     from app.entries import repository as repo
+    from app.entries.bulk import postgres as bulk_postgres
     from app.entries.bulk.writer import BATCH_SIZE
 
     start = _last_seq(db)

@@ -23,8 +23,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from app.core import db as core_db
-from app.entries.bulk import writer as bulk_module
 from app.entries import repository as repo
+from app.entries.bulk import writer as bulk_module
 from tests.databases import BASE_URL, IS_POSTGRES, new_database_url
 from tests.helpers import assert_problem
 from tests.process.server import create_key, metric, running, server_env

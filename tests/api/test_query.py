@@ -390,11 +390,11 @@ SAME_SHAPE = [
 @pytest.mark.usefixtures("seeded")
 @pytest.mark.parametrize(("first", "second"), SAME_SHAPE)
 def test_a_statement_built_for_one_request_serves_others_of_its_shape(client, first, second):
-    from app.core.statements import statements
+    from app.entries.listing import plan
 
     first_page = client.get(first)
     reused = client.get(second)
-    statements._items.clear()
+    plan.page.cache_clear()
     fresh = client.get(second)
     assert first_page.status_code == reused.status_code == fresh.status_code == 200
     assert reused.json() == fresh.json()
@@ -403,7 +403,7 @@ def test_a_statement_built_for_one_request_serves_others_of_its_shape(client, fi
 
 @pytest.mark.usefixtures("seeded")
 def test_a_cursor_page_reuses_its_statement_for_any_position(client):
-    from app.core.statements import statements
+    from app.entries.listing import plan
 
     pages, url = [], "/api/v1/statements?limit=2&sort=title"
     while url and len(pages) < 4:
@@ -414,14 +414,14 @@ def test_a_cursor_page_reuses_its_statement_for_any_position(client):
         url = f"/api/v1/statements?limit=2&sort=title&cursor={cursor}" if cursor else None
     assert len(pages) == 4
     third = f"/api/v1/statements?limit=2&sort=title&cursor={pages[1]['next_cursor']}"
-    statements._items.clear()
+    plan.page.cache_clear()
     assert client.get(third).json() == pages[2]
     seen = [item["id"] for page in pages for item in page["items"]]
     assert len(seen) == len(set(seen))
 
 
 def test_date_bounds_are_bound_not_built_in(client, auth):
-    from app.core.statements import statements
+    from app.entries.listing import plan
 
     for day in ("2021-02-22", "2021-03-01", "2021-03-24"):
         client.post("/api/v1/statements", json=sample(STATEMENTS, delivered_on=day,
@@ -429,6 +429,6 @@ def test_date_bounds_are_bound_not_built_in(client, auth):
     for bound in ("date_from", "date_to"):
         first = titles(client.get(f"/api/v1/statements?{bound}=2021-03-01&sort=date"))
         reused = titles(client.get(f"/api/v1/statements?{bound}=2021-03-24&sort=date"))
-        statements._items.clear()
+        plan.page.cache_clear()
         assert reused == titles(client.get(f"/api/v1/statements?{bound}=2021-03-24&sort=date"))
         assert reused != first

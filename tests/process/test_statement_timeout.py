@@ -47,23 +47,21 @@ def timed(engine, monkeypatch):
                                        autocommit=True)
     monkeypatch.setattr(get_settings(), "statement_timeout_ms", 200)
     factory = sessionmaker(bind=timed_engine, expire_on_commit=False, autoflush=False)
-    reader = core_db.ReadConnection(read_engine)
     monkeypatch.setattr(core_db, "_session_factory", lambda: factory)
-    monkeypatch.setattr(core_db, "_read_session_factory", lambda: factory)  # exports
-    monkeypatch.setattr(core_db, "_request_read_session_factory", lambda: lambda: reader)
+    monkeypatch.setattr(core_db, "get_read_engine", lambda: read_engine)  # reads, exports
     yield timed_engine
     timed_engine.dispose()
     read_engine.dispose()
 
 
 def test_a_slow_query_in_a_request_is_stopped_and_answered_503(timed, monkeypatch):
-    import app.entries.router as entries_router
+    from app.entries.listing import run
 
-    def slow_listing(session, *args, **kwargs):
-        session.execute(text(SLOW)).all()
+    def slow_listing(connection, *args, **kwargs):
+        connection.execute(text(SLOW)).all()
         raise AssertionError("the slow query was not stopped")
 
-    monkeypatch.setattr(entries_router, "run", slow_listing)
+    monkeypatch.setattr(run, "page", slow_listing)
     with TestClient(create_app(), raise_server_exceptions=False) as client:
         started = time.monotonic()
         response = client.get("/api/v1/articles")
@@ -100,7 +98,7 @@ EXPORT_WITH_A_SLOW_STATEMENT = """
 import sys
 from sqlalchemy import text
 import app.cli
-import app.entries.listing.plan as query
+import app.entries.listing.run as query
 
 real_stream = query.stream
 entry, slow = sys.argv[1], sys.argv[2]

@@ -9,8 +9,8 @@ from typing import Any, Literal, NamedTuple, TextIO
 
 import orjson
 
-from app.entries.spec import KindSpec
 from app.entries.bulk.transfer import LIST_SEPARATOR
+from app.entries.spec import KindSpec
 
 FileFormat = Literal["ndjson", "csv", "json"]
 SUFFIXES: dict[str, FileFormat] = {".ndjson": "ndjson", ".jsonl": "ndjson", ".csv": "csv",

@@ -33,13 +33,13 @@ from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
 from app.core.errors import ServiceUnavailable
-from app.entries.bulk import postgres as bulk_postgres
 from app.entries import repository as repo
+from app.entries.bulk import postgres as bulk_postgres
+from app.entries.bulk.statistics import StatisticsRefresh
 from app.entries.references import reference_problems
 from app.entries.service import editable
 from app.entries.slugs import slugify
 from app.entries.spec import KindSpec
-from app.entries.bulk.statistics import StatisticsRefresh
 
 OnConflict = Literal["update", "skip", "error"]
 MAX_ITEMS = 10_000

@@ -28,19 +28,19 @@ rows each carry it as their last column.
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
+from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import Select, case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Dialect, Select, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.core.config import get_settings
-from app.core.statements import statements
 from app.entries.models import EntryChange
 
 changes = EntryChange.__table__
 
 
+@cache
 def _version(dialect: str) -> Select[Any]:
     """The data version now (see the module's docstring); 0 while the log is empty."""
     newest = func.max(changes.c.txid if dialect == "postgresql" else changes.c.seq)
@@ -96,34 +96,40 @@ class Remembered:
 remembered = Remembered()
 
 
+@lru_cache(maxsize=1024)
+def _bind_names(stmt: Any, dialect: Dialect) -> frozenset[str]:
+    """The names of the values a statement binds."""
+    return frozenset(stmt.compile(dialect=dialect).params)
+
+
 class Aggregates:
     """One request's aggregate statements: the current version read once, when first needed."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
         self._version: int | None = None
         self._read = False
 
     def _current(self) -> int | None:
         if not self._read:
-            dialect = self.session.get_bind().dialect.name
-            stmt = statements.get(("data version", dialect), lambda: _version(dialect))
-            self._version, self._read = self.session.execute(stmt).scalar(), True
+            stmt = _version(self.connection.dialect.name)
+            self._version, self._read = self.connection.execute(stmt).scalar(), True
         return self._version
 
-    def rows(self, key: Hashable, stmt: Select[Any], values: dict[str, Any]) -> list[Any]:
-        """The rows of an aggregate statement (`version_column` last): kept ones if current."""
+    def rows(self, stmt: Select[Any], values: dict[str, Any]) -> list[Any]:
+        """The rows of an aggregate statement (`version_column` last): kept ones if current.
+
+        Keyed by the statement (kept ones are the same object for the same shape) and the
+        values it binds (a page's cursor or limit is no part)."""
         size = get_settings().aggregate_cache
         if size <= 0:
-            return list(self.session.execute(stmt, values))
-        # Keyed by the values the statement binds (a page's cursor or limit is no part).
-        names = statements.get(("bind names", key), lambda: frozenset(
-            stmt.compile(dialect=self.session.get_bind().dialect).params))
-        cache_key = (key, _frozen({k: v for k, v in values.items() if k in names}))
+            return list(self.connection.execute(stmt, values))
+        names = _bind_names(stmt, self.connection.dialect)
+        cache_key = (stmt, _frozen({k: v for k, v in values.items() if k in names}))
         version = self._current()
         if version is not None and (kept := remembered.get(cache_key, version)) is not None:
             return kept
-        rows = list(self.session.execute(stmt, values))
+        rows = list(self.connection.execute(stmt, values))
         if rows and rows[0][-1] is not None:
             remembered.put(cache_key, rows[0][-1], rows, size)
         return rows

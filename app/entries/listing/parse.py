@@ -1,0 +1,222 @@
+"""Parse: a list request's query values, validated into one typed `ListRequest`.
+
+Every 4xx of a list is raised here, before any statement runs but the reference
+lookup that tells a topic or session that exists from one that does not.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache
+from typing import Any
+
+import pycountry
+from sqlalchemy import ColumnElement, Connection, Float, Select, bindparam, func, literal_column
+from sqlalchemy import select as select_
+
+from app.core.config import get_settings
+from app.core.errors import BadRequest, Unprocessable
+from app.entries.listing import filters, fulltext
+from app.entries.listing.filters import Criteria, Shape, entries
+from app.entries.listing.paging import SortField, SortKey, cursor_values, decode_cursor, parse_sort
+from app.entries.listing.params import COMMON_FACETS
+from app.entries.repository import kind_select
+from app.entries.spec import KindSpec
+from app.reference.models import CouncilSession, Topic
+
+SORT_KEYS = ("date", "title", "created_at", "updated_at", "id", "relevance")
+COUNT_MODES = ("capped", "exact", "none")
+SEARCHING = ("positive", "excluded")  # text forms with words to match
+
+
+@dataclass(frozen=True, eq=False)  # one object per list route: compared and hashed by identity
+class Scope:
+    """What a list reads: one kind (joined with its detail table) or several kinds."""
+
+    name: str
+    kinds: tuple[KindSpec, ...]
+    joined: KindSpec | None
+    base: Callable[[], Select[Any]]
+    item_fields: tuple[str, ...]
+    facets: tuple[str, ...]
+    default_sort: str = "-date"
+    dated_only: bool = False
+
+
+def kind_scope(spec: KindSpec) -> Scope:
+    """A kind's own list: its fields and filters."""
+    fields = tuple(spec.public_model.model_fields)
+    return Scope(spec.plural, (spec,), spec, lambda: kind_select(spec), fields,
+                 COMMON_FACETS + spec.facets)
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    """A validated list request: what to match (shape and bound values), order, page, extras."""
+
+    criteria: Criteria
+    shape: Shape
+    values: dict[str, Any]  # bound values by parameter name, the cursor's included
+    dialect: str
+    sort: str  # the canonical sort (`sort_token`), id last
+    keys: tuple[SortKey, ...]
+    ranked: bool  # ordered by the text score
+    nulls: tuple[bool, ...] | None  # which cursor values are NULL; None without a cursor
+    limit: int
+    offset: int
+    count: str  # capped, exact or none
+    fields: tuple[str, ...]  # sparse fieldset; empty: every field
+    facets: tuple[str, ...]
+    facet_limit: int
+
+
+def _title_key(dialect: str) -> ColumnElement[Any]:
+    """Case-insensitive title order, byte-wise on both engines so they agree."""
+    return func.lower(entries.c.title).collate("C" if dialect == "postgresql" else "BINARY")
+
+
+# Stands for the text score while a sort is parsed; the page statement puts the real one.
+SCORE = literal_column("0.0", Float(precision=53))
+
+
+@cache
+def sort_fields(dialect: str, ranked: bool) -> dict[str, SortField]:
+    """The keys a list sorts by (relevance only when there is a text query)."""
+    fields = {
+        "date": SortField("date", filters.sort_date(dialect), date),
+        "title": SortField("title", _title_key(dialect), str),
+        "created_at": SortField("created_at", entries.c.created_at, datetime),
+        "updated_at": SortField("updated_at", entries.c.updated_at, datetime),
+        "id": SortField("id", entries.c.id, int),
+    }
+    if ranked:
+        fields["relevance"] = SortField("relevance", SCORE, float, best_first=True)
+    return fields
+
+
+def sort_keys(sort: str, dialect: str) -> list[SortKey]:
+    """The keys of a sort text (400 naming an unknown or repeated key)."""
+    fields = sort_fields(dialect, "relevance" in sort)
+    return parse_sort(sort, fields, fields["id"])
+
+
+def bad_value(param: str, message: str) -> Unprocessable:
+    """422 naming the query parameter whose value is wrong."""
+    return Unprocessable(f"query.{param}: {message}",
+                         errors=[{"loc": ["query", param], "msg": message}])
+
+
+def csv(value: str | None) -> list[str]:
+    """The items of a comma list, blanks dropped."""
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _types(values: list[str] | None, scope: Scope) -> list[str]:
+    allowed = [spec.type for spec in scope.kinds]
+    chosen = [t for value in values or [] for t in csv(value)]
+    for value in chosen:
+        if value not in allowed:
+            raise bad_value("type", f"unknown type '{value}'; use {', '.join(allowed)}")
+    return list(dict.fromkeys(chosen))
+
+
+def _countries(values: list[str] | None) -> list[str]:
+    codes = [v.upper() for v in values or []]
+    for code in codes:
+        if pycountry.countries.get(alpha_2=code) is None:
+            raise bad_value("country", f"unknown country '{code}'")
+    return codes
+
+
+_TOPICS, _SESSIONS = Topic.__table__, CouncilSession.__table__  # type: ignore[attr-defined]
+
+
+@cache
+def _known(column: Any) -> Select[Any]:
+    """Which of the bound `wanted` values a reference column holds (built once a column)."""
+    return select_(column).where(column.in_(bindparam("wanted", expanding=True)))
+
+
+def _unknown(connection: Connection, param: str, column: Any, values: list[Any]) -> None:
+    """422 naming the first value of `param` the reference table does not hold."""
+    if not values:
+        return
+    found = set(connection.scalars(_known(column), {"wanted": values}))
+    for value in values:
+        if value not in found:
+            raise bad_value(param, f"unknown {param} '{value}'" if param == "topic"
+                            else f"unknown {param} {value}")
+
+
+def criteria_from(connection: Connection, scope: Scope, params: dict[str, Any]) -> Criteria:
+    """Validate the filter parameters (422 naming a bad value) into Criteria."""
+    criteria = Criteria(
+        topics=list(dict.fromkeys(params.get("topic") or [])),
+        countries=_countries(params.get("country")),
+        sessions=list(dict.fromkeys(params.get("session") or [])),
+        languages=params.get("language") or [],
+        types=_types(params.get("type"), scope),
+        date_from=params.get("date_from"),
+        date_to=params.get("date_to"),
+        dated_only=scope.dated_only,
+    )
+    _unknown(connection, "topic", _TOPICS.c.slug, criteria.topics)
+    _unknown(connection, "session", _SESSIONS.c.number, criteria.sessions)
+    if criteria.date_from and criteria.date_to and criteria.date_from > criteria.date_to:
+        raise bad_value("date_to", "date_to is before date_from")
+    for spec in scope.kinds:
+        for spec_filter in spec.filters:
+            if params.get(spec_filter.param):
+                criteria.kind_values[spec_filter.param] = params[spec_filter.param]
+    q = (params.get("q") or "").strip()
+    if q:
+        criteria.text = fulltext.parse(q)
+    return criteria
+
+
+def _chosen(param: str, value: str | None, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    chosen = csv(value)
+    for name in chosen:
+        if name not in allowed:
+            raise BadRequest(f"{param}: unknown value '{name}'; use {', '.join(allowed)}",
+                             errors=[{"loc": ["query", param], "msg": f"unknown '{name}'"}])
+    return tuple(dict.fromkeys(chosen))
+
+
+def parse(connection: Connection, scope: Scope, params: dict[str, Any]) -> ListRequest:
+    """The query values of a list route (`params`), validated into a ListRequest."""
+    dialect = connection.dialect.name
+    criteria = criteria_from(connection, scope, params)
+    shape, values = filters.bind(criteria, scope.kinds, dialect)
+    searching = shape.text in SEARCHING
+    sort = params.get("sort") or ("relevance" if searching else scope.default_sort)
+    ranked = "relevance" in csv(sort.replace("-", "").replace("+", ""))
+    if ranked and not searching:
+        raise BadRequest("sort: relevance needs a q with words to match",
+                         errors=[{"loc": ["query", "sort"], "msg": "relevance without q"}])
+    keys = sort_keys(sort, dialect)
+    limit, offset, cursor = params["limit"], params["offset"], params.get("cursor")
+    nulls = None
+    if cursor is not None:
+        if offset:
+            raise BadRequest("use either offset or cursor, not both",
+                             errors=[{"loc": ["query", "cursor"], "msg": "offset given too"}])
+        after = decode_cursor(cursor, keys)
+        nulls = tuple(value is None for value in after)
+        values |= cursor_values(after)
+    if ranked:
+        values["rank_window"] = get_settings().rank_window
+    return ListRequest(
+        criteria=criteria, shape=shape, values=values, dialect=dialect,
+        sort=",".join(key.token for key in keys), keys=tuple(keys), ranked=ranked,
+        nulls=nulls, limit=limit, offset=offset, count=params["count"],
+        fields=_chosen("fields", params.get("fields"), scope.item_fields),
+        facets=_chosen("facets", params.get("facets"), scope.facets),
+        facet_limit=params["facet_limit"])
+
+
+def parse_filters(connection: Connection, scope: Scope, params: dict[str, Any]
+                  ) -> tuple[Shape, dict[str, Any]]:
+    """Only the filters (exports and streams take no paging, sort or extras)."""
+    criteria = criteria_from(connection, scope, params)
+    return filters.bind(criteria, scope.kinds, connection.dialect.name)

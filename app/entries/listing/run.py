@@ -1,0 +1,123 @@
+"""Execute and shape: run a list request's statements and build the page a client gets.
+
+The path of a list: `parse` (query values → ListRequest, every 4xx) → `plan` (kept
+statements) → here (one connection for the page, its count and facets; rows shaped
+into items with highlights and the sparse fieldset; the next cursor).
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Connection
+
+from app.core.config import get_settings
+from app.entries.listing import fulltext, plan
+from app.entries.listing.aggregates import Aggregates
+from app.entries.listing.filters import Shape
+from app.entries.listing.paging import encode_cursor
+from app.entries.listing.parse import ListRequest, Scope, parse, parse_filters
+
+INTEGER_FACETS = frozenset({"session", "year"})
+
+
+def _count(aggregates: Aggregates, scope: Scope, shape: Shape, request: ListRequest,
+           mode: str) -> tuple[int, bool]:
+    """`total` and `total_exact` by a statement of their own (`mode`: capped or exact)."""
+    capped = mode == "capped"
+    cap = get_settings().count_cap
+    stmt = plan.count(scope, shape, request.dialect, capped)
+    counted = aggregates.rows(stmt, request.values | {"count_cap": cap + 1})[0][0] or 0
+    if capped and counted > cap:
+        return cap, False
+    return counted, True
+
+
+def _facets(aggregates: Aggregates, scope: Scope, request: ListRequest,
+            within_cap: bool | None) -> tuple[dict[str, list], bool]:
+    """Counts per value for each facet (ignoring its own filter), and whether all are exact.
+
+    Facets whose matches are the same (no own filter in the request) share one statement.
+    Unless `count=exact`, a facet whose matches outnumber the count cap counts the newest
+    `count_cap` of them (`facets_exact: false`), as `total` stops at the cap.
+    `within_cap`: whether the list's own matches are within the cap, when known.
+    """
+    capped = request.count != "exact"
+    known = {request.shape: within_cap} if within_cap is not None else {}
+    bound = request.values | {"facet_limit": request.facet_limit,
+                              "count_cap": get_settings().count_cap}
+    groups: dict[Shape, list[str]] = {}
+    for name in request.facets:
+        groups.setdefault(plan.facet_shape(scope, request.shape, name), []).append(name)
+    counts: dict[str, list[dict[str, Any]]] = {name: [] for name in request.facets}
+    exact = True
+    for own, group in groups.items():
+        stmt = plan.facets(scope, own, request.dialect, tuple(group), capped)
+        for facet, value, n, *_ in aggregates.rows(stmt, bound):
+            counts[facet].append({"value": int(value) if facet in INTEGER_FACETS else value,
+                                  "count": n})
+        if capped:
+            if known.get(own) is None:
+                known[own] = _count(aggregates, scope, own, request, "capped")[1]
+            exact = exact and bool(known[own])
+    return counts, exact
+
+
+def _items(rows: list[dict[str, Any]], request: ListRequest) -> list[dict[str, Any]]:
+    """Rows as items: sort values dropped, highlights added, the sparse fieldset applied."""
+    hidden = [f"_sort{i}" for i in range(len(request.keys))] + ["_total"]
+    keep = {"id", "type", "highlights", *request.fields} if request.fields else None
+    text = request.criteria.text
+    items = []
+    for row in rows:
+        for label in hidden:
+            row.pop(label, None)
+        if text is not None:
+            row["highlights"] = fulltext.highlights(text, row["title"], row.get("summary") or "")
+        items.append(row if keep is None else {k: v for k, v in row.items() if k in keep})
+    return items
+
+
+def page(connection: Connection, scope: Scope, params: dict[str, Any]) -> dict[str, Any]:
+    """Answer a list request: page, count, next cursor, facets, highlights."""
+    request = parse(connection, scope, params)
+    shape, limit, mode = request.shape, request.limit, request.count
+    cap = get_settings().count_cap
+    stmt = plan.page(scope, shape, request.dialect, request.sort, request.ranked,
+                     request.nulls, mode)
+    bound = request.values | {"limit": limit + 1, "offset": request.offset,
+                              "count_cap": cap + 1}
+    rows = [dict(row) for row in connection.execute(stmt, bound).mappings()]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        next_cursor = encode_cursor(request.keys,
+                                    [last[f"_sort{i}"] for i in range(len(request.keys))])
+    aggregates = None
+    if mode == "none":
+        total, exact = None, False
+    elif rows and plan.folds_count(shape, mode):  # counted by the page statement itself
+        counted = rows[0]["_total"]
+        total, exact = (cap, False) if counted > cap else (counted, True)
+    else:  # exact, a text query's, or no row to carry it (past the end, or no match)
+        aggregates = Aggregates(connection)
+        total, exact = _count(aggregates, scope, shape, request, mode)
+    result: dict[str, Any] = {"items": _items(rows, request), "total": total,
+                              "total_exact": exact, "limit": limit, "offset": request.offset,
+                              "next_cursor": next_cursor}
+    if request.facets:
+        within_cap = exact if mode == "capped" else None
+        result["facets"], result["facets_exact"] = _facets(
+            aggregates or Aggregates(connection), scope, request, within_cap)
+    return result
+
+
+def stream(connection: Connection, scope: Scope, params: dict[str, Any]
+           ) -> Iterator[dict[str, Any]]:
+    """Every matching row in id order, fetched in chunks (constant memory at any size)."""
+    shape, values = parse_filters(connection, scope, params)
+    stmt = plan.stream(scope, shape, connection.dialect.name)
+    result = connection.execute(stmt, values, execution_options={"yield_per": 500})
+    for row in result.mappings():
+        yield dict(row)
