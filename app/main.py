@@ -6,14 +6,12 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app.changes.router import router as changes_router
-from app.core.caching import ConditionalGet
 from app.core.config import get_settings
 from app.core.errors import install_error_handlers
-from app.core.head import HeadAsGet
-from app.core.limits import BodySizeLimit
-from app.core.observability import RequestObservability, configure_logging, metrics_router
+from app.core.http import HttpPolicies, RequestLog
+from app.core.observability import configure_logging, metrics_router
 from app.core.openapi import install_openapi
-from app.core.ratelimit import RateLimit
+from app.core.ratelimit import RateLimiter
 from app.core.routing import API_PREFIX, add_routes
 from app.entries.registry import KINDS
 from app.entries.router import build_router
@@ -69,18 +67,15 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     configure_logging(settings.log_format, settings.log_level)
-    # Outermost last: request id/log/metrics > CORS > rate limit > body size > HEAD as GET
-    # > conditional GET > routes.
-    app.add_middleware(ConditionalGet, max_age=settings.cache_max_age)
-    app.add_middleware(HeadAsGet)
-    app.add_middleware(BodySizeLimit, default=settings.max_body_bytes,
-                       bulk=settings.max_bulk_bytes, bulk_paths=bulk_paths())
+    # Outermost last: request id, log and metrics > CORS > the request policies (rate
+    # limit, body cap, query checks, HEAD as GET, conditional GET) > routes (app.core.http).
     rate_limited = bool(settings.rate_limit or settings.rate_limit_keyed)
-    if rate_limited:  # both limits 0: no layer at all rather than one that waves all through
-        app.add_middleware(RateLimit, anonymous=settings.rate_limit,
-                           keyed=settings.rate_limit_keyed, window=settings.rate_limit_window,
-                           trust_proxy=settings.trust_proxy, redis_url=settings.redis_url,
-                           redis_prefix=settings.redis_prefix)
+    limiter = RateLimiter(anonymous=settings.rate_limit, keyed=settings.rate_limit_keyed,
+                          window=settings.rate_limit_window, redis_url=settings.redis_url,
+                          redis_prefix=settings.redis_prefix) if rate_limited else None
+    app.add_middleware(HttpPolicies, limiter=limiter, max_body=settings.max_body_bytes,
+                       max_bulk_body=settings.max_bulk_bytes, bulk_paths=bulk_paths(),
+                       max_age=settings.cache_max_age, trust_proxy=settings.trust_proxy)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -90,7 +85,7 @@ def create_app() -> FastAPI:
         expose_headers=["ETag", "Location", "Link", "X-Request-ID", "RateLimit",
                         "RateLimit-Policy", "Retry-After"],
     )
-    app.add_middleware(RequestObservability, trust_proxy=settings.trust_proxy)
+    app.add_middleware(RequestLog, trust_proxy=settings.trust_proxy)
     for router in (system_router, metrics_router, *(build_router(spec) for spec in KINDS),
                    search_router, changes_router, feeds_router, reference_router):
         add_routes(app, router)

@@ -3,15 +3,13 @@
 from fastapi import APIRouter
 from sqlalchemy import text
 
-from app.core.caching import NO_STORE
 from app.core.config import get_settings
 from app.core.db import get_engine, get_read_engine
 from app.core.errors import ServiceUnavailable, problem_responses
 from app.core.migrations import current_revision, head_revision
-from app.core.responses import FastJSONResponse
-from app.core.routing import ApiRoute
+from app.core.responses import NO_STORE, FastJSONResponse
 
-router = APIRouter(tags=["operations"], route_class=ApiRoute)
+router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", summary="Liveness: the process answers")

@@ -108,7 +108,7 @@ ChangesQuery = query_values("changes_query", [
             responses=problem_responses(400, 422))
 def changes(engine: ReadDep, query: ChangesQuery) -> Response:
     with engine.connect() as connection:
-        return _changes(connection, query)
+        return _changes(connection, query.model_dump(by_alias=True))
 
 
 def _changes(db: Connection, query: dict[str, Any]) -> Response:

@@ -223,7 +223,8 @@ def _unknown_parameters(request: Request, names: list[str]) -> JSONResponse:
         {"loc": ["query", name], "msg": "unknown parameter"} for name in names])
 
 
-async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def validation_problem(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """A request that failed validation as a problem: 400 for unknown parameters, else 422."""
     # An unknown query parameter is the client asking for something this route does not
     # do: a 400 naming it, before any complaint about the values of known ones.
     unknown = _unknown_query_names(exc)
@@ -287,7 +288,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Every error the app can raise becomes problem+json."""
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http)
-    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(RequestValidationError, validation_problem)
     app.add_exception_handler(IntegrityError, _on_integrity)
     app.add_exception_handler(DBAPIError, _on_database)
     app.add_exception_handler(SQLAlchemyTimeoutError, _on_pool_timeout)

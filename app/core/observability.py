@@ -1,13 +1,10 @@
-"""Request ids, one structured log line per request, and Prometheus metrics."""
+"""Structured logs (JSON or text), the per-request record, and Prometheus metrics."""
 
 import contextvars
 import json
 import logging
 import os
-import random
-import re
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -24,19 +21,13 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from starlette.datastructures import Headers, MutableHeaders
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-from app.core.caching import NO_STORE
 from app.core.db import get_engine, get_read_engine
-from app.core.errors import internal_error
-from app.core.routing import ApiRoute
+from app.core.responses import NO_STORE
 
-REQUEST_ID_HEADER = "X-Request-ID"
 UNMATCHED = "<unmatched>"
-_VALID_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _LOGGER_NAME = "hrc_digest"
 
@@ -51,30 +42,7 @@ LATENCY = Histogram("hrc_http_request_duration_seconds",
                     ["method", "route"])
 
 
-# --- request ids and client addresses -------------------------------------------------
-
-_ids = random.Random()  # seeded from os.urandom once per process
-
-
-def request_id_from(headers: Headers) -> str:
-    """The caller's X-Request-ID when it is safe to echo and log, else a new one."""
-    incoming = headers.get(REQUEST_ID_HEADER)
-    if incoming is not None and _VALID_ID.fullmatch(incoming):
-        return incoming
-    # 128 random bits as 32 hex digits, like uuid4().hex, without its os.urandom system call
-    # on every request (an id needs uniqueness, not secrecy).
-    return f"{_ids.getrandbits(128):032x}"
-
-
-def client_address(scope: Scope, *, trust_proxy: bool = False) -> str:
-    """The client's address; the last X-Forwarded-For hop only when a proxy is trusted."""
-    if trust_proxy:
-        forwarded = Headers(scope=scope).get("x-forwarded-for", "")
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        if hops:
-            return hops[-1]
-    client = scope.get("client")
-    return client[0] if client else "unknown"
+# --- one record per request (app.core.http.RequestLog calls it) -----------------------
 
 
 def route_label(scope: Scope) -> str:
@@ -85,63 +53,19 @@ def route_label(scope: Scope) -> str:
     return path if isinstance(path, str) else UNMATCHED
 
 
-def method_label(scope: Scope) -> str:
-    """The request method, with anything unusual folded into OTHER."""
+def record(scope: Scope, status: int, seconds: float, request_id: str, client: str) -> None:
+    """Count the request, observe its latency and write its log line."""
     method = scope.get("method", "")
-    return method if method in _METHODS else "OTHER"
-
-
-# --- the middleware -------------------------------------------------------------------
-
-
-class RequestObservability:
-    """Assign a request id, then log and count every request once it has been answered."""
-
-    def __init__(self, app: ASGIApp, *, trust_proxy: bool = False) -> None:
-        self.app, self.trust_proxy = app, trust_proxy
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = request_id_from(Headers(scope=scope))
-        token = request_id_var.set(request_id)
-        started, status, answered = time.perf_counter(), 500, False
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status, answered
-            if message["type"] == "http.response.start":
-                status, answered = message["status"], True
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        except Exception as exc:
-            if answered:
-                raise  # mid-body: nothing else can be sent; the server closes the connection
-            # Answered here, not by Starlette's outermost error layer: so the 500 carries
-            # its X-Request-ID and its log line the request id.
-            response = await internal_error(Request(scope), exc)
-            await response(scope, receive, send_with_id)
-        finally:
-            try:
-                self._record(scope, status, time.perf_counter() - started, request_id)
-            except Exception:  # bookkeeping must never turn an answer into an error
-                logging.getLogger("hrc_digest.observability").exception("recording failed")
-            request_id_var.reset(token)
-
-    def _record(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
-        """Count the request, observe its latency and write its log line."""
-        method, route = method_label(scope), route_label(scope)
-        REQUESTS.labels(method, route, str(status)).inc()
-        LATENCY.labels(method, route).observe(seconds)
-        if not access_log.isEnabledFor(logging.INFO):
-            return  # HRC_DIGEST_LOG_LEVEL above info: no line, so nothing to put in one
-        access_log.info("request", extra={"http": {
-            "method": method, "route": route, "status": status,
-            "duration_ms": round(seconds * 1000, 2), "request_id": request_id,
-            "client": client_address(scope, trust_proxy=self.trust_proxy)}})
+    method = method if method in _METHODS else "OTHER"  # anything unusual folded
+    route = route_label(scope)
+    REQUESTS.labels(method, route, str(status)).inc()
+    LATENCY.labels(method, route).observe(seconds)
+    if not access_log.isEnabledFor(logging.INFO):
+        return  # HRC_DIGEST_LOG_LEVEL above info: no line, so nothing to put in one
+    access_log.info("request", extra={"http": {
+        "method": method, "route": route, "status": status,
+        "duration_ms": round(seconds * 1000, 2), "request_id": request_id,
+        "client": client}})
 
 
 # --- logging --------------------------------------------------------------------------
@@ -266,7 +190,7 @@ def scrape_registry() -> CollectorRegistry:
     return registry
 
 
-metrics_router = APIRouter(tags=["operations"], route_class=ApiRoute)
+metrics_router = APIRouter(tags=["operations"])
 
 
 @metrics_router.get(

@@ -1,5 +1,7 @@
 """Per-client rate limits: fixed windows per API key or client address.
 
+`app.core.http` asks `RateLimiter.decide` for every request and answers 429 past the quota.
+
 The counting is the `limits` library's, in process memory by default or in Redis
 (`HRC_DIGEST_REDIS_URL`) shared by every process; this module keeps the policy: which
 key and quota a request counts against, and the headers and 429 it gets.
@@ -18,13 +20,10 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from limits.storage import storage_from_string
 from prometheus_client import Counter
 from sqlalchemy.orm import Session
-from starlette.datastructures import Headers, MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.datastructures import Headers
+from starlette.types import Scope
 
 from app.core.db import get_engine
-from app.core.errors import PROBLEM_JSON
-from app.core.observability import client_address
-from app.core.responses import dumps
 from app.core.security import authenticate, hash_key
 
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -66,15 +65,17 @@ class Decision:
     remaining: int
     reset: int
     allowed: bool
+    headers: tuple[tuple[bytes, bytes], ...] = ()  # what the answer carries: `answer_headers`
 
-    def headers(self) -> list[tuple[bytes, bytes]]:
-        """RateLimit and RateLimit-Policy, plus Retry-After when refused."""
-        fields = [(b"ratelimit-policy", self.policy.header().encode()),
-                  (b"ratelimit", f'"{self.policy.name}";r={self.remaining};t={self.reset}'
-                   .encode())]
-        if not self.allowed:
-            fields.append((b"retry-after", str(self.reset).encode()))
-        return fields
+
+def answer_headers(policy: Policy, remaining: int, reset: int, allowed: bool
+                   ) -> tuple[tuple[bytes, bytes], ...]:
+    """RateLimit and RateLimit-Policy, plus Retry-After when refused."""
+    fields = [(b"ratelimit-policy", policy.header().encode()),
+              (b"ratelimit", f'"{policy.name}";r={remaining};t={reset}'.encode())]
+    if not allowed:
+        fields.append((b"retry-after", str(reset).encode()))
+    return tuple(fields)
 
 
 def new_limiter(redis_url: str | None, prefix: str) -> FixedWindowRateLimiter:
@@ -108,7 +109,9 @@ class Windows:
             self._pause(error)
             return None
         reset = max(1, math.ceil(stats.reset_time - time.time()))
-        return Decision(policy, max(0, stats.remaining), reset, allowed)
+        remaining = max(0, stats.remaining)
+        return Decision(policy, remaining, reset, allowed,
+                        answer_headers(policy, remaining, reset, allowed))
 
     def _pause(self, error: Exception) -> None:
         """Leave the store alone for a while; say so once per pause."""
@@ -181,70 +184,30 @@ def bearer_token(headers: Headers) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-class RateLimit:
-    """Refuse a client's requests past its quota with 429; report the quota on every answer."""
+class RateLimiter:
+    """Count each request against its client's quota (`app.core.http` refuses past it)."""
 
-    def __init__(self, app: ASGIApp, *, anonymous: int, keyed: int, window: int,
-                 trust_proxy: bool = False, redis_url: str | None = None,
-                 redis_prefix: str = "hrc-digest") -> None:
-        self.app, self.trust_proxy = app, trust_proxy
+    def __init__(self, *, anonymous: int, keyed: int, window: int,
+                 redis_url: str | None = None, redis_prefix: str = "hrc-digest") -> None:
         self.anonymous = Policy("anonymous", anonymous, window) if anonymous > 0 else None
         self.keyed = Policy("api-key", keyed, window) if keyed > 0 else None
         self.windows = Windows(new_limiter(redis_url, redis_prefix))
         self.keys = KeyCheck(self.windows, KEY_CHECK_SECONDS, window=window)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
-            await self.app(scope, receive, send)
-            return
-        decision = await self._decide(scope)
-        if decision is None:
-            await self.app(scope, receive, send)
-        elif not decision.allowed:
-            await _refuse(scope, send, decision)
-        else:
-            await self.app(scope, receive, _with_headers(send, decision))
-
-    async def _decide(self, scope: Scope) -> Decision | None:
+    async def decide(self, scope: Scope, address: str) -> Decision | None:
         """Count the request against its client's window; None when it is not limited."""
-        policy, client = await self._classify(scope)
+        if scope["path"] in EXEMPT_PATHS:
+            return None
+        policy, client = await self._classify(scope, "addr:" + address)
         if policy is None:
             return None
         return await self.windows.hit(policy, client)
 
-    async def _classify(self, scope: Scope) -> tuple[Policy | None, str]:
+    async def _classify(self, scope: Scope, address: str) -> tuple[Policy | None, str]:
         """The policy and counter key: a live API key's hash, else the client address."""
-        address = "addr:" + client_address(scope, trust_proxy=self.trust_proxy)
         token = bearer_token(Headers(scope=scope))
         if token is not None:
             digest = hash_key(token)
             if await self.keys.is_valid(digest, token, address):
                 return self.keyed, "key:" + digest
         return self.anonymous, address
-
-
-def _with_headers(send: Send, decision: Decision) -> Send:
-    """A send that adds the RateLimit headers to the response start."""
-
-    async def wrapped(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = MutableHeaders(scope=message)
-            for name, value in decision.headers():
-                headers[name.decode()] = value.decode()
-        await send(message)
-
-    return wrapped
-
-
-async def _refuse(scope: Scope, send: Send, decision: Decision) -> None:
-    """Answer 429 as problem+json, without reading the body or calling the app."""
-    policy = decision.policy
-    who = "API key" if policy.name == "api-key" else "client address"
-    detail = (f"rate limit exceeded: at most {policy.limit} requests per {policy.window} "
-              f"seconds per {who}; retry in {decision.reset} seconds")
-    body = dumps({"type": "/problems/too-many-requests", "title": "Too many requests",
-                  "status": 429, "detail": detail, "instance": scope["path"]})
-    headers = [(b"content-type", PROBLEM_JSON.encode()),
-               (b"content-length", str(len(body)).encode()), *decision.headers()]
-    await send({"type": "http.response.start", "status": 429, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

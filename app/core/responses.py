@@ -8,6 +8,7 @@ import orjson
 from starlette.responses import JSONResponse
 
 _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+NO_STORE = {"Cache-Control": "no-store"}  # probes and metrics: never from a cache
 
 
 def _iso(value: Any) -> str:

@@ -53,7 +53,7 @@ class EntryIdSegment(Convertor[str]):
 
 register_url_convertor("entry_id", EntryIdSegment())
 ITEM_PATH = "/{entry_id:entry_id}"
-# Documented, not declared: app.core.caching answers it, and a declared header would be
+# Documented, not declared: app.core.http answers it, and a declared header would be
 # looked up and validated on every request. (FastAPI's own form of the declaration.)
 IF_NONE_MATCH = {"name": "if-none-match", "in": "header", "required": False,
                  "description": "ETag from a previous GET; unchanged gives 304.",
@@ -126,7 +126,8 @@ def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
 
     async def bulk_upsert(request: Request, db: SessionDep, _key: WriterDep,
                           query: BulkQuery) -> Response:
-        on_conflict, atomic = query["on_conflict"], query["atomic"]
+        values = query.model_dump(by_alias=True)
+        on_conflict, atomic = values["on_conflict"], values["atomic"]
         statistics = StatisticsRefresh(entry_tables([spec]))
         batches = transfer.items(request, max_items=MAX_ITEMS, batch=BATCH_SIZE,
                                  max_bytes=settings.max_bulk_bytes)
@@ -162,7 +163,8 @@ def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
     renamed = {f"{spec.type}_format": "format"}
     ExportQuery = query_values(f"export_{spec.plural}_query", export_params(spec, params))
 
-    def export(engine: ReadDep, query: ExportQuery) -> StreamingResponse:
+    def export(engine: ReadDep, model: ExportQuery) -> StreamingResponse:
+        query = model.model_dump(by_alias=True)
         output = query.pop("format")
         query = {renamed.get(k, k): v for k, v in query.items()}
         rows = export_rows(scope, query, engine)
@@ -217,7 +219,7 @@ def build_router(spec: KindSpec) -> APIRouter:
 
     def list_entries(request: Request, engine: ReadDep, query: ListQuery) -> Response:
         with engine.connect() as connection:
-            page = run.page(connection, scope, query)
+            page = run.page(connection, scope, query.model_dump(by_alias=True))
         return FastJSONResponse(page, headers=_next_link(request, page["next_cursor"]))
 
     router.add_api_route(

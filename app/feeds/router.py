@@ -181,7 +181,8 @@ def _register_atom(name: str, scope: Scope, params: list[Param], list_path: str,
     """GET /feeds/{name}.atom over a scope."""
     FeedQuery = query_values(f"feed_{name}_query", params)
 
-    def endpoint(request: Request, engine: ReadDep, query: FeedQuery) -> Response:
+    def endpoint(request: Request, engine: ReadDep, model: FeedQuery) -> Response:
+        query = model.model_dump(by_alias=True)
         items = _items(engine, scope, query)
         filters = canonical_filters(query)
         info = atom.FeedInfo(feed_id(name, filters), feed_title(what, filters),
@@ -212,8 +213,9 @@ CALENDAR_PARAMS = feed_params((EVENTS,), with_type=False, default_sort=CALENDAR_
 CalendarQuery = query_values("events_calendar_query", CALENDAR_PARAMS)
 
 
-def events_calendar(engine: ReadDep, query: CalendarQuery) -> Response:
+def events_calendar(engine: ReadDep, model: CalendarQuery) -> Response:
     """GET /feeds/events.ics."""
+    query = model.model_dump(by_alias=True)
     items = _items(engine, CALENDAR_SCOPE, query)
     name = feed_title("events", canonical_filters(query))
     return Response(ical.render(name, items), media_type=ical.ICS_MEDIA_TYPE,

@@ -102,7 +102,7 @@ def delete_topic(session: SessionDep, _key: WriterDep, slug: TopicSlugPath) -> R
 def list_countries(engine: ReadDep, query: CountriesQuery) -> Response:
     with engine.connect() as connection:
         return FastJSONResponse(ref.list_countries(connection, KIND_TYPES,
-                                                   used_only=query["used"]))
+                                                   used_only=query.model_dump(by_alias=True)["used"]))
 
 
 @router.get("/sessions", tags=["sessions"], summary="List Council sessions",

@@ -55,7 +55,7 @@ def _register(path: str, scope: Scope, summary: str, description: str) -> None:
 
     def endpoint(request: Request, engine: ReadDep, query: ScopeQuery) -> Response:
         with engine.connect() as connection:
-            page = run.page(connection, scope, query)
+            page = run.page(connection, scope, query.model_dump(by_alias=True))
         return FastJSONResponse(page, headers=_next_link(request, page["next_cursor"]))
 
     endpoint.__name__ = f"{scope.name}_entries"
@@ -88,7 +88,7 @@ def related_entries(
     entry_id: Annotated[int, Path(ge=1, le=MAX_ENTRY_ID, examples=[1])],
     query: RelatedQuery,
 ) -> Response:
-    limit = query["limit"]
+    limit = query.model_dump(by_alias=True)["limit"]
     spec = BY_PLURAL.get(kind)
     if spec is None:
         raise NotFound(f"no kind '{kind}'; use {', '.join(BY_PLURAL)}")

@@ -3,8 +3,8 @@
 import pytest
 from fastapi.testclient import TestClient
 
-from app.core.caching import none_match
 from app.core.config import get_settings
+from app.core.http import none_match
 from app.entries.registry import KINDS
 from app.main import create_app
 from tests.helpers import sample

@@ -196,12 +196,12 @@ def test_exhausted_connection_pool_is_503_with_retry_after(app, monkeypatch):
     from fastapi.testclient import TestClient
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-    import app.entries.router as entries_router
+    from app.entries.listing import run
 
     def exhausted(*args, **kwargs):
         raise PoolTimeout("QueuePool limit reached")
 
-    monkeypatch.setattr(entries_router, "run", exhausted)
+    monkeypatch.setattr(run, "page", exhausted)
     with TestClient(app, raise_server_exceptions=False) as client:
         response = client.get("/api/v1/articles")
     assert_problem(response, 503, "overloaded")

@@ -10,19 +10,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, get_args
 
-from fastapi import Depends, Query, Request
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from app.core.config import get_settings
-from app.core.errors import BadRequest
 from app.entries.fields import MAX_ENTRY_ID, NO_NUL, IsoDate
 from app.entries.spec import FieldFilter, KindSpec
 
 MAX_LIMIT = 100
 COMMON_FACETS = ("topic", "country", "session", "type", "year", "language")
-# Given twice, one of these is a 400 rather than the last value silently winning.
-SINGLE_VALUED = frozenset({"q", "date_from", "date_to", "sort", "limit", "offset", "cursor",
-                           "fields", "facets", "facet_limit", "count", "used"})
 
 
 @dataclass(frozen=True)
@@ -70,37 +66,13 @@ def query_model(name: str, params: list[Param]) -> type[BaseModel]:
     return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
 
 
-Values = dict[str, Any]
-
-
 def query_values(name: str, params: list[Param]) -> Any:
-    """The dependency type of a route's query: its values by parameter name, defaults for
-    absent ones, validated by the route's query model (`name`) under FastAPI's `Query()`."""
-    model = query_model(name, params)
-    names = tuple((p.name, f"p_{p.name}") for p in params)
-    single = frozenset(p.name for p in params) & SINGLE_VALUED
+    """The type of a route's query: its query model (`name`) under FastAPI's `Query()`.
 
-    async def values(request: Request, query: Annotated[model, Query()]) -> Values:  # type: ignore[valid-type]
-        # FastAPI hands a single-valued parameter its last value; twice is a mistake.
-        if single:
-            refuse_repeated(request, single)
-        fields = vars(query)
-        return {param: fields[attribute] for param, attribute in names}
-
-    values.__name__ = name
-    return Annotated[Values, Depends(values)]
-
-
-def refuse_repeated(request: Request, single: frozenset[str]) -> None:
-    """400 naming the single-valued parameters given more than once."""
-    names = [name for name, _ in request.query_params.multi_items()]
-    if len(names) == len(set(names)):
-        return  # the common case: nothing repeated at all
-    repeated = sorted({n for n in names if n in single and names.count(n) > 1})
-    if repeated:
-        raise BadRequest(f"query parameter '{repeated[0]}' given more than once",
-                         errors=[{"loc": ["query", n], "msg": "given more than once"}
-                                 for n in repeated])
+    `model_dump(by_alias=True)` gives the values by parameter name, defaults for absent
+    ones. A single-valued parameter given twice is a 400 before any route runs
+    (app.core.http)."""
+    return Annotated[query_model(name, params), Query()]
 
 
 def comma_list_pattern(names: tuple[str, ...], *, sign: bool = False) -> str:

@@ -58,7 +58,7 @@ class ListRequest:
     shape: Shape
     values: dict[str, Any]  # bound values by parameter name, the cursor's included
     dialect: str
-    sort: str  # the canonical sort (`sort_token`), id last
+    sort: str  # as the request wrote it (the plan parses it again when it builds)
     keys: tuple[SortKey, ...]
     ranked: bool  # ordered by the text score
     nulls: tuple[bool, ...] | None  # which cursor values are NULL; None without a cursor
@@ -208,7 +208,7 @@ def parse(connection: Connection, scope: Scope, params: dict[str, Any]) -> ListR
         values["rank_window"] = get_settings().rank_window
     return ListRequest(
         criteria=criteria, shape=shape, values=values, dialect=dialect,
-        sort=",".join(key.token for key in keys), keys=tuple(keys), ranked=ranked,
+        sort=sort, keys=tuple(keys), ranked=ranked,
         nulls=nulls, limit=limit, offset=offset, count=params["count"],
         fields=_chosen("fields", params.get("fields"), scope.item_fields),
         facets=_chosen("facets", params.get("facets"), scope.facets),

@@ -97,7 +97,7 @@ def page(connection: Connection, scope: Scope, params: dict[str, Any]) -> dict[s
     aggregates = None
     if mode == "none":
         total, exact = None, False
-    elif rows and plan.folds_count(shape, mode):  # counted by the page statement itself
+    elif rows and "_total" in rows[0]:  # counted by the page statement itself (plan)
         counted = rows[0]["_total"]
         total, exact = (cap, False) if counted > cap else (counted, True)
     else:  # exact, a text query's, or no row to carry it (past the end, or no match)
