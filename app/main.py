@@ -98,8 +98,8 @@ def serve_app() -> FastAPI:
 
     Everything made at start-up (routes, schemas, validators, table metadata) lives as
     long as the process, so it is moved out of the garbage collector's sight: full
-    collections then no longer walk it, and they had been pausing the process for about
-    100 ms at a time (p99 of /healthz under load: 110-140 ms before, 16-24 ms after).
+    collections then no longer walk it, and they had been pausing the process long enough
+    to set the p99 latency of every route (figures: docs/benchmarks.md).
     """
     app = create_app()
     gc.collect()

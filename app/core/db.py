@@ -91,8 +91,8 @@ def prepare_sqlite_folder(url: str) -> None:
 # fetch of a streamed result starts a new one, and outside those calls (a commit, a
 # client reading an export slowly) there is none.
 
-# About 2-20 ms of SQLite work between two checks: each check is a call back into Python
-# (it takes the GIL), and at 10,000 steps they cost a list page ~15 % of its time.
+# A few milliseconds of SQLite work between two checks: each check is a call back into
+# Python (it takes the GIL), and much more often they cost a list page a visible share.
 PROGRESS_STEPS = 200_000
 _INTERRUPTED = "interrupted"  # sqlite3's message for SQLITE_INTERRUPT
 _PG_QUERY_CANCELED = "57014"  # SQLSTATE of statement_timeout (and of a cancelled query)
@@ -176,8 +176,8 @@ def build_engine(url: str, *, pool_size: int = 20, statement_timeout_ms: int = 0
     The pool keeps up to `pool_size` connections open and never opens more: requests
     beyond it wait for a free one. (Overflow connections, closed again on return, had a
     busy PostgreSQL process opening and closing a connection — a backend start, and the
-    loss of its prepared statements — for every request past the pool's size: 16
-    concurrent topic pages served 98 req/s with a pool of 10 + 10 overflow.)
+    loss of its prepared statements — for every request past the pool's size; see
+    docs/operations.md.)
     `statement_timeout_ms` > 0 stops any statement that runs longer (see above)."""
     prepare_sqlite_folder(url)
     isolation: dict[str, Any] = {"isolation_level": "AUTOCOMMIT",
@@ -203,8 +203,8 @@ def build_engine(url: str, *, pool_size: int = 20, statement_timeout_ms: int = 0
                     "keepalives_count": 3}
     # Planner settings for a read API of short queries, chosen after measuring (see
     # docs/benchmarks.md): psycopg prepares a statement after 5 runs and PostgreSQL may
-    # then switch to a generic plan that ignores the values (a topic + date range went
-    # from 0.5 to 16.6 ms so); a custom plan per run costs well under a millisecond.
+    # then switch to a generic plan that ignores the values (a topic + date range ran
+    # many times slower so); a custom plan per run costs well under a millisecond.
     # JIT compiles expensive-looking plans for tens of milliseconds, which a page
     # query never wins back.
     options = ["-c plan_cache_mode=force_custom_plan", "-c jit=off"]
@@ -296,7 +296,7 @@ def get_read_engine() -> Engine:
 
     Autocommit for the whole pool, not per checkout: a connection switched to autocommit
     for one request is switched back when it returns, and on SQLite that switch is a
-    PRAGMA; one engine per mode saved 40 µs per request on SQLite, 60 µs on PostgreSQL."""
+    PRAGMA; one engine per mode saves that on every request."""
     settings = get_settings()
     timeout = settings.statement_timeout_ms if _statement_timeouts else 0
     return build_engine(settings.read_database_url or settings.database_url,

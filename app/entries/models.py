@@ -58,7 +58,7 @@ class EntryTopic(SQLModel, table=True):
 
     `type` repeats the entry's kind (which never changes) so that a kind's list counts
     the entries with a topic from one index, without joining a row of `entries` per
-    match (PostgreSQL, 200,000 articles: a common topic's capped count 68 -> 7 ms).
+    match (a common topic's capped count: docs/benchmarks.md).
     """
 
     __tablename__ = "entry_topics"

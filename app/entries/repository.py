@@ -170,8 +170,7 @@ def _by_slugs(spec: KindSpec, dialect: str, lock: bool) -> Select[Any]:
     """This kind's entries whose slug is in the bound list `slugs`.
 
     PostgreSQL: `slug = ANY(array)` (or `IN`) is planned as a scan of all the kind's
-    entries, filtered, once the table is large (270 ms for 1,000 slugs among 100,000
-    articles, the same with fresh statistics); as a LATERAL subquery (LIMIT 1 keeps the
+    entries, filtered, once the table is large (even with fresh statistics); as a LATERAL subquery (LIMIT 1 keeps the
     planner from flattening it) each slug is an equality on the (type, slug) unique index
     whatever the statistics. The list travels as one JSON text (cheaper to send). SQLite
     probes the index for each value of an IN list itself.

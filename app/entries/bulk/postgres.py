@@ -41,7 +41,7 @@ def _writing(session: Session) -> Iterator[Any]:
 
     The connection plans every prepared statement afresh (`plan_cache_mode`, chosen for
     the read API); that includes the foreign-key checks run for every copied row, which
-    then cost more than the row (links: 280 -> 130 µs an entry with cached plans). So the
+    then cost more than the row itself. So the
     writes run with cached plans, and the connection's own setting is back for whatever
     the transaction runs next (a generic plan for the slug lookup scans the whole table).
 

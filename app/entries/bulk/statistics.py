@@ -2,7 +2,7 @@
 
 A load of thousands of entries leaves the planner's statistics describing the tables as
 they were: with autovacuum off or lagging, a topic + date-range list was planned for 1
-row and took 200 ms instead of 7. So a writer that wrote many rows refreshes them
+row and ran many times slower. So a writer that wrote many rows refreshes them
 itself before it answers, by autovacuum's own rule: a table is analyzed when the rows
 modified since its last ANALYZE exceed `autovacuum_analyze_threshold` +
 `autovacuum_analyze_scale_factor` x its rows (50 + 10 % by default), so a small write

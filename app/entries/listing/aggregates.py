@@ -1,9 +1,8 @@
 """Counts and facets remembered until the data changes.
 
 A count or a set of facets costs the same on every request for the same query: for a
-common word at 200,000 entries, the capped count reads 10,001 matching rows (~18 ms on
-PostgreSQL) and the facets the newest 10,000 (~60 ms), while the page itself is a few
-milliseconds. Each process keeps its latest such answers (`HRC_DIGEST_AGGREGATE_CACHE`
+common word the capped count reads `count_cap` + 1 matching rows and the facets the
+newest `count_cap`, many times the cost of the page itself. Each process keeps its latest such answers (`HRC_DIGEST_AGGREGATE_CACHE`
 of them), keyed by statement and bound values, each with the **data version** it was
 computed at, read from the change log, which every write of an entry adds to in the
 same transaction (`repository.record_changes`; the log mirrors follow). A request

@@ -185,8 +185,8 @@ def predicates(shape: Shape, kinds: tuple[KindSpec, ...], *, joined: KindSpec | 
     terms: list[ColumnElement[bool]] = []
     # SQLite: `0 + id` keeps its planner walking the date index and probing the tagged ids
     # (a page stops after limit + 1 rows) rather than reading every tagged row by id and
-    # sorting them all: 7.2 -> 1.1 ms for a topic page at 10,000 articles. (PostgreSQL's
-    # planner finds that plan itself.)
+    # sorting them all (figures: docs/benchmarks.md). PostgreSQL's planner finds that
+    # plan itself.
     tagged = literal_column("0") + entries.c.id if dialect == "sqlite" else entries.c.id
     for name in ("topic", "country"):
         if name in present:

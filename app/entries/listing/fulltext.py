@@ -146,7 +146,7 @@ def _stemmer(algorithm: str) -> Any:
 
 @lru_cache(maxsize=65_536)
 def _stem(word: str) -> str:
-    """A word's Snowball stem; cached, as the pure-Python stemmer costs ~50 µs a word and a
+    """A word's Snowball stem; cached, as the pure-Python stemmer is slow and a
     page of highlights stems a few thousand words from a small vocabulary."""
     return _stemmer("english").stemWord(word.lower())
 

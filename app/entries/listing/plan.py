@@ -124,7 +124,7 @@ def _linked_only(scope: Scope, shape: Shape) -> Select[Any] | None:
 
     With no other filter and no text query, they are exactly the kind's links to those
     values, counted from the `(type, topic, entry_id)` index without reading a row of
-    `entries` per match (a common topic at 200,000 articles on PostgreSQL: 68 -> 7 ms).
+    `entries` per match (a common topic's count: docs/benchmarks.md).
     DISTINCT: an entry linked to two of the values counts once.
     """
     if scope.joined is None or shape.text is not None or shape.dated_only:
@@ -139,7 +139,7 @@ def _count_statement(scope: Scope, shape: Shape, dialect: str, capped: bool) -> 
     inner = _linked_only(scope, shape)  # DISTINCT ids: each entry counts once
     if inner is None:
         # Counted rows select a constant, not the id: SQLite then reads no column of
-        # the index entries it walks (the capped count of a list: 670 -> 430 µs).
+        # the index entries it walks.
         inner = _filtered(scope, shape, dialect, _base_from(scope, shape),
                           _matched(shape, dialect)).with_only_columns(
             literal_column("1"), maintain_column_froms=True)
