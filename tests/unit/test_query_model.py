@@ -10,6 +10,7 @@ from pydantic import Field
 from starlette.responses import JSONResponse, Response
 
 from app.core.errors import install_error_handlers
+from app.core.http import HttpPolicies
 from app.entries.listing.params import Param, query_values
 
 PARAMS = [
@@ -22,7 +23,7 @@ TestQuery = query_values("test_query", PARAMS)
 
 
 def echo(query: TestQuery) -> Response:
-    return JSONResponse(query)
+    return JSONResponse(query.model_dump(by_alias=True))
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +31,9 @@ def client() -> TestClient:
     app = FastAPI()
     install_error_handlers(app)
     app.add_api_route("/items", echo, methods=["GET"])
+    # A repeated single-valued parameter is refused before any route (app.core.http).
+    app.add_middleware(HttpPolicies, limiter=None, max_body=1000, max_bulk_body=1000,
+                       bulk_paths=frozenset())
     return TestClient(app)
 
 
