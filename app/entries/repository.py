@@ -172,8 +172,9 @@ def _by_slugs(spec: KindSpec, dialect: str, lock: bool) -> Select[Any]:
     PostgreSQL: `slug = ANY(array)` (or `IN`) is planned as a scan of all the kind's
     entries, filtered, once the table is large (even with fresh statistics); as a
     LATERAL subquery (LIMIT 1 keeps the planner from flattening it) each slug is an
-    equality on the (type, slug) unique index whatever the statistics. The list travels as one JSON text (cheaper to send). SQLite
-    probes the index for each value of an IN list itself.
+    equality on the (type, slug) unique index whatever the statistics. The list travels
+    as one JSON text (cheaper to send). SQLite probes the index for each value of an IN
+    list itself.
 
     `lock`: each found `entries` row is locked FOR UPDATE as it is probed, in the list's
     order (a nested loop over the list), so writers that sort their slugs take their row
