@@ -58,12 +58,12 @@ def csl_item(spec: KindSpec, row: Mapping[str, Any]) -> dict[str, Any]:
     field = row.get  # a declaration that names no field looks up None: absent
     session = field(SESSION_NAME)
     event = (field(linked_title_label(cited.event)) or session) if cited.event else None
-    start, end = field("date"), field(cited.end_date)
+    start = field("date")
+    span = [_parts(day) for day in (start, field(cited.end_date)) if day]  # first, last day
     values: dict[str, Any] = {
         "author": _names(field(cited.author)),
-        "issued": {"date-parts": [_parts(start)]} if start else None,
-        "event-date": ({"date-parts": [_parts(start), _parts(end)] if end else [_parts(start)]}
-                       if start and cited.end_date else None),
+        "issued": {"date-parts": span[:1]} if start else None,
+        "event-date": {"date-parts": span} if start and cited.end_date else None,
         "container-title": field(cited.container),
         "event": event,
         "event-place": field(cited.place),
