@@ -437,7 +437,8 @@ def _import_batch(spec, batch, on_conflict, totals, state, statistics) -> int:
 @cli.command("export")
 def export_file(
     kind: Annotated[str, typer.Option("--kind", help="articles, events or statements.")],
-    file_format: Annotated[str, typer.Option("--format", help="ndjson or csv.")] = "ndjson",
+    file_format: Annotated[str, typer.Option(
+        "--format", help="ndjson, csv, or a citation format: csl-json, ris, bibtex.")] = "ndjson",
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="File to write (default: standard output).")] = None,
     q: Annotated[str | None, typer.Option(help="Full-text query.")] = None,
@@ -450,17 +451,19 @@ def export_file(
     where: Annotated[list[str] | None, typer.Option(
         help="A kind filter as NAME=VALUE, e.g. speaker='Chen Xu' (repeatable).")] = None,
 ) -> None:
-    """Write every matching record as NDJSON or CSV, streamed."""
+    """Write every matching record as NDJSON, CSV or citations, streamed."""
     from datetime import date
 
     from app.core.errors import ProblemError
+    from app.entries import citations
     from app.entries.bulk import transfer
-    from app.entries.listing.parse import kind_scope
+    from app.entries.listing.parse import cited_scope, kind_scope
     from app.entries.listing.run import stream
 
     spec = _kind(kind)
-    if file_format not in ("ndjson", "csv"):
-        fail("--format must be ndjson or csv")
+    formats = ("ndjson", "csv", *citations.FORMATS)
+    if file_format not in formats:
+        fail(f"--format must be one of {', '.join(formats)}")
     params: dict = {"q": q, "topic": topic, "country": country, "session": session_number}
     try:
         params["date_from"] = date.fromisoformat(date_from) if date_from else None
@@ -480,9 +483,15 @@ def export_file(
         fail(f"{output}: cannot write: {exc.strerror or exc}")
     try:
         with database_session() as session:
-            rows = stream(session.connection(), kind_scope(spec), params)
-            lines = (transfer.csv_lines(list(spec.public_model.model_fields), rows)
-                     if file_format == "csv" else transfer.ndjson_lines(rows))
+            cited = citations.FORMATS.get(file_format)
+            scope = cited_scope(kind_scope(spec)) if cited else kind_scope(spec)
+            rows = stream(session.connection(), scope, params)
+            if cited:
+                lines = citations.export_chunks(cited, rows, {spec.type: spec})
+            elif file_format == "csv":
+                lines = transfer.csv_lines(list(spec.public_model.model_fields), rows)
+            else:
+                lines = transfer.ndjson_lines(rows)
             for chunk in lines:
                 target.write(chunk)
     except ProblemError as exc:

@@ -69,6 +69,10 @@ class NotFound(ProblemError):
     status, title, code = 404, "Not found", "not-found"
 
 
+class NotAcceptable(ProblemError):
+    status, title, code = 406, "Not acceptable", "not-acceptable"
+
+
 class Conflict(ProblemError):
     status, title, code = 409, "Conflict", "conflict"
 
@@ -299,6 +303,7 @@ _DESCRIPTIONS = {
     400: "Unknown or malformed parameter, or malformed JSON",
     401: "Missing, unknown, revoked or expired API key",
     404: "No such resource",
+    406: "Accept names no media type the resource is available in",
     409: "Conflicts with existing data (e.g. a slug already taken)",
     412: "If-Match names a stale version",
     422: "Invalid field value or unknown reference",

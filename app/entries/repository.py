@@ -26,16 +26,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
 from app.entries.models import Entry, EntryChange, EntryCountry, EntryTopic
 from app.entries.spec import KindSpec
+from app.reference.models import CouncilSession
 
 entries = Entry.__table__
 entry_topics = EntryTopic.__table__
 entry_countries = EntryCountry.__table__
 entry_changes = EntryChange.__table__
+sessions = CouncilSession.__table__
 
 CORE_WRITE_FIELDS = (
     "slug", "title", "summary", "body", "url", "language", "session", "topics", "countries",
@@ -73,6 +76,62 @@ def linked_slug(spec: KindSpec, alias: str) -> Any:
             .where(linked.c.id == spec.detail_table.c[reference],
                    linked.c.type == spec.references[reference])
             .scalar_subquery().label(alias))
+
+
+SESSION_NAME = "_session_name"
+# Not body or provenance: a citation shows neither, and an export need not read them.
+CITED_COLUMNS = ("id", "type", "slug", "title", "summary", "url", "language", "session",
+                 "topics", "date")
+
+
+def linked_title_label(reference: str) -> str:
+    """The label under which a cited row carries the title of the entry `reference` names."""
+    return f"_{reference}_title"
+
+
+def cited_select(kinds: tuple[KindSpec, ...]) -> Select[Any]:
+    """SELECT of what a citation shows: core fields and `date`, the kinds' own fields, the
+    titles of linked entries and the session's name.
+
+    One kind: its detail table joined. Several: each outer-joined, a field that several
+    kinds have read from whichever row exists. Linked titles and the session's name are
+    correlated subqueries (one key probe a row, in the same statement, as `linked_slug`).
+    """
+    from_clause: Any = entries
+    columns: dict[str, list[Any]] = {name: [entries.c[name]] for name in CITED_COLUMNS}
+    for spec in kinds:
+        detail = spec.detail_table
+        on = detail.c.id == entries.c.id
+        from_clause = (from_clause.join(detail, on) if len(kinds) == 1
+                       else from_clause.outerjoin(detail, on))
+        for name in spec.detail_fields:
+            columns.setdefault(name, []).append(detail.c[name])
+        for alias in spec.reference_slugs:
+            columns.setdefault(alias, []).append(linked_slug(spec, alias))
+        for reference, linked_type in spec.references.items():
+            linked = entries.alias(f"cited_{reference}")
+            title = (select(linked.c.title).where(linked.c.id == detail.c[reference],
+                                                  linked.c.type == linked_type)
+                     .scalar_subquery())
+            columns.setdefault(linked_title_label(reference), []).append(title)
+    session_name = (select(sessions.c.name).where(sessions.c.number == entries.c.session)
+                    .scalar_subquery())
+    selected = [(found[0] if len(found) == 1 else func.coalesce(*found)).label(name)
+                for name, found in columns.items()]
+    stmt = select(*selected, session_name.label(SESSION_NAME)).select_from(from_clause)
+    return stmt.where(entries.c.type == kinds[0].type) if len(kinds) == 1 else stmt
+
+
+@cache
+def _cited_by_id(spec: KindSpec) -> Select[Any]:
+    return cited_select((spec,)).where(entries.c.id == bindparam("id"))
+
+
+def get_cited(connection: Connection, spec: KindSpec, entry_id: int
+              ) -> dict[str, Any] | None:
+    """One entry of this kind as `cited_select` reads it, or None."""
+    row = connection.execute(_cited_by_id(spec), {"id": entry_id}).mappings().first()
+    return dict(row) if row else None
 
 
 @cache

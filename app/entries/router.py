@@ -16,18 +16,19 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from app.core.config import get_settings
 from app.core.db import ReadDep, SessionDep, read_transaction
-from app.core.errors import Unprocessable, problem_responses
+from app.core.errors import NotAcceptable, Unprocessable, problem_responses
+from app.core.negotiation import preferred
 from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
 from app.core.security import WriterDep
-from app.entries import service
+from app.entries import citations, service
 from app.entries.bulk import transfer
 from app.entries.bulk.statistics import StatisticsRefresh, entry_tables
 from app.entries.bulk.writer import BATCH_SIZE, MAX_ITEMS, OnConflict, write_request
 from app.entries.fields import MAX_ENTRY_ID
 from app.entries.listing import run
 from app.entries.listing.params import Param, common_params, kind_filter_params, query_values
-from app.entries.listing.parse import SORT_KEYS, Scope, kind_scope, parse_filters
+from app.entries.listing.parse import SORT_KEYS, Scope, cited_scope, kind_scope, parse_filters
 from app.entries.schemas import BulkResult, Page
 from app.entries.spec import KindSpec
 
@@ -69,6 +70,12 @@ IfMatch = Annotated[
                        "gives 412, a malformed one 400.", examples=['"1-3"'])]
 
 
+JSON = "application/json"
+# What the detail route answers in, the default first (an Accept of */* gets JSON).
+ENTRY_MEDIA_TYPES = (JSON, *citations.BY_MEDIA_TYPE)
+VARY_ACCEPT = {"Vary": "Accept"}
+
+
 def _entry_response(row: dict[str, Any], status_code: int = 200,
                     headers: dict[str, str] | None = None) -> FastJSONResponse:
     tag = {"ETag": service.etag(row)}
@@ -94,21 +101,37 @@ def list_params(spec: KindSpec) -> list:
 
 EXPORT_SKIPS = frozenset({"sort", "limit", "offset", "cursor", "fields", "facets",
                           "facet_limit", "count"})
+CITATION_FORMATS = tuple(citations.FORMATS)
 
 
-def export_params(spec: KindSpec, params: list[Param]) -> list[Param]:
-    """The list filters, plus `format`; a kind filter named `format` becomes `{type}_format`."""
-    kept = []
-    for param in params:
-        if param.name in EXPORT_SKIPS:
-            continue
-        if param.name == "format":
-            param = dataclasses.replace(param, name=f"{spec.type}_format")
-        kept.append(param)
-    output = Param("format", Literal["ndjson", "csv"], "NDJSON (one record per line, the "
-                   "bulk endpoint's input) or CSV (header row; lists joined with `|`).",
-                   "ndjson", default="ndjson")
-    return [output, *kept]
+def export_params(kinds: tuple[KindSpec, ...], params: list[Param], output: Param
+                  ) -> tuple[list[Param], dict[str, str]]:
+    """The list filters, plus `output` (the `format` parameter), and the renamed filters:
+    a kind filter named `format` becomes `{type}_format`."""
+    owner = next((spec.type for spec in kinds for spec_filter in spec.filters
+                  if spec_filter.param == "format"), None)
+    renamed = {f"{owner}_format": "format"} if owner else {}
+    kept = [dataclasses.replace(param, name=f"{owner}_format") if param.name == "format"
+            else param for param in params if param.name not in EXPORT_SKIPS]
+    return [output, *kept], renamed
+
+
+def export_query(model: Any, renamed: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """An export's format and its list filters by the names the list parser knows."""
+    query = model.model_dump(by_alias=True)
+    output = query.pop("format")
+    return output, {renamed.get(k, k): v for k, v in query.items()}
+
+
+def citation_export(output: str, scope: Scope, query: dict[str, Any], engine: Engine,
+                    kinds: dict[str, KindSpec], filename: str) -> StreamingResponse:
+    """A streamed CSL-JSON array, RIS or BibTeX file of the scope's matching entries."""
+    fmt = citations.FORMATS[output]
+    rows = export_rows(cited_scope(scope), query, engine)
+    return StreamingResponse(citations.export_chunks(fmt, rows, kinds),
+                             media_type=fmt.content_type, headers={
+                                 "Content-Disposition":
+                                     f'attachment; filename="{filename}.{fmt.extension}"'})
 
 
 BulkQuery = query_values("bulk_query", [
@@ -160,13 +183,19 @@ def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
             "application/x-ndjson": {"schema": {"type": "string"}, "example":
                                      '{"title": "First title"}\n{"title": "Second title"}\n'}}}})
 
-    renamed = {f"{spec.type}_format": "format"}
-    ExportQuery = query_values(f"export_{spec.plural}_query", export_params(spec, params))
+    output = Param("format", Literal["ndjson", "csv", *CITATION_FORMATS],  # type: ignore[misc]
+                   "NDJSON (one record per line, the bulk endpoint's input), CSV (header "
+                   "row; lists joined with `|`), or a citation format for reference "
+                   "managers: `csl-json` (a CSL-JSON array), `ris` or `bibtex`.",
+                   "ndjson", default="ndjson")
+    export_fields, renamed = export_params((spec,), params, output)
+    ExportQuery = query_values(f"export_{spec.plural}_query", export_fields)
+    kinds = {spec.type: spec}
 
     def export(engine: ReadDep, model: ExportQuery) -> StreamingResponse:
-        query = model.model_dump(by_alias=True)
-        output = query.pop("format")
-        query = {renamed.get(k, k): v for k, v in query.items()}
+        output, query = export_query(model, renamed)
+        if output in citations.FORMATS:
+            return citation_export(output, scope, query, engine, kinds, spec.plural)
         rows = export_rows(scope, query, engine)
         if output == "csv":
             columns = list(spec.public_model.model_fields)
@@ -180,8 +209,10 @@ def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
         "/export", export, methods=["GET"],
         response_class=StreamingResponse, summary=f"Export {spec.plural} (streamed)",
         description="Every matching record in id order, streamed in constant memory. "
-                    "Takes the list filters.",
-        responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}}}
+                    "Takes the list filters. `format=csl-json`, `ris` or `bibtex` gives "
+                    "citations (a file to import into Zotero or another reference manager).",
+        responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}
+                         | citations.export_examples((spec,))}}
         | problem_responses(400, 422), operation_id=f"export_{spec.plural}")
 
 
@@ -243,12 +274,32 @@ def build_router(spec: KindSpec) -> APIRouter:
         return _entry_response(row, status.HTTP_201_CREATED, {"Location": location})
 
     @router.get(ITEM_PATH, response_model=public_model, summary=f"Get a {spec.type}",
-                responses=read_errors | {304: {"description": "Not modified (If-None-Match)"}},
+                description="JSON by default; a citation when `Accept` prefers "
+                            f"{', '.join(f'`{t}`' for t in citations.BY_MEDIA_TYPE)} "
+                            "(CSL-JSON item, RIS, BibTeX). An `Accept` that takes none of "
+                            "these nor JSON is a 406. Answers carry `Vary: Accept`.",
+                responses=read_errors | problem_responses(406) | {
+                    200: {"description": "The entry, or its citation",
+                          "content": citations.entry_examples(spec)},
+                    304: {"description": "Not modified (If-None-Match)"}},
                 operation_id=f"get_{spec.type}", name=f"get_{spec.type}",
                 openapi_extra={"parameters": [IF_NONE_MATCH]})
-    def get_entry(engine: ReadDep, entry_id: EntryId) -> Response:
+    def get_entry(request: Request, engine: ReadDep, entry_id: EntryId) -> Response:
+        media_type = preferred(request.headers.get("accept"), ENTRY_MEDIA_TYPES)
+        if media_type is None:
+            raise NotAcceptable(f"a {spec.type} is available as "
+                                f"{', '.join(ENTRY_MEDIA_TYPES)}", headers=VARY_ACCEPT)
         with engine.connect() as connection:
-            return _entry_response(service.get(connection, spec, entry_id))
+            if media_type == JSON:
+                return _entry_response(service.get(connection, spec, entry_id), 200,
+                                       VARY_ACCEPT)
+            row = service.get_cited(connection, spec, entry_id)
+        # No ETag of the route's: a citation also shows the linked event's title and the
+        # session's name, which change without the entry's version; the HTTP layer tags
+        # the bytes instead (so each representation has its own tag).
+        fmt = citations.BY_MEDIA_TYPE[media_type]
+        return Response(fmt.one(citations.csl_item(spec, row)), media_type=fmt.content_type,
+                        headers=VARY_ACCEPT)
 
     @router.put(ITEM_PATH, response_model=public_model, summary=f"Replace a {spec.type}",
                 responses=write_errors, operation_id=f"replace_{spec.type}")

@@ -4,6 +4,7 @@ import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from app.core.clock import as_utc, utcnow
@@ -36,6 +37,14 @@ def get(session: Session, spec: KindSpec, entry_id: int) -> dict[str, Any]:
     if row is None:
         raise NotFound(f"{spec.type} {entry_id} does not exist")
     return public(spec, row)
+
+
+def get_cited(connection: Connection, spec: KindSpec, entry_id: int) -> dict[str, Any]:
+    """One entry as its citation reads it (linked titles, the session's name), or a 404."""
+    row = repo.get_cited(connection, spec, entry_id)
+    if row is None:
+        raise NotFound(f"{spec.type} {entry_id} does not exist")
+    return row
 
 
 def check_references(session: Session, spec: KindSpec, record: dict[str, Any],

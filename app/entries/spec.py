@@ -24,6 +24,20 @@ class FieldFilter:
     example: str = ""
 
 
+@dataclass(frozen=True)
+class Citation:
+    """How an entry of the kind is cited (CSL-JSON, RIS, BibTeX): which fields fill what."""
+
+    csl_type: str  # the CSL item type, e.g. "article-newspaper"
+    type_field: str | None = None  # a field whose value may pick another CSL type ...
+    types: dict[str, str] = field(default_factory=dict)  # ... by value, e.g. research: journal
+    author: str | None = None  # a name or a list of names: the author(s), speaker, organisers
+    container: str | None = None  # the publication it appeared in
+    event: str | None = None  # a reference field: the linked entry's title names the event
+    place: str | None = None  # where it happened
+    end_date: str | None = None  # the last day of a span that starts on the primary date
+
+
 @dataclass(frozen=True, eq=False)  # one object per kind: compared and hashed by identity
 class KindSpec:
     """One entry kind, as the generic repository, service and router see it."""
@@ -42,6 +56,7 @@ class KindSpec:
     reference_slugs: dict[str, str] = field(default_factory=dict)  # alias -> reference field
     filters: tuple[FieldFilter, ...] = ()  # the kind's own filters (an allow-list)
     facets: tuple[str, ...] = ()  # kind columns that `facets=` may count
+    citation: Citation = Citation("document")
     example: dict[str, Any] = field(default_factory=dict)
     description: str = ""
 
@@ -50,6 +65,13 @@ class KindSpec:
     public_model: type[BaseModel] = field(init=False)
 
     def __post_init__(self) -> None:
+        cited = self.citation
+        for name in (cited.type_field, cited.author, cited.container, cited.place,
+                     cited.end_date):
+            if name is not None and name not in self.kind_fields.model_fields:
+                raise ValueError(f"{self.type}: citation names no kind field '{name}'")
+        if cited.event is not None and cited.event not in self.references:
+            raise ValueError(f"{self.type}: citation event '{cited.event}' is no reference")
         for alias, reference in self.reference_slugs.items():
             if reference not in self.references or alias not in self.kind_fields.model_fields:
                 raise ValueError(f"{self.type}: alias '{alias}' needs a kind field and a "

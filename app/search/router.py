@@ -1,14 +1,16 @@
 """Across kinds: one ranked search, the timeline, and related entries."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Path, Request, Response
+from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
 from app.core.db import ReadDep
 from app.core.errors import NotFound, problem_responses
 from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
+from app.entries import citations
 from app.entries import repository as repo
 from app.entries.fields import MAX_ENTRY_ID
 from app.entries.listing import run
@@ -22,8 +24,14 @@ from app.entries.listing.params import (
     type_param,
 )
 from app.entries.listing.parse import SORT_KEYS, Scope
-from app.entries.registry import BY_PLURAL, KINDS
-from app.entries.router import _next_link
+from app.entries.registry import BY_PLURAL, BY_TYPE, KINDS
+from app.entries.router import (
+    CITATION_FORMATS,
+    _next_link,
+    citation_export,
+    export_params,
+    export_query,
+)
 from app.entries.schemas import Page
 from app.search.related import related
 
@@ -45,13 +53,16 @@ TIMELINE = Scope("timeline", KINDS, None, _select(TIMELINE_COLUMNS), TIMELINE_CO
                  ALL_FACETS, default_sort="date", dated_only=True)
 
 
+def _params(scope: Scope) -> list[Param]:
+    """What a cross-kind list over a scope takes: `type`, the common and the kind filters."""
+    return [type_param(TYPES), *common_params(
+        facets=scope.facets, sort_keys=SORT_KEYS, default_sort=scope.default_sort,
+        fields=scope.item_fields), *kind_filter_params(KINDS)]
+
+
 def _register(path: str, scope: Scope, summary: str, description: str) -> None:
     """A cross-kind list endpoint over a scope."""
-    params = [type_param(TYPES), *common_params(
-        facets=scope.facets, sort_keys=SORT_KEYS, default_sort=scope.default_sort,
-        fields=scope.item_fields),
-        *kind_filter_params(KINDS)]
-    ScopeQuery = query_values(f"{scope.name}_query", params)
+    ScopeQuery = query_values(f"{scope.name}_query", _params(scope))
 
     def endpoint(request: Request, engine: ReadDep, query: ScopeQuery) -> Response:
         with engine.connect() as connection:
@@ -71,6 +82,33 @@ _register("/search", SEARCH, "Search every kind at once",
 _register("/timeline", TIMELINE, "Timeline of every kind by primary date",
           "Articles, events and statements merged by primary date (oldest first by default); "
           "entries without a date are left out.")
+
+
+def _register_export() -> None:
+    """GET /search/export: the /search filters' matches of every kind, as citations."""
+    output = Param("format", Literal[CITATION_FORMATS],  # type: ignore[valid-type]
+                   "`csl-json` (a CSL-JSON array), `ris` or `bibtex`.", "ris",
+                   default="csl-json")
+    export_fields, renamed = export_params(KINDS, _params(SEARCH), output)
+    SearchExportQuery = query_values("search_export_query", export_fields)
+
+    def export_search(engine: ReadDep, model: SearchExportQuery) -> StreamingResponse:
+        output, query = export_query(model, renamed)
+        return citation_export(output, SEARCH, query, engine, BY_TYPE, "search")
+
+    router.add_api_route(
+        "/search/export", export_search, methods=["GET"], response_class=StreamingResponse,
+        summary="Export search matches as citations (streamed)",
+        description="Every entry of any kind that the /search filters match, in id order, "
+                    "as a CSL-JSON array, RIS or BibTeX file for a reference manager; "
+                    "streamed in constant memory. Renamed here: "
+                    + ", ".join(f"`{kept}` filter as `{name}`"
+                                for name, kept in renamed.items()) + ".",
+        responses={200: {"content": citations.export_examples(KINDS)}}
+        | problem_responses(400, 422, 503), operation_id="export_search")
+
+
+_register_export()
 
 
 RelatedQuery = query_values("related_query", [

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+import rispy
 
 from app.core.db import describe_database
 from tests.databases import IS_POSTGRES, new_database_url
@@ -88,6 +89,13 @@ def test_import_then_export(folder, url):
     assert exported.returncode == 0, exported.stderr
     titles = {json.loads(line)["title"] for line in out.read_text().splitlines()}
     assert {f"From elsewhere {i}" for i in range(3)} <= titles
+    cited = run(folder, url, "export", "--kind", "articles", "--format", "ris", "--q",
+                "elsewhere")
+    assert cited.returncode == 0, cited.stderr
+    assert sorted(rispy.loads(cited.stdout), key=lambda r: r["title"])[0]["title"] == (
+        "From elsewhere 0")
+    unknown = run(folder, url, "export", "--kind", "articles", "--format", "endnote")
+    assert "--format must be one of" in one_error_line(unknown)
 
 
 def test_seed_dry_run_from_elsewhere_prints_the_packaged_page(folder, url):

@@ -9,7 +9,7 @@ from sqlmodel import SQLModel
 
 from app.entries import fields as f
 from app.entries.models import detail_id_column
-from app.entries.spec import FieldFilter, KindSpec
+from app.entries.spec import Citation, FieldFilter, KindSpec
 
 Genre = Literal["commentary", "report", "news", "research", "other"]
 
@@ -49,6 +49,10 @@ spec = KindSpec(
                     "Li Yunlong"),
     ),
     facets=("source", "genre"),
+    # News agencies and papers by default; research papers are journal articles.
+    citation=Citation("article-newspaper", type_field="genre",
+                      types={"research": "article-journal", "report": "report"},
+                      author="authors", container="source"),
     description="Commentaries, reports and research papers about the Council's work.",
     example={
         "title": "Xinhua Commentary: Western countries should stop imposing double standards "

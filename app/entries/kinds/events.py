@@ -10,7 +10,7 @@ from sqlmodel import SQLModel
 
 from app.entries import fields as f
 from app.entries.models import detail_id_column
-from app.entries.spec import FieldFilter, KindSpec
+from app.entries.spec import Citation, FieldFilter, KindSpec
 
 EventType = Literal["seminar", "side_event", "forum", "briefing", "session_meeting", "other"]
 EventFormat = Literal["online", "in_person", "hybrid", "unknown"]
@@ -63,6 +63,7 @@ spec = KindSpec(
                     "(case-insensitive).", "China Society for Human Rights Studies"),
     ),
     facets=("event_type",),
+    citation=Citation("event", author="organizers", place="location", end_date="ends_on"),
     description="Seminars, side events, forums and briefings held around a session.",
     example={
         "title": "Virtual seminar focuses on human rights cooperation under Belt & Road",

@@ -10,7 +10,7 @@ from sqlmodel import SQLModel
 
 from app.entries import fields as f
 from app.entries.models import detail_id_column
-from app.entries.spec import FieldFilter, KindSpec
+from app.entries.spec import Citation, FieldFilter, KindSpec
 
 StatementType = Literal[
     "speech", "remarks", "spokesperson", "joint_statement", "press_release", "other"
@@ -83,6 +83,8 @@ spec = KindSpec(
                     "virtual-seminar-focuses-on-human-rights-cooperation-under-belt-road"),
     ),
     facets=("statement_type", "speaker"),
+    # Named after the event it was delivered at, else after the session.
+    citation=Citation("speech", author="speaker", event="event_id"),
     description="Speeches, remarks, spokesperson answers and joint statements.",
     example={
         "title": "China's UN envoy stresses \"people-centered\" approach in fight against virus",

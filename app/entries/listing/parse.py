@@ -5,7 +5,7 @@ lookup that tells a topic or session that exists from one that does not.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import cache
 from typing import Any
@@ -20,7 +20,7 @@ from app.entries.listing import filters, fulltext
 from app.entries.listing.filters import Criteria, Shape, entries
 from app.entries.listing.paging import SortField, SortKey, cursor_values, decode_cursor, parse_sort
 from app.entries.listing.params import COMMON_FACETS
-from app.entries.repository import kind_select
+from app.entries.repository import cited_select, kind_select
 from app.entries.spec import KindSpec
 from app.reference.models import CouncilSession, Topic
 
@@ -48,6 +48,11 @@ def kind_scope(spec: KindSpec) -> Scope:
     fields = tuple(spec.public_model.model_fields)
     return Scope(spec.plural, (spec,), spec, lambda: kind_select(spec), fields,
                  COMMON_FACETS + spec.facets)
+
+
+def cited_scope(scope: Scope) -> Scope:
+    """The same rows as `scope`, read as a citation shows them (`cited_select`)."""
+    return replace(scope, name=f"{scope.name}_cited", base=lambda: cited_select(scope.kinds))
 
 
 @dataclass(frozen=True)
