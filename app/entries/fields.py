@@ -167,6 +167,7 @@ def omittable(**kwargs: Any) -> Any:
 
 
 # An entry's placement in time (app/entries/placement.py).
+PRECISIONS = ("day", "month", "session", "unknown")
 DatePrecision = Annotated[
     Literal["day", "month", "session", "unknown"],
     Field(description="How precisely `date` is known: `day` (the kind's primary date), "

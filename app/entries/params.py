@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from app.core.config import get_settings
 from app.core.errors import BadRequest
-from app.entries.fields import MAX_ENTRY_ID, NO_NUL, IsoDate
+from app.entries.fields import MAX_ENTRY_ID, NO_NUL, PRECISIONS, IsoDate
 from app.entries.spec import FieldFilter, KindSpec
 
 MAX_LIMIT = 100
@@ -171,9 +171,8 @@ def common_params(*, facets: tuple[str, ...], sort_keys: tuple[str, ...],
 
 def date_precision_param() -> Param:
     """`date_precision=day,session`: how precisely the entries are placed in time."""
-    values = ("day", "month", "session", "unknown")
-    return Param("date_precision", Literal[values],  # type: ignore[valid-type]
-                 f"How precisely the entry is placed in time. One of: {', '.join(values)}. "
+    return Param("date_precision", Literal[PRECISIONS],  # type: ignore[valid-type]
+                 f"How precisely the entry is placed in time. One of: {', '.join(PRECISIONS)}. "
                  "Repeatable: any matches.", "day", True)
 
 
