@@ -170,7 +170,7 @@ def common_params(*, facets: tuple[str, ...], sort_keys: tuple[str, ...],
 
 
 def date_precision_param() -> Param:
-    """`date_precision=day,session`: how precisely the entries are placed in time."""
+    """`date_precision=day&date_precision=session`: how precisely entries are placed in time."""
     return Param("date_precision", Literal[PRECISIONS],  # type: ignore[valid-type]
                  f"How precisely the entry is placed in time. One of: {', '.join(PRECISIONS)}. "
                  "Repeatable: any matches.", "day", True)
