@@ -23,7 +23,7 @@ writer. When a session's dates change, its entries placed by it are placed again
 """
 
 from collections.abc import Iterable, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
@@ -43,7 +43,7 @@ sessions = CouncilSession.__table__
 
 Problem = tuple[list[str | int], str]  # (location within the record, message)
 SessionDates = dict[int, tuple[date, date]]  # session number -> (starts_on, ends_on)
-# What a pinned placement is re-derived from when its session's dates change.
+# The placements a session's dates decide: placed again when those dates change.
 SESSION_PLACED = ("session", "unknown")
 
 
@@ -153,7 +153,7 @@ def patch_base(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, An
     return base | changes
 
 
-def replace_session(db: Session, number: int, now: Any) -> None:
+def replace_session(db: Session, number: int, now: datetime) -> None:
     """Place again the entries of a session whose dates changed: each placed by the session
     (or unknown for want of its dates) gets the new placement, a new version and a change
     row, like any other change to its stored fields."""
