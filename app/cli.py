@@ -434,6 +434,16 @@ def _import_batch(spec, batch, on_conflict, totals, state, statistics) -> int:
     return done
 
 
+def _precisions(values: list[str] | None) -> list[str] | None:
+    """--date-precision values, checked (a usage error names a bad one)."""
+    from app.entries.fields import PRECISIONS
+
+    for value in values or []:
+        if value not in PRECISIONS:
+            fail(f"--date-precision takes {', '.join(PRECISIONS)}, not '{value}'")
+    return values
+
+
 @cli.command("export")
 def export_file(
     kind: Annotated[str, typer.Option("--kind", help="articles, events or statements.")],
@@ -448,6 +458,8 @@ def export_file(
         "--session", help="Session number (repeatable).")] = None,
     date_from: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
     date_to: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    date_precision: Annotated[list[str] | None, typer.Option(
+        help="day, month, session or unknown (repeatable).")] = None,
     where: Annotated[list[str] | None, typer.Option(
         help="A kind filter as NAME=VALUE, e.g. speaker='Chen Xu' (repeatable).")] = None,
 ) -> None:
@@ -470,6 +482,7 @@ def export_file(
         params["date_to"] = date.fromisoformat(date_to) if date_to else None
     except ValueError:
         fail("--date-from and --date-to take YYYY-MM-DD")
+    params["date_precision"] = _precisions(date_precision)
     known = {f.param: f for f in spec.filters}
     for condition in where or []:
         name, _, value = condition.partition("=")

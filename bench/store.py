@@ -24,7 +24,7 @@ PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 ENTRY_COLUMNS = ("id", "type", "slug", "title", "summary", "body", "url", "language", "session",
                  "date", "topics", "countries", "search_names", "provenance", "created_at",
-                 "updated_at", "version")
+                 "updated_at", "version", "date_precision", "date_from", "date_to")
 DETAIL_COLUMNS = {
     "article": ("articles", ("id", "source", "authors", "genre")),
     "event": ("events", ("id", "event_type", "ends_on", "location", "format", "organizers")),
@@ -171,10 +171,14 @@ def table_rows(record: dict[str, Any], sqlite: bool) -> tuple[tuple, tuple, list
     day = record.get(PRIMARY_DATE[kind])
     created = dt.datetime(2024, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=record["id"])
     stamp = created.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else created
+    stored_day = day.isoformat() if sqlite and day else day
+    # Placed as app/entries/placement.py places it: the primary date gives `day`; an
+    # undated bench record is left `unknown` (its session's dates are not looked up).
     entry = (record["id"], kind, record["slug"], record["title"], record["summary"],
              record["body"], record["url"], record["language"], record["session"],
-             day.isoformat() if sqlite and day else day, json.dumps(record["topics"]),
-             json.dumps(record["countries"]), _search_names(record), None, stamp, stamp, 1)
+             stored_day, json.dumps(record["topics"]),
+             json.dumps(record["countries"]), _search_names(record), None, stamp, stamp, 1,
+             "day" if day else "unknown", stored_day, stored_day)
     _, columns = DETAIL_COLUMNS[kind]
     detail = tuple(json.dumps(record[c]) if c in JSON_DETAIL else
                    (record["id"] if c == "id" else _sql_value(record.get(c), sqlite))

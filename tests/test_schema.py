@@ -136,3 +136,55 @@ def test_unique_key_names_migration_keeps_existing_duplicates_working():
                 "VALUES ('ci', 'hrcd_x', 'h5', '2026-01-01 00:00:00')"))
     finally:
         engine.dispose()
+
+
+def test_date_precision_migration_places_existing_entries_and_reverts():
+    """0010 places every entry: its primary date (day), else its session's dates (session),
+    else unknown; no value is lost, and downgrading keeps the primary dates."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    from app.core.migrations import alembic_config
+    from tests.databases import new_database_url
+
+    url = new_database_url()
+    config = alembic_config(url)
+    command.upgrade(config, "0009")
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO sessions (number, name, starts_on, ends_on, description) VALUES "
+                "(46, 'HRC46', '2021-02-22', '2021-03-23', ''), (47, 'HRC47', '2021-06-21', "
+                "NULL, ''), (48, 'HRC48', NULL, NULL, '')"))
+            for entry_id, session, day in ((1, 46, "2021-03-01"), (2, 46, None),
+                                           (3, 47, None), (4, 48, None), (5, None, None)):
+                connection.execute(text(
+                    "INSERT INTO entries (id, type, slug, title, summary, language, session, "
+                    "date, topics, countries, search_names, created_at, updated_at, version) "
+                    "VALUES (:id, 'statement', :slug, 'T', 'S', 'en', :session, :day, '[]', "
+                    "'[]', '', :at, :at, 3)"),
+                    {"id": entry_id, "slug": f"e{entry_id}", "session": session, "day": day,
+                     "at": "2021-01-01 00:00:00"})
+                connection.execute(text("INSERT INTO statements (id, statement_type) "
+                                        "VALUES (:id, 'speech')"), {"id": entry_id})
+        command.upgrade(config, "head")
+        query = text("SELECT id, session, version, date, date_precision, date_from, date_to "
+                     "FROM entries ORDER BY id")
+        with engine.connect() as connection:
+            rows = [tuple(str(v) if v is not None else None for v in row)
+                    for row in connection.execute(query)]
+        day, first, last = "2021-03-01", "2021-02-22", "2021-03-23"
+        assert rows == [("1", "46", "3", day, "day", day, day),
+                        ("2", "46", "3", first, "session", first, last),
+                        ("3", "47", "3", None, "unknown", None, None),
+                        ("4", "48", "3", None, "unknown", None, None),
+                        ("5", None, "3", None, "unknown", None, None)]
+        command.downgrade(config, "0009")
+        with engine.connect() as connection:
+            kept = connection.execute(text("SELECT id, date FROM entries ORDER BY id")).all()
+        assert [(row[0], row[1] and str(row[1])) for row in kept] == [
+            (1, day), (2, None), (3, None), (4, None), (5, None)]
+    finally:
+        engine.dispose()

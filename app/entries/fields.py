@@ -3,7 +3,7 @@
 import copy
 import re
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
@@ -164,3 +164,17 @@ def omittable(**kwargs: Any) -> Any:
     client could take for allowed.
     """
     return Field(default_factory=_unset, **kwargs)
+
+
+# An entry's placement in time (app/entries/placement.py).
+PRECISIONS = ("day", "month", "session", "unknown")
+DatePrecision = Annotated[
+    Literal["day", "month", "session", "unknown"],
+    Field(description="How precisely `date` is known: `day` (the kind's primary date), "
+                      "`month` (only the month: `date` is its first day), `session` (only "
+                      "the session: `date` is its first day) or `unknown` (`date` is null).",
+          examples=["session"]),
+]
+PLACEMENT_INPUT = ("date", "date_precision")  # a writer may send these
+PLACEMENT_DERIVED = ("date_from", "date_to")  # always derived (read-only)
+PLACEMENT_FIELDS = (*PLACEMENT_INPUT, *PLACEMENT_DERIVED)

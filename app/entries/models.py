@@ -6,10 +6,13 @@ literal differs by engine.
 
 A kind's own columns live in its detail table (`articles`, `events`,
 `statements`), one row per entry, keyed by the entry id. The core row holds
-the kind's primary date as `date`, so lists, the timeline and cross-kind
-search sort and filter one table. `topics` and `countries` are kept twice on
-purpose: the link tables are what filters use (indexed on both engines), the
-JSON copies are what a page returns without a join per row.
+the entry's placement in time (app/entries/placement.py): `date` with its
+`date_precision` and the interval `date_from`..`date_to` it stands for. At `day`
+precision `date` is the kind's primary date, which is stored nowhere else; so
+lists, the timeline and cross-kind search sort and filter one table. `topics` and
+`countries` are kept twice on purpose: the link tables are what filters use
+(indexed on both engines), the JSON copies are what a page returns without a
+join per row.
 """
 
 import datetime as dt
@@ -44,6 +47,11 @@ class Entry(SQLModel, table=True):
         sa_column=Column(Integer, ForeignKey("sessions.number", ondelete="RESTRICT")),
     )
     date: dt.date | None = Field(default=None)
+    date_precision: str = Field(
+        default="unknown",
+        sa_column=Column(String(8), nullable=False, server_default="unknown"))
+    date_from: dt.date | None = Field(default=None)
+    date_to: dt.date | None = Field(default=None)
     topics: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
     countries: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
     search_names: str = Field(default="", sa_type=Text, nullable=False)

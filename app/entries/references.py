@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import Unprocessable
 from app.entries import repository as repo
+from app.entries.placement import place_records
 from app.entries.spec import KindSpec
 from app.reference.service import countries, missing, sessions, topics
 
@@ -91,9 +92,12 @@ def reference_problems(session: Session, spec: KindSpec, records: Sequence[dict[
                        ) -> dict[int, list[Problem]]:
     """For each record (by position) that names something unknown, what and where.
 
-    Resolves the records' natural-key aliases in place first (see `_resolve_slugs`).
+    Resolves the records' natural-key aliases in place first (see `_resolve_slugs`), and
+    places each in time (`placement.place_records`) from its session's dates.
     """
     problems = _resolve_slugs(session, spec, records)
+    for position, found in place_records(session, spec, records).items():
+        problems.setdefault(position, []).extend(found)
     bad_topics = missing(session, topics.c.slug, {t for r in records for t in r["topics"]})
     bad_countries = missing(session, countries.c.code,
                             {c for r in records for c in r["countries"]})

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Select,
     Text,
     bindparam,
+    case,
     cast,
     delete,
     event,
@@ -30,6 +31,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
+from app.entries.fields import PLACEMENT_FIELDS
 from app.entries.models import Entry, EntryChange, EntryCountry, EntryTopic
 from app.entries.spec import KindSpec
 from app.reference.models import CouncilSession
@@ -46,7 +48,7 @@ CORE_WRITE_FIELDS = (
 )
 CORE_READ_COLUMNS = (
     "id", "type", "slug", "title", "summary", "body", "url", "language", "session", "topics",
-    "countries", "created_at", "updated_at", "version", "provenance",
+    "countries", "created_at", "updated_at", "version", "provenance", *PLACEMENT_FIELDS,
 )
 
 
@@ -54,7 +56,7 @@ def kind_select(spec: KindSpec) -> Select[Any]:
     """SELECT of a kind's public fields: the core joined 1:1 with its detail row."""
     detail = spec.detail_table
     columns = [entries.c[name] for name in CORE_READ_COLUMNS]
-    columns.append(entries.c.date.label(spec.primary_date))
+    columns.append(primary_date(spec))
     columns.extend(detail.c[name] for name in spec.detail_fields)
     columns.extend(linked_slug(spec, alias) for alias in spec.reference_slugs)
     return (
@@ -62,6 +64,13 @@ def kind_select(spec: KindSpec) -> Select[Any]:
         .select_from(entries.join(detail, detail.c.id == entries.c.id))
         .where(entries.c.type == spec.type)
     )
+
+
+def primary_date(spec: KindSpec) -> Any:
+    """The kind's primary date, read from the placement: `date` at `day` precision (the
+    one place it is stored, app/entries/placement.py), else null."""
+    return case((entries.c.date_precision == "day", entries.c.date),
+                else_=None).label(spec.primary_date)
 
 
 def linked_slug(spec: KindSpec, alias: str) -> Any:
@@ -208,7 +217,8 @@ def _search_names(spec: KindSpec, record: dict[str, Any]) -> str:
 def core_values(spec: KindSpec, record: dict[str, Any]) -> dict[str, Any]:
     """A record's `entries` columns (all but type, timestamps and version)."""
     values = {name: record.get(name) for name in CORE_WRITE_FIELDS}
-    values["date"] = record.get(spec.primary_date)
+    # Placed by every write path first (placement.place_records, via reference_problems).
+    values |= {name: record.get(name) for name in PLACEMENT_FIELDS}
     values["search_names"] = _search_names(spec, record)
     return values
 

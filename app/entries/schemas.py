@@ -28,6 +28,15 @@ class EntryIn(BaseModel):
     session: f.SessionNumber | None = None
     topics: f.TopicList = Field(default_factory=list)
     countries: f.CountryList = Field(default_factory=list)
+    date_precision: f.DatePrecision | None = Field(
+        default=None, description="Usually left out: derived (a primary date gives `day`, "
+        "else the session's dates `session`, else `unknown`). Send `month` with `date` for "
+        "an entry known only to a month; any other value must match what is derived.",
+        examples=[None])
+    date: f.Day | None = Field(
+        default=None, description="With `date_precision`: for `month` any day of the month; "
+        "for `day` with no primary date, the primary date. Else usually left out.",
+        examples=[None])
 
 
 class EntryOut(BaseModel):
@@ -47,10 +56,25 @@ class EntryOut(BaseModel):
     updated_at: f.Timestamp
     version: int = Field(description="Increments on every change; drives the ETag.", examples=[1])
     provenance: f.Provenance = None
+    date: f.Day | None = Field(description="Where the entry lies in time: the primary date "
+                               "(`day`), the first day of its month (`month`) or session "
+                               "(`session`), or null (`unknown`). Lists sort by it.",
+                               examples=["2021-02-22"])
+    date_precision: f.DatePrecision
+    date_from: f.Day | None = Field(
+        description="First day the entry may lie on (read-only): `date` for `day`, the "
+        "month's or session's first day, null for `unknown`.",
+        json_schema_extra={"readOnly": True}, examples=["2021-02-22"])
+    date_to: f.Day | None = Field(
+        description="Last day the entry may lie on (read-only): `date` for `day`, the "
+        "month's or session's last day, null for `unknown`.",
+        json_schema_extra={"readOnly": True}, examples=["2021-03-23"])
 
 
 # Fields a client writes that the loader also fills; provenance is the loader's alone.
-SERVER_FIELDS = ("id", "type", "created_at", "updated_at", "version", "provenance")
+# date_from and date_to are derived from the placement (app/entries/placement.py).
+SERVER_FIELDS = ("id", "type", "created_at", "updated_at", "version", "provenance",
+                 "date_from", "date_to")
 
 
 def _optional(info: FieldInfo, nullable: bool) -> tuple[Any, Any]:

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 from app.core.clock import as_utc, utcnow
 from app.core.errors import BadRequest, Conflict, NotFound, PreconditionFailed, Unprocessable
 from app.entries import repository as repo
+from app.entries.fields import PLACEMENT_DERIVED
+from app.entries.placement import patch_base
 from app.entries.references import reference_problems, resolve_links
 from app.entries.registry import KINDS
 from app.entries.slugs import slugify, with_suffix
@@ -142,8 +144,9 @@ def _stale(current: dict[str, Any]) -> PreconditionFailed:
 
 
 def editable(spec: KindSpec, row: dict[str, Any]) -> dict[str, Any]:
-    """The client-writable part of a stored entry."""
-    return {name: row[name] for name in spec.stored_fields}
+    """The client-writable part of a stored entry, with its derived placement (what a
+    placed record is compared with)."""
+    return {name: row[name] for name in (*spec.stored_fields, *PLACEMENT_DERIVED)}
 
 
 def _apply(session: Session, spec: KindSpec, current: dict[str, Any],
@@ -178,7 +181,7 @@ def patch(session: Session, spec: KindSpec, entry_id: int, changes: dict[str, An
     """PATCH: merge the given fields into the entry as it is now (locked, so concurrent
     PATCHes of different fields both land) and validate the result as a whole."""
     current = _for_write(session, spec, entry_id, if_match)
-    record = _validated(spec, editable(spec, current) | changes)
+    record = _validated(spec, patch_base(editable(spec, current), changes))
     resolve_links(session, spec, record, changes)
     return _apply(session, spec, current, record)
 

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from sqlalchemy import Column, Table
 from sqlmodel import SQLModel
 
+from app.entries.fields import PLACEMENT_INPUT
 from app.entries.models import Entry
 from app.entries.schemas import EntryIn, build_family
 
@@ -93,7 +94,9 @@ class KindSpec:
 
     def not_null_fields(self) -> frozenset[str]:
         """API fields of the kind whose columns cannot hold NULL."""
-        names = (*EntryIn.model_fields, *self.kind_fields.model_fields)
+        # The placement a writer sends may be null (derive it), whatever its column holds.
+        names = (*(n for n in EntryIn.model_fields if n not in PLACEMENT_INPUT),
+                 *self.kind_fields.model_fields)
         return frozenset(name for name in names
                          if (column := self.column(name)) is not None and not column.nullable)
 

@@ -53,13 +53,13 @@ def vevent(item: dict[str, Any]) -> Event:
 
 
 def render(name: str, items: list[dict[str, Any]]) -> bytes:
-    """The calendar as bytes; events without a start date are left out."""
+    """The calendar as bytes; events without a known start day are left out."""
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("x-wr-calname", ical_text(name))  # the filters, as the client sent them
     for item in items:
-        if item.get("starts_on") is not None:
+        if item.get("starts_on") is not None and item.get("date_precision") == "day":
             calendar.add_component(vevent(item))
     return calendar.to_ical()

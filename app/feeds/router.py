@@ -213,10 +213,18 @@ CALENDAR_PARAMS = feed_params((EVENTS,), with_type=False, default_sort=CALENDAR_
 CalendarQuery = query_values("events_calendar_query", CALENDAR_PARAMS)
 
 
+def _known_days(query: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """A calendar's query narrowed to events placed on a known day, and whether the
+    client's own `date_precision` leaves any (a session-long placement is no VEVENT)."""
+    chosen = query.get("date_precision")
+    return query | {"date_precision": ["day"]}, not chosen or "day" in chosen
+
+
 def events_calendar(engine: ReadDep, model: CalendarQuery) -> Response:
     """GET /feeds/events.ics."""
     query = model.model_dump(by_alias=True)
-    items = _items(engine, CALENDAR_SCOPE, query)
+    narrowed, any_days = _known_days(query)
+    items = _items(engine, CALENDAR_SCOPE, narrowed) if any_days else []
     name = feed_title("events", canonical_filters(query))
     return Response(ical.render(name, items), media_type=ical.ICS_MEDIA_TYPE,
                     headers=CACHE_HEADERS)
@@ -225,8 +233,9 @@ def events_calendar(engine: ReadDep, model: CalendarQuery) -> Response:
 router.add_api_route(
     "/events.ics", events_calendar, methods=["GET"],
     response_class=Response, responses=ICS_RESPONSES, summary="iCalendar of events",
-    description="Events with a start date as all-day VEVENTs (UID `{slug}@hrc-digest`), with "
-                "the filters of `GET /api/v1/events`, `sort` and `limit` (1–100, default 50). "
-                "Latest start date first (`-date`) when `limit` cuts; undated events are left "
-                "out. Subscribe to it from a calendar application.",
+    description="Events with a known start day (`date_precision` `day`) as all-day VEVENTs "
+                "(UID `{slug}@hrc-digest`), with the filters of `GET /api/v1/events`, `sort` "
+                "and `limit` (1–100, default 50). Latest start date first (`-date`) when "
+                "`limit` cuts; events known only to their month or session, and undated "
+                "ones, are left out. Subscribe to it from a calendar application.",
     operation_id="feed_events_calendar")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.entries.placement import placed
 from app.entries.slugs import slugify, with_suffix
 from app.loader.classify import ClassificationRules, Scores, parse_rules, score_entry
 from app.loader.dates import Placement, Window, place
@@ -53,8 +54,9 @@ KIND_KEYS = {
     ),
 }
 
-# Where the entry lies in time and how precisely (docs/loader.md, "Dates and precision").
-# The loader's output only: the database and the API do not take them yet.
+# Where the entry lies in time and how precisely (docs/loader.md, "Dates and precision"):
+# the entry's placement as app/entries/placement.py stores it (`seed` sends date and
+# date_precision; date_from and date_to are derived again on write).
 LOADER_KEYS = ("date", "date_precision", "date_from", "date_to")
 
 
@@ -217,13 +219,11 @@ def _placement(record: dict[str, Any], text: EntryText, session: SessionInfo | N
 
 
 def _placement_fields(placement: Placement) -> dict[str, Any]:
-    """The loader-only date fields of a record."""
-    return {
-        "date": placement.date,
-        "date_precision": placement.precision,
-        "date_from": placement.date_from,
-        "date_to": placement.date_to,
-    }
+    """The date fields of a record, as the entry stores them (a day or a month stands for
+    its own first to last day)."""
+    bounds = (placement.date_from, placement.date_to) if placement.date_from else None
+    return placed(placement.precision, placement.date,
+                  bounds)  # type: ignore[arg-type]
 
 
 def _date_evidence(placement: Placement, found: dict[str, Any], text: EntryText,

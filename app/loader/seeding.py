@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from app.core.errors import ProblemError
 from app.entries import repository as entry_repo
 from app.entries import service as entry_service
+from app.entries.fields import PLACEMENT_DERIVED
 from app.entries.registry import BY_TYPE, KINDS
 from app.loader.build import (
-    LOADER_KEYS,
     PageResult,
     build_page,
     load_known_sessions,
@@ -145,8 +145,9 @@ def save(session: Session, results: list[PageResult]) -> SeedReport:
         if result.session is not None:
             _save_session(session, result.session, report)
         for record in result.records:
-            # The date placement stays in provenance until the API takes it (LOADER_KEYS).
-            skip = ("type", "provenance", *LOADER_KEYS)
+            # The placement goes as a writer sends it (date, date_precision); its date_from
+            # and date_to are derived again on write (app/entries/placement.py).
+            skip = ("type", "provenance", *PLACEMENT_DERIVED)
             data = {k: v for k, v in record.items() if k not in skip}
             provenance = record["provenance"]
             _drop_moved(session, record["type"], record["slug"], provenance)

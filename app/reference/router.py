@@ -6,6 +6,7 @@ from fastapi import Path, Request, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from app.core.clock import utcnow
 from app.core.db import ReadDep, SessionDep
 from app.core.errors import Unprocessable, problem_responses
 from app.core.responses import FastJSONResponse
@@ -13,6 +14,7 @@ from app.core.routing import api_router
 from app.core.security import WriterDep
 from app.entries.listing.params import Param, query_values
 from app.entries.models import Entry, EntryTopic
+from app.entries.placement import replace_session
 from app.entries.registry import KINDS
 from app.reference import schemas
 from app.reference import service as ref
@@ -137,6 +139,8 @@ def update_session(session: SessionDep, _key: WriterDep, number: SessionNumberPa
     values = _validate_merged(schemas.SessionFields, current,
                               payload.model_dump(exclude_unset=True))
     ref.update_row(session, sessions, sessions.c.number, number, values, "session")
+    # Its entries placed by its dates move along (only those whose placement changes).
+    replace_session(session, number, utcnow())
     return FastJSONResponse(_session(session, number))
 
 

@@ -40,15 +40,17 @@ TYPES = tuple(spec.type for spec in KINDS)
 ALL_FACETS = COMMON_FACETS + tuple(f for spec in KINDS for f in spec.facets)
 SEARCH_COLUMNS = ("id", "type", "slug", "title", "summary", "url", "language", "session",
                   "topics", "countries", "created_at", "updated_at", "version")
-TIMELINE_COLUMNS = ("type", "id", "title", "date", "summary")
+TIMELINE_COLUMNS = ("type", "id", "title", "date", "date_precision", "date_from", "date_to",
+                    "summary")
+PLACEMENT_COLUMNS = ("date", "date_precision", "date_from", "date_to")
 
 
 def _select(columns: tuple[str, ...]) -> Any:
     return lambda: select(*(entries.c[name] for name in columns))
 
 
-SEARCH = Scope("search", KINDS, None, _select((*SEARCH_COLUMNS, "date")),
-               (*SEARCH_COLUMNS, "date"), ALL_FACETS)
+SEARCH = Scope("search", KINDS, None, _select((*SEARCH_COLUMNS, *PLACEMENT_COLUMNS)),
+               (*SEARCH_COLUMNS, *PLACEMENT_COLUMNS), ALL_FACETS)
 TIMELINE = Scope("timeline", KINDS, None, _select(TIMELINE_COLUMNS), TIMELINE_COLUMNS,
                  ALL_FACETS, default_sort="date", dated_only=True)
 
@@ -78,10 +80,13 @@ def _register(path: str, scope: Scope, summary: str, description: str) -> None:
 
 _register("/search", SEARCH, "Search every kind at once",
           "One ranked list over articles, events and statements; every item carries `type` "
-          "and `date` (its primary date). Kind filters (e.g. `speaker`) keep only that kind.")
-_register("/timeline", TIMELINE, "Timeline of every kind by primary date",
-          "Articles, events and statements merged by primary date (oldest first by default); "
-          "entries without a date are left out.")
+          "and its placement in time (`date`, `date_precision`, `date_from`, `date_to`). Kind "
+          "filters (e.g. `speaker`) keep only that kind.")
+_register("/timeline", TIMELINE, "Timeline of every kind by date",
+          "Articles, events and statements merged by `date` (oldest first by default): the "
+          "primary date of `day` entries, the first day of a `month` or `session` entry's "
+          "month or session. `date_precision` tells them apart (`date_precision=day` keeps "
+          "known days only); `unknown` entries are left out.")
 
 
 def _register_export() -> None:

@@ -50,6 +50,9 @@ UNSTATABLE = {
         r"^slug '[^']*' also at index \d+$",  # two bulk items with one slug
         r"ends_on must not be before starts_on$",
         r"^date_to is before date_from$",
+        # a sent placement must be what the primary date / session dates give
+        r"^is \S+ but the entry is placed at ",
+        r"^date_precision 'month' needs a date ",
     ))),
     400: re.compile("|".join((
         r"^(invalid cursor|cursor does not match sort|offset given too)$",

@@ -263,16 +263,17 @@ class TestSearchAndTimeline:
                 break
         assert seen == expected and len(expected) > 8
 
-    def test_timeline_is_dated_entries_oldest_first(self, client, auth):
+    def test_timeline_is_placed_entries_oldest_first(self, client, auth):
         client.post("/api/v1/statements", json=sample(STATEMENTS, delivered_on="2021-03-01"),
                     headers=auth)
         items = client.get("/api/v1/timeline?limit=100").json()["items"]
-        assert items and all(set(item) == {"type", "id", "title", "date", "summary"}
+        assert items and all(set(item) == {"type", "id", "title", "date", "date_precision",
+                                           "date_from", "date_to", "summary"}
                              for item in items)
         dates = [item["date"] for item in items]
         assert dates == sorted(dates) and None not in dates
         assert {"event", "statement"} <= {item["type"] for item in items}
-        assert titles(client.get("/api/v1/timeline?type=event")) == [
+        assert titles(client.get("/api/v1/timeline?type=event&date_precision=day")) == [
             "China wins praise for contributions to world's human rights cause"]
 
 

@@ -53,6 +53,15 @@ def test_export_filters_to_stdout(url):
     assert len(result.stdout.splitlines()) == 1
 
 
+def test_export_by_date_precision(url):
+    day = run("export", "--kind", "events", "--date-precision", "day", database_url=url)
+    assert day.returncode == 0, day.stderr
+    assert [json.loads(line)["starts_on"] for line in day.stdout.splitlines()] == ["2021-02-26"]
+    either = run("export", "--kind", "events", "--date-precision", "day", "--date-precision",
+                 "session", database_url=url)
+    assert len(either.stdout.splitlines()) == 8
+
+
 STATE = ".hrc-digest"  # the default state dir, in the current folder
 
 
@@ -235,6 +244,7 @@ def test_ctrl_c_says_how_to_resume_exits_130_and_the_command_resumes(url, tmp_pa
     (["export", "--kind", "articles", "--topic", "nope"], "unknown topic 'nope'"),
     (["export", "--kind", "articles", "--format", "xml"], "--format"),
     (["export", "--kind", "articles", "--where", "speaker=x"], "--where"),
+    (["export", "--kind", "articles", "--date-precision", "week"], "--date-precision"),
 ])
 def test_bad_arguments_are_one_line_exit_1(url, tmp_path, args, message):
     file = tmp_path / "data.ndjson"

@@ -38,7 +38,7 @@ def test_every_seed_entry_is_placed_and_none_guessed():
                 date(2021, 2, 22), date(2021, 2, 22), date(2021, 3, 23))
             assert record["provenance"]["evidence"]["date"]["precision"] == "session"
         else:
-            assert record["date"] == date(2021, 2, 26) and record["date_from"] is None
+            assert record["date"] == record["date_from"] == record["date_to"] == date(2021, 2, 26)
             evidence = record["provenance"]["evidence"]["date"]
             assert evidence["text"] == "Feb. 26" and evidence["line"] == 29
 

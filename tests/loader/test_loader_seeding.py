@@ -192,3 +192,33 @@ def test_cli_explain_and_report_need_dry_run(cli_database):
     assert result.returncode == 1
     assert result.stderr.strip() == "error: --explain and --report need --dry-run"
     assert count_entries(cli_database) == before
+
+
+def test_seed_places_all_26_entries_in_time_as_the_loader_did(db, client):
+    planned = {r["slug"]: r for result in seeding.plan(seeding.default_pages(SEED_DIR),
+                                                       SEED_DIR, db) for r in result.records}
+    seed(db, seeding.default_pages(SEED_DIR))
+    items = client.get("/api/v1/search?limit=100").json()["items"]
+    assert len(items) == 26
+    for item in items:
+        record = planned[item["slug"]]
+        assert item["date_precision"] == record["date_precision"]
+        assert (item["date_from"], item["date_to"]) == tuple(
+            day and day.isoformat() for day in (record["date_from"], record["date_to"]))
+    counts = {p: client.get(f"/api/v1/search?date_precision={p}").json()["total"]
+              for p in ("day", "month", "session", "unknown")}
+    assert counts == {"day": 1, "month": 0, "session": 25, "unknown": 0}  # docs/loader.md §6
+    assert client.get("/api/v1/timeline?limit=100").json()["total"] == 26
+    calendar = client.get("/api/v1/feeds/events.ics").text
+    assert calendar.count("BEGIN:VEVENT") == 1 and "China wins praise" in calendar
+
+
+def test_a_pinned_weekday_is_saved_as_the_primary_date(db, client):
+    page = ROOT / "tests" / "loader" / "corpus" / "hrc50_page.txt"
+    seed(db, [page])
+    events = client.get("/api/v1/events?limit=100").json()["items"]
+    closing = next(e for e in events if e["slug"] ==
+                   "un-human-rights-council-concludes-50th-session-adopts-23-resolutions")
+    assert closing["starts_on"] == closing["date"] == "2022-07-08"
+    assert closing["date_precision"] == "day"
+    assert dict(seed(db, [page]).outcomes) == {"unchanged": 12}

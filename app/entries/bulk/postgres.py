@@ -29,9 +29,10 @@ from sqlalchemy import JSON, Table, exc
 from sqlalchemy.orm import Session
 
 from app.entries import repository as repo
+from app.entries.fields import PLACEMENT_FIELDS
 from app.entries.spec import KindSpec
 
-UPDATE_COLUMNS = (*repo.CORE_WRITE_FIELDS, "date", "search_names", "updated_at")
+UPDATE_COLUMNS = (*repo.CORE_WRITE_FIELDS, *PLACEMENT_FIELDS, "search_names", "updated_at")
 ENTRY_STAGE = "bulk_stage_entries"  # a temporary table, dropped when the transaction ends
 
 

@@ -36,6 +36,7 @@ from app.core.errors import ServiceUnavailable
 from app.entries import repository as repo
 from app.entries.bulk import postgres as bulk_postgres
 from app.entries.bulk.statistics import StatisticsRefresh
+from app.entries.fields import PLACEMENT_DERIVED
 from app.entries.references import reference_problems
 from app.entries.service import editable
 from app.entries.slugs import slugify
@@ -44,7 +45,8 @@ from app.entries.spec import KindSpec
 OnConflict = Literal["update", "skip", "error"]
 MAX_ITEMS = 10_000
 BATCH_SIZE = 1_000
-READ_ONLY = ("id", "created_at", "updated_at", "version")  # accepted from exports, ignored
+# Accepted from exports, ignored (date_from/date_to: derived from the placement).
+READ_ONLY = ("id", "created_at", "updated_at", "version", *PLACEMENT_DERIVED)
 # Counted batch by batch as the request goes, before its commit: a load's progress.
 BULK_ITEMS = Counter("hrc_bulk_items", "Bulk items processed (validated, and written into "
                      "the request's transaction unless it is atomic and already failed), "

@@ -7,7 +7,7 @@ A request's criteria are split in two (`bind`): its **shape** (which filters are
 present, what kind of text query) and its **values**, by bound-parameter name. The
 predicates are built from the shape alone, with named placeholders, so a statement
 built once serves every request of that shape with the values bound at execution
-(see app/core/statements.py): building a SELECT costs more than running it.
+(app/entries/listing/plan.py): building a SELECT costs more than running it.
 """
 
 from dataclasses import dataclass, field
@@ -71,6 +71,7 @@ class Criteria:
     sessions: list[int] = field(default_factory=list)
     languages: list[str] = field(default_factory=list)
     types: list[str] = field(default_factory=list)
+    precisions: list[str] = field(default_factory=list)  # date_precision: any of
     date_from: date | None = None
     date_to: date | None = None
     dated_only: bool = False
@@ -116,6 +117,8 @@ def bind(criteria: Criteria, kinds: tuple[KindSpec, ...], dialect: str
         values["language"] = [v.lower() for v in criteria.languages]
     if criteria.types:
         values["type"] = criteria.types
+    if criteria.precisions:
+        values["date_precision"] = criteria.precisions
     if criteria.date_from is not None:
         values["date_from"] = max(criteria.date_from, date(1, 1, 2))
     if criteria.date_to is not None:
@@ -205,6 +208,7 @@ def predicates(shape: Shape, kinds: tuple[KindSpec, ...], *, joined: KindSpec | 
         terms.append(by_date <= bindparam("date_to", type_=Date()))
     if "date_to" in present or shape.dated_only:
         terms.append(by_date > undated(dialect))
+    terms.extend(placement_terms(present))
     for spec in kinds:
         for spec_filter in spec.filters:
             name = kind_key(spec, spec_filter)
@@ -216,6 +220,19 @@ def predicates(shape: Shape, kinds: tuple[KindSpec, ...], *, joined: KindSpec | 
                 terms.append(condition)
             else:
                 terms.append(entries.c.id.in_(select(detail.c.id).where(condition)))
+    return terms
+
+
+def placement_terms(present: frozenset[str]) -> list[ColumnElement[bool]]:
+    """`date_precision` (any of), and the rule that a date range holds an entry only when
+    it holds the entry's whole placement (`date_from`..`date_to`: a day, or all of its month
+    or session). `date` is the placement's first day, so the lower bound is the sort-date
+    term above; the upper bound also needs the placement's last day."""
+    terms: list[ColumnElement[bool]] = []
+    if "date_precision" in present:
+        terms.append(entries.c.date_precision.in_(_in("date_precision")))
+    if "date_to" in present:
+        terms.append(entries.c.date_to <= bindparam("date_to", type_=Date()))
     return terms
 
 

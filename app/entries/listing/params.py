@@ -14,7 +14,7 @@ from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from app.core.config import get_settings
-from app.entries.fields import MAX_ENTRY_ID, NO_NUL, IsoDate
+from app.entries.fields import MAX_ENTRY_ID, NO_NUL, PRECISIONS, IsoDate
 from app.entries.spec import FieldFilter, KindSpec
 
 MAX_LIMIT = 100
@@ -112,10 +112,13 @@ def common_params(*, facets: tuple[str, ...], sort_keys: tuple[str, ...],
               bounds={"ge": 1, "le": 10_000}),
         Param("language", str, "BCP 47 language tag. Repeatable.", "en", True,
               bounds={"max_length": 35}),
-        Param("date_from", IsoDate | None, "Primary date on or after (YYYY-MM-DD).",
+        Param("date_from", IsoDate | None, "Placed on or after (YYYY-MM-DD): a `day` entry's "
+              "date, all of a `month` or `session` entry's dates (`date_from`..`date_to`).",
               "2021-02-22"),
-        Param("date_to", IsoDate | None, "Primary date on or before (YYYY-MM-DD).",
-              "2021-03-24"),
+        Param("date_to", IsoDate | None, "Placed on or before (YYYY-MM-DD): a `day` entry's "
+              "date, all of a `month` or `session` entry's dates. An entry known only to a "
+              "session is in a range that covers the whole session.", "2021-03-24"),
+        date_precision_param(),
         Param("sort", str | None, f"Comma list of {', '.join(sort_keys)}; `-` for descending. "
               f"Default: `relevance` with q, else `{default_sort}`.", default_sort,
               bounds={"max_length": 200}, pattern=comma_list_pattern(sort_keys, sign=True)),
@@ -136,6 +139,13 @@ def common_params(*, facets: tuple[str, ...], sort_keys: tuple[str, ...],
               "matches, then `total_exact: false`; `exact`; `none`.", "capped",
               default="capped"),
     ]
+
+
+def date_precision_param() -> Param:
+    """`date_precision=day&date_precision=session`: how precisely entries are placed in time."""
+    return Param("date_precision", Literal[PRECISIONS],  # type: ignore[valid-type]
+                 f"How precisely the entry is placed in time. One of: {', '.join(PRECISIONS)}. "
+                 "Repeatable: any matches.", "day", True)
 
 
 def kind_filter_params(specs: tuple[KindSpec, ...]) -> list[Param]:

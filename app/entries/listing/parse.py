@@ -161,6 +161,7 @@ def criteria_from(connection: Connection, scope: Scope, params: dict[str, Any]) 
         sessions=list(dict.fromkeys(params.get("session") or [])),
         languages=params.get("language") or [],
         types=_types(params.get("type"), scope),
+        precisions=list(dict.fromkeys(params.get("date_precision") or [])),
         date_from=params.get("date_from"),
         date_to=params.get("date_to"),
         dated_only=scope.dated_only,
