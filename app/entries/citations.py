@@ -52,18 +52,40 @@ def _parts(day: date) -> list[int]:
     return [day.year, day.month, day.day]
 
 
+def _issued(row: Mapping[str, Any]) -> list[list[int]] | None:
+    """When the entry is placed, as CSL date-parts, no more precise than its placement:
+    a day; a month (year and month); a session (the session's first and last day, a
+    range); nothing when the placement is unknown (docs/api.md, Dates and precision)."""
+    start, precision = row.get("date"), row.get("date_precision", "day")
+    if start is None or precision == "unknown":
+        return None
+    if precision == "month":
+        return [[start.year, start.month]]
+    if precision == "session" and row.get("date_from") and row.get("date_to"):
+        return [_parts(row["date_from"]), _parts(row["date_to"])]
+    return [_parts(start)]
+
+
+def _date_text(parts: list[list[int]]) -> str:
+    """Date-parts as ISO 8601 (a range as `first/last`, as biblatex reads it)."""
+    return "/".join("-".join(f"{n:04d}" if i == 0 else f"{n:02d}" for i, n in enumerate(p))
+                    for p in parts)
+
+
 def csl_item(spec: KindSpec, row: Mapping[str, Any]) -> dict[str, Any]:
     """A CSL-JSON item (CSL 1.0.1 variables) of one cited row of this kind."""
     cited = spec.citation
     field = row.get  # a declaration that names no field looks up None: absent
     session = field(SESSION_NAME)
     event = (field(linked_title_label(cited.event)) or session) if cited.event else None
-    start = field("date")
+    start, issued = field("date"), _issued(row)
     span = [_parts(day) for day in (start, field(cited.end_date)) if day]  # first, last day
+    known_day = field("date_precision", "day") == "day"
     values: dict[str, Any] = {
         "author": _names(field(cited.author)),
-        "issued": {"date-parts": span[:1]} if start else None,
-        "event-date": {"date-parts": span} if start and cited.end_date else None,
+        "issued": {"date-parts": issued} if issued else None,
+        "event-date": {"date-parts": span} if known_day and start and cited.end_date
+        else None,
         "container-title": field(cited.container),
         "event": event,
         "event-place": field(cited.place),
@@ -89,8 +111,12 @@ def ris_record(item: Mapping[str, Any]) -> str:
                                    ("ID", item["id"]), ("TI", item["title"])]
     tags += [("AU", name["literal"]) for name in item.get("author", ())]
     if "issued" in item:
-        year, month, day = item["issued"]["date-parts"][0]
-        tags += [("PY", f"{year:04d}"), ("DA", f"{year:04d}/{month:02d}/{day:02d}/")]
+        parts = item["issued"]["date-parts"]
+        year = parts[0][0]
+        tags.append(("PY", f"{year:04d}"))
+        if len(parts) == 1:  # a day, or a month (RIS leaves the unknown part empty)
+            month, day = (parts[0][1:] + [None, None])[:2]
+            tags.append(("DA", f"{year:04d}/{month:02d}/{'' if day is None else f'{day:02d}'}/"))
     tags += [("T2", item.get("container-title") or item.get("event")),
              ("T3", item.get("collection-title")), ("CY", item.get("event-place")),
              ("AB", item.get("abstract")), ("LA", item.get("language"))]
@@ -120,9 +146,11 @@ def bibtex_entry(item: Mapping[str, Any]) -> str:
     if where:
         fields.append((BIBTEX_CONTAINER[entry_type], "{" + tex(where) + "}"))
     if "issued" in item:
-        year, month, day = item["issued"]["date-parts"][0]
-        fields += [("year", f"{{{year}}}"), ("month", BIBTEX_MONTHS[month - 1]),
-                   ("date", f"{{{year:04d}-{month:02d}-{day:02d}}}")]
+        parts = item["issued"]["date-parts"]
+        fields.append(("year", f"{{{parts[0][0]}}}"))
+        if len(parts) == 1:  # a day or a month; a session's range has no one month
+            fields.append(("month", BIBTEX_MONTHS[parts[0][1] - 1]))
+        fields.append(("date", f"{{{_date_text(parts)}}}"))
     for name, key in (("address", "event-place"), ("note", "collection-title"),
                       ("abstract", "abstract"), ("language", "language"),
                       ("keywords", "keyword")):

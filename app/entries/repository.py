@@ -90,7 +90,7 @@ def linked_slug(spec: KindSpec, alias: str) -> Any:
 SESSION_NAME = "_session_name"
 # Not body or provenance: a citation shows neither, and an export need not read them.
 CITED_COLUMNS = ("id", "type", "slug", "title", "summary", "url", "language", "session",
-                 "topics", "date")
+                 "topics", *PLACEMENT_FIELDS)
 
 
 def linked_title_label(reference: str) -> str:

@@ -357,3 +357,34 @@ def test_citation_exports_stream_without_reading_every_row():
     for fmt in citations.FORMATS.values():
         first = next(citations.export_chunks(fmt, endless, {"article": spec}))
         assert citations.FLUSH_BYTES <= len(first) < 2 * citations.FLUSH_BYTES
+
+
+def test_citations_are_no_more_precise_than_the_placement(client, auth):
+    placed = {
+        "session": {"title": "Statement placed by its session only", "slug": "session-only",
+                    "session": 46, "speaker": "Chen Xu"},
+        "month": {"title": "Statement of a known month", "slug": "month-only", "session": 46,
+                  "speaker": "Chen Xu", "date_precision": "month", "date": "2021-03-10"},
+    }
+    for record in placed.values():
+        response = client.post("/api/v1/statements", json=record, headers=auth)
+        assert response.status_code == 201, response.text
+    items = {item["id"]: item for item in json.loads(
+        export_file(client, "statements", "csl-json", CSL, "json"))}
+    session_item, month_item = items["statement:session-only"], items["statement:month-only"]
+    assert session_item["issued"] == {"date-parts": [[2021, 2, 22], [2021, 3, 23]]}
+    assert month_item["issued"] == {"date-parts": [[2021, 3]]}
+    assert len(render([session_item, month_item])) == 2  # citeproc-py reads both
+
+    ris = {record["id"]: record for record in rispy.loads(
+        export_file(client, "statements", "ris", f"{RIS}; charset=utf-8", "ris"))}
+    assert ris["statement:session-only"]["year"] == "2021"
+    assert "date" not in ris["statement:session-only"]  # no day to give
+    assert ris["statement:month-only"]["date"] == "2021/03//"
+
+    bib = {entry["ID"]: entry for entry in parse_bibtex(
+        export_file(client, "statements", "bibtex", f"{BIBTEX}; charset=utf-8", "bib"))}
+    assert untex(bib["statement:session-only"]["date"]) == "2021-02-22/2021-03-23"
+    assert "month" not in bib["statement:session-only"]
+    assert untex(bib["statement:month-only"]["date"]) == "2021-03"
+    assert bib["statement:month-only"]["month"] == "March"
