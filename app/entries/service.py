@@ -1,7 +1,7 @@
 """Entry use cases, the same for every kind: validate, fill defaults, version, delegate SQL."""
 
 import re
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection
@@ -16,8 +16,6 @@ from app.entries.references import reference_problems, resolve_links
 from app.entries.registry import KINDS
 from app.entries.slugs import slugify, with_suffix
 from app.entries.spec import KindSpec
-
-UpsertOutcome = Literal["created", "updated", "unchanged"]
 
 
 def public(spec: KindSpec, row: dict[str, Any]) -> dict[str, Any]:
@@ -201,27 +199,3 @@ def linked_from(spec: KindSpec) -> list[tuple[KindSpec, str]]:
     """(kind, field) of every kind field that references entries of this kind."""
     return [(other, column) for other in KINDS
             for column, target in other.references.items() if target == spec.type]
-
-
-def upsert(session: Session, spec: KindSpec, data: dict[str, Any],
-           provenance: dict[str, Any] | None = None) -> tuple[UpsertOutcome, dict[str, Any]]:
-    """Insert or update by slug (the natural key); report what happened."""
-    record = _validated(spec, data)
-    if record["slug"] is None:
-        record["slug"] = slugify(record["title"])
-    check_references(session, spec, record)
-    current = repo.get_by_slug(session, spec, record["slug"])
-    record["provenance"] = provenance
-    if current is None:
-        entry_id = repo.insert_entry(session, spec, record, utcnow())
-        if entry_id is None:
-            raise Conflict(f"{spec.type} slug '{record['slug']}' was created concurrently")
-        return "created", get(session, spec, entry_id)
-    stored = editable(spec, current) | {"provenance": current["provenance"]}
-    if stored == record:
-        return "unchanged", public(spec, current)
-    if not repo.update_entry(session, spec, current["id"], record, utcnow(),
-                             current["version"]):
-        raise Conflict(f"{spec.type} '{record['slug']}' was changed concurrently; load again")
-    return "updated", get(session, spec, current["id"])
-

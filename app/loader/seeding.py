@@ -16,11 +16,12 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.core.errors import ProblemError
 from app.entries import repository as entry_repo
 from app.entries import service as entry_service
+from app.entries.bulk.writer import BulkWriter
 from app.entries.fields import PLACEMENT_DERIVED
 from app.entries.registry import BY_TYPE, KINDS
+from app.entries.spec import KindSpec
 from app.loader.build import (
     PageResult,
     build_page,
@@ -137,26 +138,57 @@ def _drop_moved(session: Session, kind: str, slug: str, provenance: dict) -> Non
             entry_service.remove(session, BY_TYPE[old_kind], entry_id, None)
 
 
+def _write_order() -> list[KindSpec]:
+    """The kinds, each after the kinds its fields reference (a statement names its event
+    by slug: the event must be written first)."""
+    ordered: list[KindSpec] = []
+    pending = list(KINDS)
+    while pending:
+        written = {spec.type for spec in ordered}
+        ready = [spec for spec in pending if set(spec.references.values()) - {spec.type}
+                 <= written] or pending[:1]  # a cycle: registry order
+        ordered += ready
+        pending = [spec for spec in pending if spec not in ready]
+    return ordered
+
+
+def _write(session: Session, spec: KindSpec, records: list[dict[str, Any]],
+           report: SeedReport) -> None:
+    """Upsert one kind's records by slug through the bulk writer, the one upsert path of
+    the API's bulk route and `hrc-digest import`; all or nothing (SeedError)."""
+    # The placement goes as a writer sends it (date, date_precision); its date_from and
+    # date_to are derived again on write (app/entries/placement.py). Provenance is kept.
+    skip = ("type", *PLACEMENT_DERIVED)
+    items = [(index, {k: v for k, v in record.items() if k not in skip}, None)
+             for index, record in enumerate(records)]
+    writer = BulkWriter(session, spec, on_conflict="update", atomic=True)
+    try:
+        writer.add_batch(items)
+        written = writer.finish()
+    finally:
+        writer.close()
+    if written.failed:
+        error = min(written.errors, key=lambda e: e["index"])
+        where = records[error["index"]]["provenance"]
+        raise SeedError(f"{where['source']}:{where['line']}: {error['detail']}")
+    counts = {"created": written.created, "updated": written.updated,
+              "unchanged": written.unchanged}
+    report.outcomes.update({outcome: n for outcome, n in counts.items() if n})
+    report.kinds[spec.type] += len(records)
+
+
 def save(session: Session, results: list[PageResult]) -> SeedReport:
     """Write planned pages (the caller commits once, so a failure leaves nothing)."""
     report = SeedReport()
+    by_kind: dict[str, list[dict[str, Any]]] = {}
     for result in results:
         report.pages += 1
         if result.session is not None:
             _save_session(session, result.session, report)
         for record in result.records:
-            # The placement goes as a writer sends it (date, date_precision); its date_from
-            # and date_to are derived again on write (app/entries/placement.py).
-            skip = ("type", "provenance", *PLACEMENT_DERIVED)
-            data = {k: v for k, v in record.items() if k not in skip}
-            provenance = record["provenance"]
-            _drop_moved(session, record["type"], record["slug"], provenance)
-            try:
-                outcome, _ = entry_service.upsert(session, BY_TYPE[record["type"]], data,
-                                                  provenance)
-            except ProblemError as exc:
-                raise SeedError(f"{provenance['source']}:{provenance['line']}: {exc.detail}"
-                                ) from None
-            report.outcomes[outcome] += 1
-            report.kinds[record["type"]] += 1
+            _drop_moved(session, record["type"], record["slug"], record["provenance"])
+            by_kind.setdefault(record["type"], []).append(record)
+    for spec in _write_order():
+        if by_kind.get(spec.type):
+            _write(session, spec, by_kind[spec.type], report)
     return report
