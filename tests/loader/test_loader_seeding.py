@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from app.entries.registry import KINDS
 from app.loader import seeding
 from tests.databases import ROOT, new_database_url
 from tests.helpers import kind_counts
@@ -222,3 +223,17 @@ def test_a_pinned_weekday_is_saved_as_the_primary_date(db, client):
     assert closing["starts_on"] == closing["date"] == "2022-07-08"
     assert closing["date_precision"] == "day"
     assert dict(seed(db, [page]).outcomes) == {"unchanged": 12}
+
+
+def test_a_record_the_writer_refuses_names_its_page_line_and_nothing_is_kept(db, client):
+    results = seeding.plan(seeding.default_pages(SEED_DIR), SEED_DIR, db)
+    bad = next(r for r in results[0].records if r["type"] == "statement")
+    bad["topics"] = [*bad["topics"], "no-such-topic"]
+    with pytest.raises(seeding.SeedError) as raised:
+        seeding.save(db, results)
+    db.rollback()
+    where = bad["provenance"]
+    assert str(raised.value).startswith(f"{where['source']}:{where['line']}: ")
+    assert "no-such-topic" in str(raised.value)
+    for spec in KINDS:  # nothing was written
+        assert client.get(f"/api/v1/{spec.plural}").json()["total"] == 0
