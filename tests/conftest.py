@@ -1,6 +1,12 @@
 """Test setup: one migrated database per run (SQLite, or PostgreSQL when TEST_DATABASE_URL
 is set). The app runs with its own sessions and real commits; every table but the
-reference data is emptied after each test."""
+reference data is emptied after each test.
+
+One app serves every test that takes the `app` or `client` fixture (building its routes
+costs about 0.1 s, and some 700 tests use one); each test still gets what a new app has
+(empty rate-limit windows, no cached keys) because its middleware is rebuilt. A test
+that changed a setting the app reads when built gets an app of its own; a test that adds
+routes takes `fresh_app`."""
 
 from collections.abc import Iterator
 
@@ -13,12 +19,14 @@ from tests.databases import ROOT, configure_environment, drop_created_databases
 configure_environment()
 
 from app.core import db as core_db  # noqa: E402
+from app.core.config import get_settings  # noqa: E402
 from app.core.migrations import upgrade  # noqa: E402
+from app.core.observability import configure_logging  # noqa: E402
 from app.core.security import create_key  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.reference.seed import load_reference_data  # noqa: E402
 from tests.databases import BASE_URL  # noqa: E402
-from tests.helpers import empty_database, seed  # noqa: E402
+from tests.helpers import Rewritable, empty_database, seed  # noqa: E402
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
@@ -56,9 +64,33 @@ def db(engine) -> Iterator[Session]:
     session.close()
 
 
+@pytest.fixture(scope="session")
+def _shared_app(engine):
+    """The app most tests share, and the settings it was built with."""
+    return create_app(), get_settings().model_dump()
+
+
 @pytest.fixture
-def app(engine):
-    """The application, on the test database."""
+def app(_shared_app):
+    """The application, on the test database, as if new."""
+    shared, built_with = _shared_app
+    settings = get_settings()
+    if settings.model_dump() != built_with:  # changed before the app was asked for
+        yield create_app()
+        return
+    configure_logging(settings.log_format, settings.log_level)  # as create_app does
+    # Starlette builds the middleware stack again at the next request: new instances, so
+    # rate-limit windows and the API-key cache start empty, as in a new app.
+    shared.middleware_stack = None
+    routes, middleware = list(shared.routes), list(shared.user_middleware)
+    yield shared
+    assert shared.routes == routes and shared.user_middleware == middleware, (
+        "a test changed the shared app; let it take `fresh_app`")
+
+
+@pytest.fixture
+def fresh_app(engine):
+    """An application of the test's own, for a test that adds routes to it."""
     return create_app()
 
 
@@ -85,10 +117,16 @@ def auth(api_key) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"}
 
 
+@pytest.fixture(scope="session")
+def seed_rows(engine) -> Rewritable:
+    """What seeding the shipped page writes, kept to be written again (tests.helpers)."""
+    return Rewritable(engine, seed)
+
+
 @pytest.fixture
-def seeded(db, engine) -> None:
+def seeded(db, seed_rows) -> None:
     """The shipped digest page loaded (26 entries of the 46th session)."""
-    seed(db)
+    seed_rows.write(db)
 
 
 @pytest.fixture

@@ -1,10 +1,12 @@
 """Shared test helpers: sample payloads per kind, problem+json assertions, database resets."""
 
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
+from app.core.metadata import metadata
 from app.entries.listing.aggregates import remembered
 from app.entries.registry import KINDS
 from app.reference.seed import load_reference_data
@@ -37,9 +39,10 @@ def assert_problem(response, status: int, *mentions: str) -> dict[str, Any]:
     return body
 
 
-# Emptied after every test, children first; reference rows are then restored from seed_data.
-_DATA_TABLES = ("entry_topics", "entry_countries", "articles", "events", "statements",
-                "entry_changes", "entries", "api_keys", "topics", "sessions")
+# Emptied after every test, children first (every table but countries, which no test
+# empties); reference rows are then restored from seed_data.
+_DATA_TABLES = tuple(table.name for table in reversed(metadata.sorted_tables)
+                     if table.name != "countries")
 
 
 def empty_database(engine) -> None:
@@ -59,3 +62,80 @@ def seed(db: Session) -> None:
     seed_dir = ROOT / "seed_data"
     seeding.save(db, seeding.plan(seeding.default_pages(seed_dir), seed_dir, db))
     db.commit()
+
+
+def _raw_rows(connection, table) -> set[tuple[str, ...]]:
+    """A table's rows as the driver returns them (every column, engine-specific ones too)."""
+    return {tuple(map(repr, row))
+            for row in connection.exec_driver_sql(f"SELECT * FROM {table.name}")}
+
+
+def _key(table, row) -> tuple:
+    return tuple(row[column.name] for column in table.primary_key)
+
+
+class Rewritable:
+    """What a function writes to a database holding only the reference data, kept once to
+    be written again, for a fixture many tests take.
+
+    Seeding the shipped page plans it (parsing, classifying, matching) and writes through
+    the service: about 0.2 s on SQLite and up to 1 s on PostgreSQL, in some 170 tests.
+    Written again from the rows it stored (entries, details, links, the change log, and
+    session 46 as the page describes it), it takes a few milliseconds: ids, versions and
+    times are the stored ones, full-text columns and indexes the database's own. The copy
+    is used only if a trial gave back exactly what the function stored, every column as
+    the driver reads it; otherwise, or when entries are there already, `write` runs the
+    function itself.
+    """
+
+    def __init__(self, engine, function: Callable[[Session], None]) -> None:
+        self.function = function
+        self.added: dict[Any, list[dict[str, Any]]] = {}
+        self.changed: dict[Any, list[dict[str, Any]]] = {}
+        self.usable = False
+        tables = metadata.sorted_tables  # parents first
+        with engine.connect() as connection:
+            before = {table: _raw_rows(connection, table) for table in tables}
+            kept = {table: {_key(table, row._mapping) for row in
+                            connection.execute(select(*table.primary_key.columns))}
+                    for table in tables}
+        if any(before[table] for table in tables if table.name == "entries"):
+            return  # not the reference data alone
+        with Session(engine) as session:
+            function(session)
+            session.commit()
+        with engine.connect() as connection:
+            stored = {table: _raw_rows(connection, table) for table in tables}
+            # Read through the tables' own types, so writing them stores what the app does.
+            for table in tables:
+                if stored[table] == before[table]:
+                    continue
+                for row in connection.execute(table.select()):
+                    values = dict(row._mapping)
+                    new = _key(table, values) not in kept[table]
+                    (self.added if new else self.changed).setdefault(table, []).append(values)
+        empty_database(engine)
+        with Session(engine) as session:
+            self._copy(session)
+        with engine.connect() as connection:
+            self.usable = {table: _raw_rows(connection, table) for table in tables} == stored
+        empty_database(engine)
+
+    def _copy(self, db: Session) -> None:
+        for table, rows in self.changed.items():
+            for row in rows:
+                db.execute(update(table).where(
+                    *(column == row[column.name] for column in table.primary_key)).values(row))
+        for table, rows in self.added.items():
+            db.execute(table.insert(), rows)
+        db.commit()
+        remembered.clear()
+
+    def write(self, db: Session) -> None:
+        """What the function writes, in the test's session (committed)."""
+        if not self.usable or db.scalar(text("SELECT count(*) FROM entries")):
+            self.function(db)  # entries there already: let the function meet them
+            db.commit()
+            remembered.clear()
+            return
+        self._copy(db)

@@ -1,4 +1,4 @@
-"""Counts and facets kept until the data changes (app/entries/aggregates.py)."""
+"""Counts and facets kept until the data changes (app/entries/listing/aggregates.py)."""
 
 import time
 

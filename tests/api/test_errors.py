@@ -119,7 +119,8 @@ def test_nul_byte_in_title_is_422(client, auth):
     assert_problem(client.post("/api/v1/articles", json=payload, headers=auth), 422, "title")
 
 
-def test_problem_for_server_error_hides_internals(app, auth):
+def test_problem_for_server_error_hides_internals(fresh_app, auth):
+    app = fresh_app
     from fastapi.testclient import TestClient
 
     @app.get("/boom")

@@ -5,7 +5,7 @@ from datetime import date, timedelta
 import pytest
 
 from app.entries.registry import KINDS
-from tests.helpers import KIND_IDS, assert_problem, sample
+from tests.helpers import KIND_IDS, Rewritable, assert_problem, sample
 
 kinds = pytest.mark.parametrize("spec", KINDS, ids=KIND_IDS)
 
@@ -158,8 +158,7 @@ def test_count_modes(client, auth, monkeypatch):
     assert none["total"] is None and none["total_exact"] is False
 
 
-@pytest.fixture
-def many(db):
+def _many(db) -> None:
     """250 statements and 120 events with heavy ties in date and title (written directly)."""
     from app.entries import service
 
@@ -174,7 +173,17 @@ def many(db):
         payload = events.create_model(title=f"Seminar {index % 4} on rights",
                                       starts_on=f"2021-03-{1 + index % 3:02d}")
         service.create(db, events, payload)
-    db.commit()
+
+
+@pytest.fixture(scope="module")
+def many_rows(engine) -> Rewritable:
+    return Rewritable(engine, _many)
+
+
+@pytest.fixture
+def many(db, many_rows) -> None:
+    """250 statements and 120 events with heavy ties in date and title."""
+    many_rows.write(db)
 
 
 @pytest.mark.parametrize(("path", "sort"), [

@@ -26,7 +26,7 @@ from app.core.config import get_settings
 from app.core.security import create_key
 from app.entries.service import IF_MATCH_PATTERN
 from app.main import create_app
-from tests.helpers import empty_database, seed
+from tests.helpers import empty_database
 
 # Bulk takes NDJSON as well as a JSON array: the generated document is the text to send.
 NDJSON = "application/x-ndjson"
@@ -188,14 +188,14 @@ def test_every_operation_conforms(case, auth, seeded):
     case.call_and_validate(headers=auth, **CHECKS)
 
 
-def test_linked_operations_conform(contract_schema, engine, db, seeded):
+def test_linked_operations_conform(contract_schema, engine, db, seed_rows, seeded):
     class Workflow(contract_schema.as_state_machine()):
         def setup(self):
             # Every scenario starts from the same data: what a request answers (a 201, or
             # a 409 for a slug an earlier scenario took) decides what later steps can
             # draw, and hypothesis requires that to be the same when a prefix repeats.
             empty_database(engine)
-            seed(db)
+            seed_rows.write(db)
             self.auth = {"Authorization": f"Bearer {create_key(db, 'contract')[1]}"}
             db.commit()
 
