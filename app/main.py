@@ -11,7 +11,6 @@ from app.core.errors import install_error_handlers
 from app.core.http import HttpPolicies, RequestLog
 from app.core.observability import configure_logging, metrics_router
 from app.core.openapi import install_openapi
-from app.core.ratelimit import RateLimiter
 from app.core.routing import API_PREFIX, add_routes
 from app.entries.registry import KINDS
 from app.entries.router import build_router
@@ -70,10 +69,10 @@ def create_app() -> FastAPI:
     # Outermost last: request id, log and metrics > CORS > the request policies (rate
     # limit, body cap, query checks, HEAD as GET, conditional GET) > routes (app.core.http).
     rate_limited = bool(settings.rate_limit or settings.rate_limit_keyed)
-    limiter = RateLimiter(anonymous=settings.rate_limit, keyed=settings.rate_limit_keyed,
-                          window=settings.rate_limit_window, redis_url=settings.redis_url,
-                          redis_prefix=settings.redis_prefix) if rate_limited else None
-    app.add_middleware(HttpPolicies, limiter=limiter, max_body=settings.max_body_bytes,
+    rate_limits = {"anonymous": settings.rate_limit, "keyed": settings.rate_limit_keyed,
+                   "window": settings.rate_limit_window, "redis_url": settings.redis_url,
+                   "redis_prefix": settings.redis_prefix} if rate_limited else None
+    app.add_middleware(HttpPolicies, rate_limits=rate_limits, max_body=settings.max_body_bytes,
                        max_bulk_body=settings.max_bulk_bytes, bulk_paths=bulk_paths(),
                        max_age=settings.cache_max_age, trust_proxy=settings.trust_proxy)
     app.add_middleware(

@@ -239,10 +239,13 @@ async def _too_large(scope: Scope, send: Send, limit: int) -> None:
 class HttpPolicies:
     """Rate limit, body cap, query checks, HEAD as GET and conditional GET (see above)."""
 
-    def __init__(self, app: ASGIApp, *, limiter: RateLimiter | None, max_body: int,
+    def __init__(self, app: ASGIApp, *, rate_limits: dict[str, Any] | None, max_body: int,
                  max_bulk_body: int, bulk_paths: frozenset[str], max_age: int = 0,
                  trust_proxy: bool = False) -> None:
-        self.app, self.limiter, self.trust_proxy = app, limiter, trust_proxy
+        # The limiter (its counters, its store) is made with the layer: a rebuilt middleware
+        # stack counts afresh, as a new process does.
+        self.limiter = RateLimiter(**rate_limits) if rate_limits is not None else None
+        self.app, self.trust_proxy = app, trust_proxy
         self.max_body, self.max_bulk_body, self.bulk_paths = max_body, max_bulk_body, bulk_paths
         self.policy = cache_control(max_age)
 

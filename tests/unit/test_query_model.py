@@ -32,7 +32,7 @@ def client() -> TestClient:
     install_error_handlers(app)
     app.add_api_route("/items", echo, methods=["GET"])
     # A repeated single-valued parameter is refused before any route (app.core.http).
-    app.add_middleware(HttpPolicies, limiter=None, max_body=1000, max_bulk_body=1000,
+    app.add_middleware(HttpPolicies, rate_limits=None, max_body=1000, max_bulk_body=1000,
                        bulk_paths=frozenset())
     return TestClient(app)
 

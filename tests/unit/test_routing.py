@@ -53,7 +53,7 @@ def build() -> FastAPI:
     router.add_api_route("/named/{name}", named, methods=["GET"])
     router.add_api_route("/body", with_body, methods=["POST"])
     add_routes(app, router)
-    app.add_middleware(HttpPolicies, limiter=None, max_body=1000, max_bulk_body=1000,
+    app.add_middleware(HttpPolicies, rate_limits=None, max_body=1000, max_bulk_body=1000,
                        bulk_paths=frozenset())
     return app
 
