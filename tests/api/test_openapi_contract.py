@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from app.core.config import get_settings
 from app.core.security import create_key
+from app.entries.registry import KINDS
 from app.entries.service import IF_MATCH_PATTERN
 from app.main import create_app
 from tests.helpers import empty_database
@@ -133,8 +134,9 @@ CHECKS = dict(excluded_checks=[positive_data_acceptance],
 # Those operations keep the examples and fuzzing phases, valid and invalid input both;
 # test_undeclared_methods_are_405 covers the methods their paths do not declare.
 NO_COVERAGE = {"phases": {"coverage": {"enabled": False}}}
-LISTS_BUT_SEARCH = r"^GET /api/v1/(articles|events|statements|timeline|feeds/.*|[a-z]+/export)$"
-ENTRY_PATCH = r"^PATCH /api/v1/(articles|events|statements)/"
+PLURALS = "|".join(spec.plural for spec in KINDS)
+LISTS_BUT_SEARCH = rf"^GET /api/v1/({PLURALS}|timeline|feeds/.*|[a-z]+/export)$"
+ENTRY_PATCH = rf"^PATCH /api/v1/({PLURALS})/"
 CONFIG = {
     "operations": [  # each entry: operations matching any of its filters
         {"include-name-regex": LISTS_BUT_SEARCH, **NO_COVERAGE},
