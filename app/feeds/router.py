@@ -6,6 +6,7 @@ paging parameters are left out, and the order defaults to the newest change.
 """
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
@@ -99,8 +100,8 @@ def _normalised(name: str, value: Any) -> list[str]:
     if isinstance(value, date):
         return [value.isoformat()]
     text = " ".join(str(value).split())
-    if name == "type":
-        return [part.strip() for part in text.split(",") if part.strip()]
+    if name == "type":  # `- event` excludes as `-event` does
+        return [re.sub(r"^-\s*", "-", part.strip()) for part in text.split(",") if part.strip()]
     if name == "country":
         return [text.upper()]
     return [text.lower()] if name in CASE_INSENSITIVE else [text]
@@ -216,8 +217,10 @@ CalendarQuery = query_values("events_calendar_query", CALENDAR_PARAMS)
 def _known_days(query: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """A calendar's query narrowed to events placed on a known day, and whether the
     client's own `date_precision` leaves any (a session-long placement is no VEVENT)."""
-    chosen = query.get("date_precision")
-    return query | {"date_precision": ["day"]}, not chosen or "day" in chosen
+    chosen = query.get("date_precision") or []
+    kept = [value for value in chosen if not value.startswith("-")]
+    return (query | {"date_precision": ["day"]},
+            (not kept or "day" in kept) and "-day" not in chosen)
 
 
 def events_calendar(engine: ReadDep, model: CalendarQuery) -> Response:

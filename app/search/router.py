@@ -81,7 +81,8 @@ def _register(path: str, scope: Scope, summary: str, description: str) -> None:
 _register("/search", SEARCH, "Search every kind at once",
           "One ranked list over articles, events and statements; every item carries `type` "
           "and its placement in time (`date`, `date_precision`, `date_from`, `date_to`). Kind "
-          "filters (e.g. `speaker`) keep only that kind.")
+          "filters (e.g. `speaker`) keep only that kind; an excluded value "
+          "(`speaker=-Chen Xu`) removes only that kind's entries holding it.")
 _register("/timeline", TIMELINE, "Timeline of every kind by date",
           "Articles, events and statements merged by `date` (oldest first by default): the "
           "primary date of `day` entries, the first day of a `month` or `session` entry's "

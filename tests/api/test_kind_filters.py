@@ -120,6 +120,47 @@ def test_every_filterable_field_has_a_working_filter(client, auth, spec, name, n
     assert param in documented
 
 
+def _excluded(value: Any) -> Any:
+    """A filter value as an exclusion: a leading `-`, a negative id."""
+    return -value if isinstance(value, int) else f"-{value}"
+
+
+@pytest.mark.parametrize(("spec", "name", "nature"), FIELDS,
+                         ids=[f"{spec.plural}.{name}" for spec, name, _ in FIELDS])
+def test_every_filter_excludes_a_value_with_a_leading_minus(client, auth, spec, name, nature):
+    """`-value` keeps the entries holding none of the excluded values, an entry whose field
+    is empty among them; with a value to match, it narrows that value's matches."""
+    column = spec.reference_slugs.get(name, name)
+    param = next(f.param for f in spec.filters
+                 if f.column == column and (f.match == "slug") == (nature == "slug"))
+    first, second = _values(client, auth, spec, name, nature)
+    stored = {}
+    for title, value in (("Holds the first", first), ("Holds the second", second),
+                         ("Holds neither", None)):
+        fields = {"title": title} | ({name: value} if value is not None else {})
+        created = client.post(f"/api/v1/{spec.plural}", headers=auth, json=fields)
+        assert created.status_code == 201, created.text
+        stored[title] = created.json()[name]
+
+    def holds(held: Any, value: Any) -> bool:
+        return value[0] in (held or []) if nature == "list" else held == value
+
+    def titles(*values: Any) -> set[str]:
+        response = client.get(f"/api/v1/{spec.plural}", params={param: list(values),
+                                                                  "limit": 100})
+        assert response.status_code == 200, response.text
+        return {item["title"] for item in response.json()["items"]
+                if item["title"].startswith("Holds")}
+
+    without_first = {title for title, held in stored.items() if not holds(held, first)}
+    assert "Holds the second" in without_first and "Holds the first" not in without_first
+    assert titles(_excluded(_query(first, nature))) == without_first
+    assert titles(_excluded(_query(first, nature)), _excluded(_query(second, nature))) == {
+        title for title in without_first if not holds(stored[title], second)}
+    assert titles(_query(second, nature), _excluded(_query(first, nature))) == {
+        title for title in without_first if holds(stored[title], second)}
+
+
 def test_dates_are_not_expected_to_have_a_filter():
     """The walk leaves out dates only (the primary one has date_from/date_to)."""
     left_out = [(spec.type, name) for spec in KINDS for name in spec.kind_fields.model_fields

@@ -29,6 +29,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    or_,
     select,
     table,
 )
@@ -76,12 +77,17 @@ class Criteria:
     date_to: date | None = None
     dated_only: bool = False
     kind_values: dict[str, list[Any]] = field(default_factory=dict)  # filter param -> values
+    # filter param -> the values a leading `-` excludes (any filter above, kind ones too)
+    excluded: dict[str, list[Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Shape:
     """What a statement's SQL depends on: which values are bound, and the text query's form.
 
+    `filters` names the bound values: a filter's values to match under its own name
+    (`topic`, `statement_speaker`), those it excludes under `not_` and that name
+    (`not_topic`), so a negated filter is a shape of its own.
     `text`: None (no query), "empty" (nothing to match: no rows), "positive" (words to
     match, maybe with exclusions) or "excluded" (exclusions only).
     """
@@ -96,6 +102,11 @@ def kind_key(spec: KindSpec, spec_filter: FieldFilter) -> str:
     return f"{spec.type}_{spec_filter.param}"
 
 
+def excluding(name: str) -> str:
+    """The bound-parameter name of the values a filter bound as `name` excludes."""
+    return f"not_{name}"
+
+
 def _kind_values(spec_filter: FieldFilter, values: list[Any]) -> list[Any]:
     """A kind filter's values as bound: text and list matches are case-insensitive."""
     if spec_filter.match in ("text", "list", "slug"):
@@ -107,6 +118,13 @@ def bind(criteria: Criteria, kinds: tuple[KindSpec, ...], dialect: str
          ) -> tuple[Shape, dict[str, Any]]:
     """The criteria's shape, and every value its SQL binds, by parameter name."""
     values: dict[str, Any] = {}
+    excluded = criteria.excluded
+    if excluded:  # `-value`s: bound as `not_<name>`, as their positive kin are
+        for name in ("topic", "country", "session", "type", "date_precision"):
+            if name in excluded:
+                values[excluding(name)] = excluded[name]
+        if "language" in excluded:
+            values[excluding("language")] = [v.lower() for v in excluded["language"]]
     if criteria.topics:
         values["topic"] = criteria.topics
     if criteria.countries:
@@ -128,6 +146,10 @@ def bind(criteria: Criteria, kinds: tuple[KindSpec, ...], dialect: str
             chosen = criteria.kind_values.get(spec_filter.param)
             if chosen:
                 values[kind_key(spec, spec_filter)] = _kind_values(spec_filter, chosen)
+            chosen = excluded.get(spec_filter.param)
+            if chosen:
+                values[excluding(kind_key(spec, spec_filter))] = _kind_values(spec_filter,
+                                                                              chosen)
     text = None
     if criteria.text is not None:
         text, text_values = _text_binds(criteria.text, dialect)
@@ -155,30 +177,59 @@ def _list_contains(dialect: str, list_column: Any, name: str) -> ColumnElement[b
 
 
 def field_predicate(spec_filter: FieldFilter, detail: Any, name: str,
-                    dialect: str) -> ColumnElement[bool]:
-    """One kind filter as a predicate on its detail table's column (values bound as `name`)."""
+                    dialect: str, *, negated: bool = False) -> ColumnElement[bool]:
+    """One kind filter as a predicate on its detail table's column (values bound as `name`).
+
+    `negated`: the rows holding none of the values, a NULL column included (it holds none).
+    """
     target = detail.c[spec_filter.column]
     if spec_filter.match == "text":
-        return func.lower(target).in_(_in(name))
-    if spec_filter.match == "list":
-        return _list_contains(dialect, target, name)
-    if spec_filter.match == "slug":  # the linked entry's id, found by its (lowercase) slug
+        condition = func.lower(target).in_(_in(name))
+    elif spec_filter.match == "list":  # NOT EXISTS holds for a NULL or empty list too
+        condition = _list_contains(dialect, target, name)
+        return ~condition if negated else condition
+    elif spec_filter.match == "slug":  # the linked entry's id, found by its (lowercase) slug
         linked = entries.alias("linked")
-        return target.in_(select(linked.c.id).where(linked.c.slug.in_(_in(name))))
-    return target.in_(_in(name))
+        condition = target.in_(select(linked.c.id).where(linked.c.slug.in_(_in(name))))
+    else:
+        condition = target.in_(_in(name))
+    return _none_of(target, condition) if negated else condition
+
+
+def _none_of(target: Any, condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """`NOT condition`, where a NULL `target` (which matches no value) counts as excluded
+    from nothing: `x NOT IN (…)` alone is NULL, not true, for a NULL x."""
+    if not target.nullable:
+        return ~condition
+    return or_(target.is_(None), ~condition)
 
 
 LINKS = {"topic": entry_topics, "country": entry_countries}
 
 
-def tagged_ids(name: str, kind: KindSpec | None) -> Select[Any]:
-    """Ids of the entries (of one kind, if given) linked to a bound `topic`/`country` value.
+def tagged_ids(name: str, kind: KindSpec | None, bound: str | None = None) -> Select[Any]:
+    """Ids of the entries (of one kind, if given) linked to a bound `topic`/`country` value
+    (bound as `bound`, by default as `name`).
 
     A kind's own links are found on `(type, topic, entry_id)` without touching `entries`.
     """
     links = LINKS[name]
-    stmt = select(links.c.entry_id).where(links.c[name].in_(_in(name)))
+    stmt = select(links.c.entry_id).where(links.c[name].in_(_in(bound or name)))
     return stmt if kind is None else stmt.where(links.c.type == kind.type)
+
+
+def _entry_terms(present: frozenset[str]) -> list[ColumnElement[bool]]:
+    """`session`, `language` and `type`: any of the values, none of the excluded ones."""
+    columns = (("session", entries.c.session, entries.c.session),
+               ("language", entries.c.language, func.lower(entries.c.language)),
+               ("type", entries.c.type, entries.c.type))
+    terms: list[ColumnElement[bool]] = []
+    for name, target, compared in columns:
+        if name in present:
+            terms.append(compared.in_(_in(name)))
+        if excluding(name) in present:
+            terms.append(_none_of(target, compared.in_(_in(excluding(name)))))
+    return terms
 
 
 def predicates(shape: Shape, kinds: tuple[KindSpec, ...], *, joined: KindSpec | None,
@@ -194,12 +245,9 @@ def predicates(shape: Shape, kinds: tuple[KindSpec, ...], *, joined: KindSpec | 
     for name in ("topic", "country"):
         if name in present:
             terms.append(tagged.in_(tagged_ids(name, joined)))
-    if "session" in present:
-        terms.append(entries.c.session.in_(_in("session")))
-    if "language" in present:
-        terms.append(func.lower(entries.c.language).in_(_in("language")))
-    if "type" in present:
-        terms.append(entries.c.type.in_(_in("type")))
+        if excluding(name) in present:  # untagged entries too: not among the tagged ones
+            terms.append(_outside(tagged_ids(name, joined, excluding(name)), dialect))
+    terms.extend(_entry_terms(present))
     # Date bounds on the sort expression, so one index serves filter and order.
     by_date = sort_date(dialect)
     if "date_from" in present:
@@ -211,16 +259,44 @@ def predicates(shape: Shape, kinds: tuple[KindSpec, ...], *, joined: KindSpec | 
     terms.extend(placement_terms(present))
     for spec in kinds:
         for spec_filter in spec.filters:
-            name = kind_key(spec, spec_filter)
-            if name not in shape.filters or skip == spec_filter.column:
+            if skip == spec_filter.column:
                 continue
-            detail = spec.detail_table
-            condition = field_predicate(spec_filter, detail, name, dialect)
-            if joined is spec:
-                terms.append(condition)
-            else:
-                terms.append(entries.c.id.in_(select(detail.c.id).where(condition)))
+            terms.extend(_kind_terms(spec, spec_filter, shape.filters, joined, dialect))
     return terms
+
+
+def _kind_terms(spec: KindSpec, spec_filter: FieldFilter, present: frozenset[str],
+                joined: KindSpec | None, dialect: str) -> list[ColumnElement[bool]]:
+    """A kind filter's terms: on the joined kind's own column, else by id. Across kinds
+    its values keep only entries of the kind that hold one; its exclusions remove only
+    such entries (`/search?speaker=-chen xu` keeps every article and event)."""
+    name = kind_key(spec, spec_filter)
+    detail = spec.detail_table
+    terms: list[ColumnElement[bool]] = []
+    if name in present:
+        condition = field_predicate(spec_filter, detail, name, dialect)
+        terms.append(condition if joined is spec
+                     else entries.c.id.in_(select(detail.c.id).where(condition)))
+    if excluding(name) in present:
+        if joined is spec:
+            terms.append(field_predicate(spec_filter, detail, excluding(name), dialect,
+                                         negated=True))
+        else:
+            condition = field_predicate(spec_filter, detail, excluding(name), dialect)
+            terms.append(_outside(select(detail.c.id).where(condition), dialect))
+    return terms
+
+
+def _outside(ids: Select[Any], dialect: str) -> ColumnElement[bool]:
+    """The entry's id is not among `ids` (a SELECT of one id column, never NULL).
+
+    PostgreSQL: NOT EXISTS, which it plans as an anti-join; `NOT IN (subquery)` is a
+    hashed subplan only while the ids fit in `work_mem`, else a rescan per row. SQLite:
+    NOT IN, whose subquery it reads once into a temporary index.
+    """
+    if dialect == "postgresql":
+        return ~exists(ids.where(ids.selected_columns[0] == entries.c.id))
+    return entries.c.id.not_in(ids)
 
 
 def placement_terms(present: frozenset[str]) -> list[ColumnElement[bool]]:
@@ -231,6 +307,8 @@ def placement_terms(present: frozenset[str]) -> list[ColumnElement[bool]]:
     terms: list[ColumnElement[bool]] = []
     if "date_precision" in present:
         terms.append(entries.c.date_precision.in_(_in("date_precision")))
+    if excluding("date_precision") in present:
+        terms.append(entries.c.date_precision.not_in(_in(excluding("date_precision"))))
     if "date_to" in present:
         terms.append(entries.c.date_to <= bindparam("date_to", type_=Date()))
     return terms
@@ -339,4 +417,3 @@ def year_of(dialect: str) -> ColumnElement[Any]:
     if dialect == "postgresql":
         return cast(func.extract("year", entries.c.date), Integer)
     return cast(func.strftime("%Y", entries.c.date), Integer)
-

@@ -19,6 +19,12 @@ from app.entries.spec import FieldFilter, KindSpec
 
 MAX_LIMIT = 100
 COMMON_FACETS = ("topic", "country", "session", "type", "year", "language")
+NEGATE = "A leading `-` excludes (`{example}`); alone, such values keep every other entry."
+
+
+def negated(values: tuple[str, ...]) -> tuple[str, ...]:
+    """An enum filter's values and their exclusions (`-value`), as the query may send them."""
+    return (*values, *(f"-{value}" for value in values))
 
 
 @dataclass(frozen=True)
@@ -75,24 +81,32 @@ def query_values(name: str, params: list[Param]) -> Any:
     return Annotated[query_model(name, params), Query()]
 
 
-def comma_list_pattern(names: tuple[str, ...], *, sign: bool = False) -> str:
+def comma_list_pattern(names: tuple[str, ...], *, sign: bool = False,
+                       negate: bool = False) -> str:
     """What a comma list of these names may look like: spaces around items; with `sign`, a
-    leading `-`/`+` on each and no blank item, else blank items allowed (and dropped)."""
+    leading `-`/`+` on each and no blank item, else blank items allowed (and dropped);
+    with `negate`, a leading `-` allowed on each."""
     name = "(?:" + "|".join(re.escape(n) for n in names) + ")"
-    item = rf"\s*[-+]*{name}\s*" if sign else rf"\s*(?:{name}\s*)?"
+    minus = "-?" if negate else ""
+    item = rf"\s*[-+]*{name}\s*" if sign else rf"\s*(?:{minus}{name}\s*)?"
     return rf"^(?:{item}(?:,{item})*)?$"
 
 
 def _filter_param(spec_filter: FieldFilter, spec: KindSpec) -> Param:
+    excluded = f"-{spec_filter.example}"
     if spec_filter.match == "enum":
         values = spec.enum_values(spec_filter.column)
-        annotation: Any = Literal[values]  # type: ignore[valid-type]
-        description = f"{spec_filter.description} One of: {', '.join(values)}. Repeatable."
+        annotation: Any = Literal[negated(values)]  # type: ignore[valid-type]
+        description = (f"{spec_filter.description} One of: {', '.join(values)}. Repeatable: "
+                       f"any matches. {NEGATE.format(example=excluded)}")
         return Param(spec_filter.param, annotation, description, spec_filter.example, True)
-    annotation = int if spec_filter.match == "int" else str
-    bounds = {"ge": 1, "le": MAX_ENTRY_ID} if annotation is int else {"max_length": 300}
-    return Param(spec_filter.param, annotation, f"{spec_filter.description} Repeatable.",
-                 spec_filter.example, True, bounds=bounds)
+    if spec_filter.match == "int":  # a negative number excludes
+        return Param(spec_filter.param, int, f"{spec_filter.description} Repeatable: any "
+                     f"matches. A negative number excludes (`{excluded}`).",
+                     spec_filter.example, True, bounds={"ge": -MAX_ENTRY_ID, "le": MAX_ENTRY_ID})
+    return Param(spec_filter.param, str, f"{spec_filter.description} Repeatable: any matches. "
+                 f"{NEGATE.format(example=excluded)}", spec_filter.example, True,
+                 bounds={"max_length": 301})
 
 
 def common_params(*, facets: tuple[str, ...], sort_keys: tuple[str, ...],
@@ -104,14 +118,15 @@ def common_params(*, facets: tuple[str, ...], sort_keys: tuple[str, ...],
         Param("q", str | None, 'Full-text query: words ANDed, "a phrase", `OR`, `-word` '
               "to exclude. Stemmed (alleviate finds Poverty-Alleviation).",
               "poverty alleviation -Tibet", bounds={"max_length": 500}),
-        Param("topic", str, "Topic slug (see /api/v1/topics). Repeatable: any matches.",
-              "xinjiang", True, bounds={"max_length": 64}),
-        Param("country", str, "ISO 3166-1 alpha-2 code, either case. Repeatable: any matches.",
-              "CN", True, bounds={"pattern": "^[A-Za-z]{2}$"}),
-        Param("session", int, "Council session number. Repeatable.", 46, True,
-              bounds={"ge": 1, "le": 10_000}),
-        Param("language", str, "BCP 47 language tag. Repeatable.", "en", True,
-              bounds={"max_length": 35}),
+        Param("topic", str, "Topic slug (see /api/v1/topics). Repeatable: any matches. "
+              + NEGATE.format(example="topic=xinjiang&topic=-tibet"), "xinjiang", True,
+              bounds={"max_length": 65}),
+        Param("country", str, "ISO 3166-1 alpha-2 code, either case. Repeatable: any matches. "
+              + NEGATE.format(example="-US"), "CN", True, bounds={"pattern": "^-?[A-Za-z]{2}$"}),
+        Param("session", int, "Council session number. Repeatable: any matches. A negative "
+              "number excludes (`-46`).", 46, True, bounds={"ge": -10_000, "le": 10_000}),
+        Param("language", str, "BCP 47 language tag. Repeatable: any matches. "
+              + NEGATE.format(example="-zh"), "en", True, bounds={"max_length": 36}),
         Param("date_from", IsoDate | None, "Placed on or after (YYYY-MM-DD): a `day` entry's "
               "date, all of a `month` or `session` entry's dates (`date_from`..`date_to`).",
               "2021-02-22"),
@@ -131,7 +146,8 @@ def common_params(*, facets: tuple[str, ...], sort_keys: tuple[str, ...],
               "(`id` and `type` always come).", "title,summary", bounds={"max_length": 500},
               pattern=comma_list_pattern(fields) if fields else None),
         Param("facets", str | None, f"Comma list of {', '.join(facets)}: counts over the "
-              "filtered set; each facet ignores its own filter.", "topic,country",
+              "filtered set; each facet ignores its own filter (its exclusions too).",
+              "topic,country",
               bounds={"max_length": 300}, pattern=comma_list_pattern(facets)),
         Param("facet_limit", int, "Values per facet, most frequent first.", 20, default=20,
               bounds={"ge": 1, "le": 100}),
@@ -143,9 +159,9 @@ def common_params(*, facets: tuple[str, ...], sort_keys: tuple[str, ...],
 
 def date_precision_param() -> Param:
     """`date_precision=day&date_precision=session`: how precisely entries are placed in time."""
-    return Param("date_precision", Literal[PRECISIONS],  # type: ignore[valid-type]
+    return Param("date_precision", Literal[negated(PRECISIONS)],  # type: ignore[valid-type]
                  f"How precisely the entry is placed in time. One of: {', '.join(PRECISIONS)}. "
-                 "Repeatable: any matches.", "day", True)
+                 "Repeatable: any matches. " + NEGATE.format(example="-session"), "day", True)
 
 
 def kind_filter_params(specs: tuple[KindSpec, ...]) -> list[Param]:
@@ -159,5 +175,6 @@ def kind_filter_params(specs: tuple[KindSpec, ...]) -> list[Param]:
 
 def type_param(types: tuple[str, ...]) -> Param:
     """`type=article,event`: restrict a cross-kind list to some kinds."""
-    return Param("type", str, f"Comma list or repeated: {', '.join(types)}.", "article,event",
-                 True, bounds={"max_length": 100}, pattern=comma_list_pattern(types))
+    return Param("type", str, f"Comma list or repeated: {', '.join(types)}. A leading `-` "
+                 "excludes a kind (`-event`).", "article,event", True,
+                 bounds={"max_length": 100}, pattern=comma_list_pattern(types, negate=True))

@@ -116,21 +116,38 @@ def csv(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
-def _types(values: list[str] | None, scope: Scope) -> list[str]:
+def _signed(values: list[Any] | None) -> tuple[list[Any], list[Any]]:
+    """A filter's values split into those to match and those to exclude (a leading `-`,
+    or a negative number), each once, in order. What is left after the `-` is checked as
+    any value is (`topic=-` names the unknown topic '')."""
+    kept: list[Any] = []
+    dropped: list[Any] = []
+    for value in values or []:
+        if isinstance(value, int):
+            (kept if value >= 0 else dropped).append(abs(value))
+        elif value[:1] == "-":
+            dropped.append(value[1:])
+        else:
+            kept.append(value)
+    return list(dict.fromkeys(kept)), list(dict.fromkeys(dropped))
+
+
+def _types(values: list[str] | None, scope: Scope) -> tuple[list[str], list[str]]:
     allowed = [spec.type for spec in scope.kinds]
-    chosen = [t for value in values or [] for t in csv(value)]
-    for value in chosen:
+    kept, dropped = _signed([t for value in values or [] for t in csv(value)])
+    dropped = [value.strip() for value in dropped]  # comma list items: `- event` too
+    for value in kept + dropped:
         if value not in allowed:
             raise bad_value("type", f"unknown type '{value}'; use {', '.join(allowed)}")
-    return list(dict.fromkeys(chosen))
+    return kept, list(dict.fromkeys(dropped))
 
 
-def _countries(values: list[str] | None) -> list[str]:
-    codes = [v.upper() for v in values or []]
+def _countries(values: list[str]) -> list[str]:
+    codes = [v.upper() for v in values]
     for code in codes:
         if pycountry.countries.get(alpha_2=code) is None:
             raise bad_value("country", f"unknown country '{code}'")
-    return codes
+    return list(dict.fromkeys(codes))
 
 
 _TOPICS, _SESSIONS = Topic.__table__, CouncilSession.__table__  # type: ignore[attr-defined]
@@ -154,26 +171,37 @@ def _unknown(connection: Connection, param: str, column: Any, values: list[Any])
 
 
 def criteria_from(connection: Connection, scope: Scope, params: dict[str, Any]) -> Criteria:
-    """Validate the filter parameters (422 naming a bad value) into Criteria."""
+    """Validate the filter parameters (422 naming a bad value) into Criteria: the values to
+    match, and in `excluded` (by parameter) those a leading `-` excludes."""
+    topics, not_topics = _signed(params.get("topic"))
+    countries, not_countries = _signed(params.get("country"))
+    sessions, not_sessions = _signed(params.get("session"))
+    languages, not_languages = _signed(params.get("language"))
+    types, not_types = _types(params.get("type"), scope)
+    precisions, not_precisions = _signed(params.get("date_precision"))
     criteria = Criteria(
-        topics=list(dict.fromkeys(params.get("topic") or [])),
-        countries=_countries(params.get("country")),
-        sessions=list(dict.fromkeys(params.get("session") or [])),
-        languages=params.get("language") or [],
-        types=_types(params.get("type"), scope),
-        precisions=list(dict.fromkeys(params.get("date_precision") or [])),
-        date_from=params.get("date_from"),
-        date_to=params.get("date_to"),
+        topics=topics, countries=_countries(countries), sessions=sessions,
+        languages=languages, types=types, precisions=precisions,
+        date_from=params.get("date_from"), date_to=params.get("date_to"),
         dated_only=scope.dated_only,
     )
-    _unknown(connection, "topic", _TOPICS.c.slug, criteria.topics)
-    _unknown(connection, "session", _SESSIONS.c.number, criteria.sessions)
+    excluded = {"topic": not_topics, "country": _countries(not_countries),
+                "session": not_sessions, "language": not_languages, "type": not_types,
+                "date_precision": not_precisions}
+    criteria.excluded = {name: values for name, values in excluded.items() if values}
+    _unknown(connection, "topic", _TOPICS.c.slug, topics + not_topics)
+    _unknown(connection, "session", _SESSIONS.c.number, sessions + not_sessions)
     if criteria.date_from and criteria.date_to and criteria.date_from > criteria.date_to:
         raise bad_value("date_to", "date_to is before date_from")
     for spec in scope.kinds:
         for spec_filter in spec.filters:
-            if params.get(spec_filter.param):
-                criteria.kind_values[spec_filter.param] = params[spec_filter.param]
+            param = spec_filter.param
+            if params.get(param):
+                kept, dropped = _signed(params[param])
+                if kept:
+                    criteria.kind_values[param] = kept
+                if dropped:
+                    criteria.excluded[param] = dropped
     q = (params.get("q") or "").strip()
     if q:
         criteria.text = fulltext.parse(q)

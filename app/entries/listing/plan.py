@@ -61,7 +61,9 @@ def _base_from(scope: Scope, shape: Shape, join: tuple[Any, Any] | None = None,
     if scope.joined is not None:
         spec = scope.joined
         where.append(entries.c.type == spec.type)
-        if detail or any(filters.kind_key(spec, f) in shape.filters for f in spec.filters):
+        keys = {filters.kind_key(spec, f) for f in spec.filters}
+        if detail or any(key in shape.filters or filters.excluding(key) in shape.filters
+                         for key in keys):
             table = spec.detail_table
             from_clause = from_clause.join(table, table.c.id == entries.c.id)
     if join is not None:
@@ -125,7 +127,8 @@ def _linked_only(scope: Scope, shape: Shape) -> Select[Any] | None:
     With no other filter and no text query, they are exactly the kind's links to those
     values, counted from the `(type, topic, entry_id)` index without reading a row of
     `entries` per match (a common topic's count: docs/benchmarks.md).
-    DISTINCT: an entry linked to two of the values counts once.
+    DISTINCT: an entry linked to two of the values counts once. Not for exclusions
+    (`not_topic`, no key of LINKS): their matches are the entries *not* linked.
     """
     if scope.joined is None or shape.text is not None or shape.dated_only:
         return None
@@ -183,9 +186,11 @@ def _facet_column(name: str, scope: Scope, dialect: str) -> tuple[Any, Any, Any]
 
 
 def facet_shape(scope: Scope, shape: Shape, name: str) -> Shape:
-    """The shape of a facet's matches: the list's, without the facet's own filter."""
+    """The shape of a facet's matches: the list's, without the facet's own filter (the
+    values it matches and those it excludes)."""
     own = {name} | {filters.kind_key(spec, f) for spec in scope.kinds for f in spec.filters
                     if f.column == name}
+    own |= {filters.excluding(key) for key in own}
     return dataclasses.replace(shape, filters=shape.filters - own)
 
 
