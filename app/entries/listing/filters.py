@@ -412,8 +412,20 @@ def text_filter(form: str, dialect: str) -> TextMatch:
     return TextMatch([entries.c.id.in_(_fts5("fts"))], literal(0.0))
 
 
-def year_of(dialect: str) -> ColumnElement[Any]:
-    """The primary date's year as an integer."""
-    if dialect == "postgresql":
-        return cast(func.extract("year", entries.c.date), Integer)
-    return cast(func.strftime("%Y", entries.c.date), Integer)
+# A date histogram's bucket of the placement date: strftime (SQLite) and to_char
+# (PostgreSQL) formats giving the same text, which sorts as the dates do.
+BUCKETS = {"month": ("%Y-%m", "YYYY-MM"), "day": ("%Y-%m-%d", "YYYY-MM-DD")}
+
+
+def date_bucket(interval: str, dialect: str) -> ColumnElement[Any]:
+    """The bucket of an entry's placement date (`entries.date`; NULL when undated): the
+    year as an integer, the month as `2021-03`, the day as `2021-03-05`."""
+    if interval == "year":
+        if dialect == "postgresql":
+            return cast(func.extract("year", entries.c.date), Integer)
+        return cast(func.strftime("%Y", entries.c.date), Integer)
+    sqlite_format, postgres_format = BUCKETS[interval]
+    if dialect == "postgresql":  # the format inline: a GROUP BY matches the same text
+        return func.to_char(entries.c.date, literal_column(f"'{postgres_format}'"))
+    return func.strftime(literal_column(f"'{sqlite_format}'"), entries.c.date)
+

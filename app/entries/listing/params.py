@@ -18,7 +18,8 @@ from app.entries.fields import MAX_ENTRY_ID, NO_NUL, PRECISIONS, IsoDate
 from app.entries.spec import FieldFilter, KindSpec
 
 MAX_LIMIT = 100
-COMMON_FACETS = ("topic", "country", "session", "type", "year", "language")
+HISTOGRAMS = ("year", "month", "day")  # date facets: a bucket per interval, in date order
+COMMON_FACETS = ("topic", "country", "session", "type", *HISTOGRAMS, "language")
 NEGATE = "A leading `-` excludes (`{example}`); alone, such values keep every other entry."
 
 
@@ -146,11 +147,12 @@ def common_params(*, facets: tuple[str, ...], sort_keys: tuple[str, ...],
               "(`id` and `type` always come).", "title,summary", bounds={"max_length": 500},
               pattern=comma_list_pattern(fields) if fields else None),
         Param("facets", str | None, f"Comma list of {', '.join(facets)}: counts over the "
-              "filtered set; each facet ignores its own filter (its exclusions too).",
-              "topic,country",
+              "filtered set; each facet ignores its own filter (its exclusions too). `year`, "
+              "`month`, `day`: date histograms of the placement date (`2021`, `2021-03`, "
+              "`2021-03-05`), oldest bucket first.", "topic,month",
               bounds={"max_length": 300}, pattern=comma_list_pattern(facets)),
-        Param("facet_limit", int, "Values per facet, most frequent first.", 20, default=20,
-              bounds={"ge": 1, "le": 100}),
+        Param("facet_limit", int, "Values per facet, most frequent first; a date histogram "
+              "keeps its newest buckets.", 20, default=20, bounds={"ge": 1, "le": 100}),
         Param("count", Literal["capped", "exact", "none"], "`capped`: exact up to 10,000 "
               "matches, then `total_exact: false`; `exact`; `none`.", "capped",
               default="capped"),

@@ -31,6 +31,7 @@ from app.entries.listing import filters
 from app.entries.listing.aggregates import version_column
 from app.entries.listing.filters import Shape, entries
 from app.entries.listing.paging import SortKey, keyset_after
+from app.entries.listing.params import HISTOGRAMS
 from app.entries.listing.parse import SEARCHING, Scope, sort_keys
 
 KEPT = 512  # statements kept per kind of statement (least recently used out first)
@@ -177,8 +178,8 @@ LINK_LISTS = {"topic": "topics", "country": "countries"}  # facet -> the entry's
 
 def _facet_column(name: str, scope: Scope, dialect: str) -> tuple[Any, Any, Any]:
     """The column a facet (not a link list) groups by, its table, and its entry id column."""
-    if name == "year":
-        return filters.year_of(dialect), entries, entries.c.id
+    if name in HISTOGRAMS:
+        return filters.date_bucket(name, dialect), entries, entries.c.id
     if name in ("session", "type", "language"):
         return entries.c[name], entries, entries.c.id
     detail = next(s for s in scope.kinds if name in s.facets).detail_table
@@ -227,12 +228,15 @@ def _facets_statement(scope: Scope, shape: Shape, dialect: str, names: tuple[str
         else:
             value, table, entry_id = _facet_column(name, scope, dialect)
             source = matched.join(table, entry_id == matched.c.id)
-        order = (func.count().desc(), value)
+        # A histogram keeps its newest `facet_limit` buckets and lists them oldest first;
+        # any other facet its most frequent values (ties by value).
+        kept = (value.desc(),) if name in HISTOGRAMS else (func.count().desc(), value)
+        listed = (value,) if name in HISTOGRAMS else kept
         counted = (select(literal(name).label("facet"), cast(value, Text).label("value"),
                           func.count().label("n"), literal(len(branches)).label("branch"),
-                          func.row_number().over(order_by=order).label("position"))
+                          func.row_number().over(order_by=listed).label("position"))
                    .select_from(source).where(value.is_not(None)).group_by(value)
-                   .order_by(*order).limit(bindparam("facet_limit"))
+                   .order_by(*kept).limit(bindparam("facet_limit"))
                    .subquery(f"counted_{name}"))
         branches.append(select(counted, version_column(dialect)))
     return union_all(*branches).order_by(literal_column("branch"), literal_column("position"))
