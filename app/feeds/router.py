@@ -6,7 +6,6 @@ paging parameters are left out, and the order defaults to the newest change.
 """
 
 import dataclasses
-import re
 from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
@@ -100,8 +99,8 @@ def _normalised(name: str, value: Any) -> list[str]:
     if isinstance(value, date):
         return [value.isoformat()]
     text = " ".join(str(value).split())
-    if name == "type":  # `- event` excludes as `-event` does
-        return [re.sub(r"^-\s*", "-", part.strip()) for part in text.split(",") if part.strip()]
+    if name == "type":
+        return [part.strip() for part in text.split(",") if part.strip()]
     if name == "country":
         return [text.upper()]
     return [text.lower()] if name in CASE_INSENSITIVE else [text]

@@ -237,7 +237,7 @@ class TestEverywhere:
         wanted = ET.fromstring(client.get(f"/api/v1/feeds/statements.atom?topic={topic}")
                                .content).findtext(f"{ATOM}id")
         assert wanted == f"urn:hrc-digest:feed:statements:topic={topic}"
-        both = ET.fromstring(client.get("/api/v1/feeds/all.atom?type=-%20event,article&session"
+        both = ET.fromstring(client.get("/api/v1/feeds/all.atom?type=%20-event,article&session"
                                         "=-46&country=-us").content).findtext(f"{ATOM}id")
         assert both == ("urn:hrc-digest:feed:all:country=-US&session=-46&type=-event"
                         "&type=article")
@@ -262,6 +262,7 @@ class TestEverywhere:
     ("/api/v1/articles?date_precision=-daily", "date_precision", "date_precision"),
     ("/api/v1/search?type=-tweet", "type", "unknown type 'tweet'"),
     ("/api/v1/search?type=-", "type", "unknown type ''"),
+    ("/api/v1/search?type=-%20event", "type", "unknown type ' event'"),
     ("/api/v1/statements/export?topic=-nosuch", "topic", "nosuch"),
     ("/api/v1/feeds/all.atom?country=--", "country", "country"),
 ])

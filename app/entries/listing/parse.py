@@ -135,11 +135,10 @@ def _signed(values: list[Any] | None) -> tuple[list[Any], list[Any]]:
 def _types(values: list[str] | None, scope: Scope) -> tuple[list[str], list[str]]:
     allowed = [spec.type for spec in scope.kinds]
     kept, dropped = _signed([t for value in values or [] for t in csv(value)])
-    dropped = [value.strip() for value in dropped]  # comma list items: `- event` too
-    for value in kept + dropped:
+    for value in kept + dropped:  # `- event` too: the `-` belongs to the name
         if value not in allowed:
             raise bad_value("type", f"unknown type '{value}'; use {', '.join(allowed)}")
-    return kept, list(dict.fromkeys(dropped))
+    return kept, dropped
 
 
 def _countries(values: list[str]) -> list[str]:
