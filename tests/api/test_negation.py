@@ -223,6 +223,12 @@ class TestEverywhere:
         searched = every(client, "/api/v1/search")
         assert len(citations.json()) == len(kept(
             searched, lacks("topics", topic), lambda i: i["type"] != "article"))
+        # an excluded kind-filter value, where the cited rows join that kind's own table
+        spoke = {i["slug"] for i in items if (i["speaker"] or "").lower() == "chen xu"}
+        cited = client.get("/api/v1/search/export?format=csl-json&speaker=-chen%20xu")
+        assert cited.status_code == 200, cited.text
+        assert {c["id"] for c in cited.json()} == {
+            f"{i['type']}:{i['slug']}" for i in searched if i["slug"] not in spoke}
 
     def test_feed_entries_and_its_id(self, client):
         items = every(client, "/api/v1/statements")

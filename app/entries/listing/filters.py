@@ -292,10 +292,12 @@ def _outside(ids: Select[Any], dialect: str) -> ColumnElement[bool]:
 
     PostgreSQL: NOT EXISTS, which it plans as an anti-join; `NOT IN (subquery)` is a
     hashed subplan only while the ids fit in `work_mem`, else a rescan per row. SQLite:
-    NOT IN, whose subquery it reads once into a temporary index.
+    NOT IN, whose subquery it reads once into a temporary index. Correlated to `entries`
+    alone: the list may join the very table `ids` reads (an export's cited rows join each
+    kind's detail table), which must stay the subquery's own.
     """
     if dialect == "postgresql":
-        return ~exists(ids.where(ids.selected_columns[0] == entries.c.id))
+        return ~exists(ids.where(ids.selected_columns[0] == entries.c.id).correlate(entries))
     return entries.c.id.not_in(ids)
 
 
