@@ -91,6 +91,14 @@ def _query(value: Any, nature: Nature) -> Any:
     return value.upper() if nature in ("text", "list", "slug") else value
 
 
+def _titles(client, spec: KindSpec, param: str, values: tuple[Any, ...]) -> set[str]:
+    """The titles starting "Holds" that a kind's list gives for these filter values."""
+    response = client.get(f"/api/v1/{spec.plural}", params={param: list(values), "limit": 100})
+    assert response.status_code == 200, response.text
+    return {item["title"] for item in response.json()["items"]
+            if item["title"].startswith("Holds")}
+
+
 @pytest.mark.parametrize(("spec", "name", "nature"), FIELDS,
                          ids=[f"{spec.plural}.{name}" for spec, name, _ in FIELDS])
 def test_every_filterable_field_has_a_working_filter(client, auth, spec, name, nature):
@@ -106,11 +114,7 @@ def test_every_filterable_field_has_a_working_filter(client, auth, spec, name, n
         assert created.status_code == 201, created.text
 
     def titles(*values: Any) -> set[str]:
-        response = client.get(f"/api/v1/{spec.plural}", params={param: list(values),
-                                                                  "limit": 100})
-        assert response.status_code == 200, response.text
-        return {item["title"] for item in response.json()["items"]
-                if item["title"].startswith("Holds")}
+        return _titles(client, spec, param, values)
 
     assert titles(_query(first, nature)) == {"Holds the first"}
     assert titles(_query(first, nature), _query(second, nature)) == {
@@ -146,11 +150,7 @@ def test_every_filter_excludes_a_value_with_a_leading_minus(client, auth, spec, 
         return value[0] in (held or []) if nature == "list" else held == value
 
     def titles(*values: Any) -> set[str]:
-        response = client.get(f"/api/v1/{spec.plural}", params={param: list(values),
-                                                                  "limit": 100})
-        assert response.status_code == 200, response.text
-        return {item["title"] for item in response.json()["items"]
-                if item["title"].startswith("Holds")}
+        return _titles(client, spec, param, values)
 
     without_first = {title for title, held in stored.items() if not holds(held, first)}
     assert "Holds the second" in without_first and "Holds the first" not in without_first
