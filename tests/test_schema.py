@@ -59,10 +59,11 @@ def test_kinds_are_registered_once_with_distinct_names():
     assert len({s.title for s in KINDS}) == len({s.detail_table.name for s in KINDS}) == len(KINDS)
 
 
-def test_link_kinds_migration_fills_existing_links_and_reverts():
-    """0006 gives links written before it their entry's kind; downgrading drops it again."""
+
+def database_at(revision: str):
+    """A new database migrated to `revision`: its Alembic config and an engine on it."""
     from alembic import command
-    from sqlalchemy import create_engine, inspect, text
+    from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
     from app.core.migrations import alembic_config
@@ -70,8 +71,17 @@ def test_link_kinds_migration_fills_existing_links_and_reverts():
 
     url = new_database_url()
     config = alembic_config(url)
-    command.upgrade(config, "0005")
-    engine = create_engine(url, poolclass=NullPool)
+    command.upgrade(config, revision)
+    return config, create_engine(url, poolclass=NullPool)
+
+
+def test_link_kinds_migration_fills_existing_links_and_reverts():
+    """0006 gives links written before it their entry's kind; downgrading drops it again."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+
+    config, engine = database_at("0005")
     try:
         with engine.begin() as connection:
             connection.execute(text(
@@ -106,17 +116,11 @@ def test_link_kinds_migration_fills_existing_links_and_reverts():
 def test_unique_key_names_migration_keeps_existing_duplicates_working():
     """0009 renames later active keys sharing a name; revoked keys keep theirs."""
     from alembic import command
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
     from sqlalchemy.exc import IntegrityError
-    from sqlalchemy.pool import NullPool
 
-    from app.core.migrations import alembic_config
-    from tests.databases import new_database_url
 
-    url = new_database_url()
-    config = alembic_config(url)
-    command.upgrade(config, "0008")
-    engine = create_engine(url, poolclass=NullPool)
+    config, engine = database_at("0008")
     try:
         with engine.begin() as connection:
             for key_id, name, revoked in ((1, "me", None), (2, "me", None),
@@ -142,16 +146,10 @@ def test_date_precision_migration_places_existing_entries_and_reverts():
     """0010 places every entry: its primary date (day), else its session's dates (session),
     else unknown; no value is lost, and downgrading keeps the primary dates."""
     from alembic import command
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.pool import NullPool
+    from sqlalchemy import text
 
-    from app.core.migrations import alembic_config
-    from tests.databases import new_database_url
 
-    url = new_database_url()
-    config = alembic_config(url)
-    command.upgrade(config, "0009")
-    engine = create_engine(url, poolclass=NullPool)
+    config, engine = database_at("0009")
     try:
         with engine.begin() as connection:
             connection.execute(text(
