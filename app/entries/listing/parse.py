@@ -1,7 +1,10 @@
 """Parse: a list request's query values, validated into one typed `ListRequest`.
 
-Every 4xx of a list is raised here, before any statement runs but the reference
-lookup that tells a topic or session that exists from one that does not.
+Every 4xx of a list is raised here, before any statement runs, but one: whether the
+topics and sessions it names exist. A list page asks that in its own statement (`plan`
+counts the named ones beside the page; `run` calls `check_references` only when a
+count falls short or the page is empty, to name the first unknown value); an export or
+a feed asks it here, before its stream starts.
 """
 
 from collections.abc import Callable
@@ -150,6 +153,8 @@ def _countries(values: list[str]) -> list[str]:
 
 
 _TOPICS, _SESSIONS = Topic.__table__, CouncilSession.__table__  # type: ignore[attr-defined]
+# The filters whose values must name a reference row: the column each value is looked up in.
+REFERENCES = {"topic": _TOPICS.c.slug, "session": _SESSIONS.c.number}
 
 
 @cache
@@ -158,20 +163,27 @@ def _known(column: Any) -> Select[Any]:
     return select_(column).where(column.in_(bindparam("wanted", expanding=True)))
 
 
-def _unknown(connection: Connection, param: str, column: Any, values: list[Any]) -> None:
-    """422 naming the first value of `param` the reference table does not hold."""
-    if not values:
-        return
-    found = set(connection.scalars(_known(column), {"wanted": values}))
-    for value in values:
-        if value not in found:
-            raise bad_value(param, f"unknown {param} '{value}'" if param == "topic"
-                            else f"unknown {param} {value}")
+def named_references(criteria: Criteria) -> dict[str, list[Any]]:
+    """The values, kept or excluded, of each filter that names reference rows."""
+    named = {"topic": criteria.topics + criteria.excluded.get("topic", []),
+             "session": criteria.sessions + criteria.excluded.get("session", [])}
+    return {param: values for param, values in named.items() if values}
 
 
-def criteria_from(connection: Connection, scope: Scope, params: dict[str, Any]) -> Criteria:
+def check_references(connection: Connection, criteria: Criteria) -> None:
+    """422 naming the first topic or session value that its reference table does not hold."""
+    for param, values in named_references(criteria).items():
+        found = set(connection.scalars(_known(REFERENCES[param]), {"wanted": values}))
+        for value in values:
+            if value not in found:
+                raise bad_value(param, f"unknown {param} '{value}'" if param == "topic"
+                                else f"unknown {param} {value}")
+
+
+def criteria_from(scope: Scope, params: dict[str, Any]) -> Criteria:
     """Validate the filter parameters (422 naming a bad value) into Criteria: the values to
-    match, and in `excluded` (by parameter) those a leading `-` excludes."""
+    match, and in `excluded` (by parameter) those a leading `-` excludes. Whether the
+    topics and sessions exist is `check_references`'s to say."""
     topics, not_topics = _signed(params.get("topic"))
     countries, not_countries = _signed(params.get("country"))
     sessions, not_sessions = _signed(params.get("session"))
@@ -188,8 +200,6 @@ def criteria_from(connection: Connection, scope: Scope, params: dict[str, Any]) 
                 "session": not_sessions, "language": not_languages, "type": not_types,
                 "date_precision": not_precisions}
     criteria.excluded = {name: values for name, values in excluded.items() if values}
-    _unknown(connection, "topic", _TOPICS.c.slug, topics + not_topics)
-    _unknown(connection, "session", _SESSIONS.c.number, sessions + not_sessions)
     if criteria.date_from and criteria.date_to and criteria.date_from > criteria.date_to:
         raise bad_value("date_to", "date_to is before date_from")
     for spec in scope.kinds:
@@ -219,7 +229,7 @@ def _chosen(param: str, value: str | None, allowed: tuple[str, ...]) -> tuple[st
 def parse(connection: Connection, scope: Scope, params: dict[str, Any]) -> ListRequest:
     """The query values of a list route (`params`), validated into a ListRequest."""
     dialect = connection.dialect.name
-    criteria = criteria_from(connection, scope, params)
+    criteria = criteria_from(scope, params)
     shape, values = filters.bind(criteria, scope.kinds, dialect)
     searching = shape.text in SEARCHING
     sort = params.get("sort") or ("relevance" if searching else scope.default_sort)
@@ -251,5 +261,6 @@ def parse(connection: Connection, scope: Scope, params: dict[str, Any]) -> ListR
 def parse_filters(connection: Connection, scope: Scope, params: dict[str, Any]
                   ) -> tuple[Shape, dict[str, Any]]:
     """Only the filters (exports and streams take no paging, sort or extras)."""
-    criteria = criteria_from(connection, scope, params)
+    criteria = criteria_from(scope, params)
+    check_references(connection, criteria)
     return filters.bind(criteria, scope.kinds, connection.dialect.name)
