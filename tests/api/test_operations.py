@@ -353,11 +353,15 @@ def test_reads_take_one_autocommit_connection_from_their_own_pool(client, auth):
         assert taken and {name for name, _ in taken} == {"write"}
         assert not any(autocommit for _, autocommit in taken)  # writes: transactions
         taken.clear()
-        # Two statements (the topic exists; the page with its count) on one connection:
-        # PostgreSQL counts one checkout, SQLite two statements, neither in a transaction.
-        page = client.get(f"{ARTICLES}?topic=xinjiang")
+        # Several statements (the page with its count; the data version and the facets)
+        # on one connection: PostgreSQL counts one checkout, SQLite each statement, none
+        # of them in a transaction.
+        page = client.get(f"{ARTICLES}?topic=xinjiang&facets=topic")
         assert page.status_code == 200 and page.json()["total"] == 1
-        assert taken == [("read", True)] * (1 if IS_POSTGRES else 2)
+        if IS_POSTGRES:
+            assert taken == [("read", True)]
+        else:
+            assert len(taken) >= 2 and set(taken) == {("read", True)}
         assert read.pool.checkedout() == 0  # given back before the answer was sent
     finally:
         for engine_, name, listener in listeners:
