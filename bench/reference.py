@@ -130,7 +130,8 @@ def reference_run(cmd: list[str], ref_dir: Path, timeout: float = 3600,
 def ensure_data(ref_dir: Path, python: str, n: int) -> Path:
     """gen_data.py's NDJSON for size n (deterministic; kept in bench/data/)."""
     data = store.ROOT / "bench" / "data" / f"reference-{size_name(n)}"
-    if not (data / "statements.ndjson").exists():  # written last
+    last = data / "statements.ndjson"  # written last: complete when it has its n lines
+    if not last.exists() or sum(1 for _ in last.open("rb")) != n:
         reference_run([python, str(ref_dir / "gen_data.py"), str(n), str(data)], ref_dir)
     return data
 
