@@ -33,6 +33,7 @@ from app.core.links import public_link
 from app.core.negotiation import preferred
 from app.core.responses import FastJSONResponse
 from app.core.routing import API_PREFIX
+from app.entries.registry import KINDS
 
 DOCS_URL, REDOC_URL, STATIC_URL = "/docs", "/redoc", "/docs/static"
 OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
@@ -57,8 +58,8 @@ SWAGGER_UI_PARAMETERS = {"validatorUrl": None}  # no badge from validator.swagge
 
 JSON, HTML = "application/json", "text/html"
 INDEX_MEDIA_TYPES = (JSON, HTML)
-COLLECTIONS = ("articles", "events", "statements", "search", "timeline", "topics",
-               "countries", "sessions", "changes")
+COLLECTIONS = (*(spec.plural for spec in KINDS), "search", "timeline", "topics", "countries",
+               "sessions", "changes")
 
 router = APIRouter()
 
