@@ -288,6 +288,19 @@ def test_any_origin_may_read_by_default(client):
     assert "X-Request-ID" in exposed and "RateLimit" in exposed
 
 
+def test_a_page_on_another_origin_can_read_what_it_needs(client):
+    """The headers a browser page reads: an export's file name, the ETag to send back in
+    If-Match, the next page's Link, the request id to report."""
+    response = client.get(f"{ARTICLES}/export?format=csv",
+                          headers={"Origin": "https://news.example"})
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"] == 'attachment; filename="articles.csv"'
+    exposed = {name.strip().lower()
+               for name in response.headers["Access-Control-Expose-Headers"].split(",")}
+    assert {"content-disposition", "etag", "link", "location", "x-request-id",
+            "retry-after"} <= exposed
+
+
 def test_preflight_is_answered(client):
     response = client.options(ARTICLES, headers={
         "Origin": "https://news.example", "Access-Control-Request-Method": "POST",
