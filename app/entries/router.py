@@ -34,16 +34,19 @@ from app.entries.spec import KindSpec
 
 EntryId = Annotated[int, Path(ge=1, le=MAX_ENTRY_ID, description="The entry's id.",
                                 examples=[1])]
+EntrySlug = Annotated[str, Path(description="The entry's slug (case-insensitive); an unknown "
+                                "one is a 404.", examples=["chen-xu-remarks-at-hrc46"])]
 
 
 class EntryIdSegment(Convertor[str]):
-    """An item path segment: anything but the kind's own sub-resources (`bulk`, `export`).
+    """An item path segment: anything but the kind's own sub-resources (`bulk`, `export`,
+    `by-slug`).
 
     So `GET /{kind}/bulk` is a 405 naming POST, not a 422 for an id 'bulk'; any other
     segment still reaches the item routes, where a non-numeric id is a 422.
     """
 
-    regex = "(?!(?:bulk|export)$)[^/]+"
+    regex = "(?!(?:bulk|export|by-slug)$)[^/]+"
 
     def convert(self, value: str) -> str:
         return value
@@ -236,6 +239,25 @@ def export_rows(scope: Scope, query: dict[str, Any], engine: Engine
     return rows if first is None else itertools.chain((first,), rows)
 
 
+def _detail(request: Request, engine: Engine, spec: KindSpec, key: tuple[str, Any]
+            ) -> Response:
+    """One entry, by id or slug (`key`): JSON, or the citation `Accept` prefers."""
+    media_type = preferred(request.headers.get("accept"), ENTRY_MEDIA_TYPES)
+    if media_type is None:
+        raise NotAcceptable(f"a {spec.type} is available as "
+                            f"{', '.join(ENTRY_MEDIA_TYPES)}", headers=VARY_ACCEPT)
+    with engine.connect() as connection:
+        if media_type == JSON:
+            return _entry_response(service.read(connection, spec, *key), 200, VARY_ACCEPT)
+        row = service.get_cited(connection, spec, *key)
+    # No ETag of the route's: a citation also shows the linked event's title and the
+    # session's name, which change without the entry's version; the HTTP layer tags
+    # the bytes instead (so each representation has its own tag).
+    fmt = citations.BY_MEDIA_TYPE[media_type]
+    return Response(fmt.one(citations.csl_item(spec, row)), media_type=fmt.content_type,
+                    headers=VARY_ACCEPT)
+
+
 def build_router(spec: KindSpec) -> APIRouter:
     """GET/POST /{kind}, GET/PUT/PATCH/DELETE /{kind}/{id} for one kind."""
     router = api_router(f"/{spec.plural}", tags=[spec.plural])
@@ -273,33 +295,28 @@ def build_router(spec: KindSpec) -> APIRouter:
         location = str(request.url_for(f"get_{spec.type}", entry_id=row["id"]).path)
         return _entry_response(row, status.HTTP_201_CREATED, {"Location": location})
 
-    @router.get(ITEM_PATH, response_model=public_model, summary=f"Get a {spec.type}",
-                description="JSON by default; a citation when `Accept` prefers "
-                            f"{', '.join(f'`{t}`' for t in citations.BY_MEDIA_TYPE)} "
-                            "(CSL-JSON item, RIS, BibTeX). An `Accept` that takes none of "
-                            "these nor JSON is a 406. Answers carry `Vary: Accept`.",
-                responses=read_errors | problem_responses(406) | {
-                    200: {"description": "The entry, or its citation",
-                          "content": citations.entry_examples(spec)},
-                    304: {"description": "Not modified (If-None-Match)"}},
-                operation_id=f"get_{spec.type}", name=f"get_{spec.type}",
-                openapi_extra={"parameters": [IF_NONE_MATCH]})
+    detail_route = dict(
+        response_model=public_model,
+        description="JSON by default; a citation when `Accept` prefers "
+                    f"{', '.join(f'`{t}`' for t in citations.BY_MEDIA_TYPE)} (CSL-JSON item, "
+                    "RIS, BibTeX). An `Accept` that takes none of these "
+                    "nor JSON is a 406. Answers carry `Vary: Accept`.",
+        responses=read_errors | problem_responses(406) | {
+            200: {"description": "The entry, or its citation",
+                  "content": citations.entry_examples(spec)},
+            304: {"description": "Not modified (If-None-Match)"}},
+        openapi_extra={"parameters": [IF_NONE_MATCH]})
+
+    # Before the id route, so that no `/by-slug/...` path is read as an id.
+    @router.get("/by-slug/{slug}", summary=f"Get a {spec.type} by its slug",
+                operation_id=f"get_{spec.type}_by_slug", **detail_route)
+    def get_entry_by_slug(request: Request, engine: ReadDep, slug: EntrySlug) -> Response:
+        return _detail(request, engine, spec, ("slug", slug.lower()))
+
+    @router.get(ITEM_PATH, summary=f"Get a {spec.type}", operation_id=f"get_{spec.type}",
+                name=f"get_{spec.type}", **detail_route)
     def get_entry(request: Request, engine: ReadDep, entry_id: EntryId) -> Response:
-        media_type = preferred(request.headers.get("accept"), ENTRY_MEDIA_TYPES)
-        if media_type is None:
-            raise NotAcceptable(f"a {spec.type} is available as "
-                                f"{', '.join(ENTRY_MEDIA_TYPES)}", headers=VARY_ACCEPT)
-        with engine.connect() as connection:
-            if media_type == JSON:
-                return _entry_response(service.get(connection, spec, entry_id), 200,
-                                       VARY_ACCEPT)
-            row = service.get_cited(connection, spec, entry_id)
-        # No ETag of the route's: a citation also shows the linked event's title and the
-        # session's name, which change without the entry's version; the HTTP layer tags
-        # the bytes instead (so each representation has its own tag).
-        fmt = citations.BY_MEDIA_TYPE[media_type]
-        return Response(fmt.one(citations.csl_item(spec, row)), media_type=fmt.content_type,
-                        headers=VARY_ACCEPT)
+        return _detail(request, engine, spec, ("id", entry_id))
 
     @router.put(ITEM_PATH, response_model=public_model, summary=f"Replace a {spec.type}",
                 responses=write_errors, operation_id=f"replace_{spec.type}")
