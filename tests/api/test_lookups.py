@@ -217,6 +217,11 @@ class TestBySlug:
         assert_problem(client.get(f"{API}/statements/by-slug/nope",
                                   headers={"Accept": "application/x-bibtex"}), 404)
 
+    def test_an_unknown_query_parameter_is_400(self, client, statements):
+        entry = statements[0]
+        for url in (f"{API}/articles/{entry['id']}", f"{API}/statements/by-slug/x"):
+            assert_problem(client.get(f"{url}?inclde=event"), 400, "inclde")
+
     def test_openapi_documents_the_route(self, client):
         document = client.get("/openapi.json").json()
         for spec in KINDS:
