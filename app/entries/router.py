@@ -282,7 +282,8 @@ def build_router(spec: KindSpec) -> APIRouter:
 
     def list_entries(request: Request, engine: ReadDep, query: ListQuery) -> Response:
         values = query.model_dump(by_alias=True)
-        included = embedding.requested(spec, values.pop("include", None))
+        include = values.pop("include", None)
+        included = embedding.requested(spec, include) if include else ()
         with engine.connect() as connection:
             page = run.page(connection, scope, values)
             if included:
