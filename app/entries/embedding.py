@@ -92,7 +92,9 @@ def detail_query(spec: KindSpec) -> Callable[..., tuple[Relation, ...]]:
     param = include_param(spec)
     DetailQuery = query_values(f"get_{spec.type}_query", [param] if param else [])
 
-    def included(query: DetailQuery) -> tuple[Relation, ...]:  # type: ignore[valid-type]
+    # Async without I/O: FastAPI calls it on the event loop (a plain `def` would cost every
+    # detail request a second hand-off to a worker thread).
+    async def included(query: DetailQuery) -> tuple[Relation, ...]:  # type: ignore[valid-type]
         return requested(spec, query.model_dump(by_alias=True).get("include"))
 
     return included
