@@ -19,6 +19,7 @@ from app.core.config import get_settings
 from app.core.db import ReadDep, SessionDep, read_transaction
 from app.core.errors import NotAcceptable, Unprocessable, problem_responses
 from app.core.negotiation import preferred
+from app.core.openapi import answer
 from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
 from app.core.security import WriterDep
@@ -101,11 +102,9 @@ def list_params(spec: KindSpec) -> list:
                          fields=scope.item_fields) + kind_filter_params((spec,))
 
 
-def documented(model: Any, description: str) -> dict[str, Any]:
-    """A `responses` entry of a route that builds its own JSON: the model documents the
-    answer and is never used on it (a `response_model` would be, for an answer that is
-    not a Response already)."""
-    return {"model": model, "description": description}
+def with_content(response: dict[str, Any], content: dict[str, Any]) -> dict[str, Any]:
+    """A `responses` entry with more media types."""
+    return response | {"content": response["content"] | content}
 
 
 @cache
@@ -207,7 +206,7 @@ def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
                     "Sending the same payload again reports every item `unchanged`. A "
                     "request that deadlocks with concurrent writes is run again, whole, "
                     "up to 3 times; then 503 with `Retry-After`, nothing written.",
-        responses={200: documented(BulkResult, "What was written; with `atomic=false`, "
+        responses={200: answer(BulkResult, "What was written; with `atomic=false`, "
                                    "every item that was not")}
         | problem_responses(400, 401, 413, 415, 422, 503, examples=BULK_PROBLEMS),
         operation_id=f"bulk_{spec.plural}",
@@ -302,16 +301,16 @@ def build_router(spec: KindSpec) -> APIRouter:
         summary=f"List, filter and search {spec.plural}",
         description=f"{spec.description} Newest first unless `q` (then by relevance) or "
                     "`sort` says otherwise.",
-        responses={200: documented(kind_page(spec), f"A page of {spec.plural}")} | list_errors,
+        responses={200: answer(kind_page(spec), f"A page of {spec.plural}")} | list_errors,
         operation_id=f"list_{spec.plural}")
 
     _add_transfer_routes(router, spec, scope, params)
 
     one = spec.a_type
-    entry = documented(public_model, f"The {spec.type} as stored")
+    entry = answer(public_model, f"The {spec.type} as stored")
 
     @router.post("", status_code=201, summary=f"Create {one}",
-                 responses={201: documented(public_model, f"The {spec.type} created; "
+                 responses={201: answer(public_model, f"The {spec.type} created; "
                                             "`Location` is its URL")}
                  | errors(400, 401, 409, 422, 503),
                  operation_id=f"create_{spec.type}")
@@ -329,8 +328,8 @@ def build_router(spec: KindSpec) -> APIRouter:
                             "(CSL-JSON item, RIS, BibTeX). An `Accept` that takes none of "
                             "these nor JSON is a 406. Answers carry `Vary: Accept`.",
                 responses=read_errors | {
-                    200: documented(public_model, f"The {spec.type}, or its citation")
-                    | {"content": citations.entry_examples(spec)},
+                    200: with_content(answer(public_model, f"The {spec.type}, or its citation"),
+                                      citations.entry_examples(spec)),
                     304: {"description": "Not modified (If-None-Match)"}},
                 operation_id=f"get_{spec.type}", name=f"get_{spec.type}",
                 openapi_extra={"parameters": [IF_NONE_MATCH]})

@@ -169,8 +169,10 @@ class Page(BaseModel):
 
 
 # --- documentation-only shapes -----------------------------------------------------------
-# The models below describe answers in the OpenAPI document (`responses={200: {"model":
-# ...}}`); no answer is validated or serialised through them (routes build their JSON).
+# The models below describe answers in the OpenAPI document (app.core.openapi.answer); no
+# answer is validated or serialised through them (routes build their JSON), so they are
+# built only when the document is (`defer_build`).
+DOCUMENTATION = ConfigDict(defer_build=True)
 
 ALWAYS = ("id", "type")  # what a list item carries whatever `fields` asks for
 
@@ -194,7 +196,7 @@ def item_model(name: str, public: type[BaseModel], fields: Iterable[str], *,
     chosen = {n: (public.model_fields[n].annotation, public.model_fields[n])
               for n in fields if n in public.model_fields}
     return create_model(name, __doc__=description, __config__=ConfigDict(
-        json_schema_extra=_required(required)), **chosen, **extra)
+        DOCUMENTATION, json_schema_extra=_required(required)), **chosen, **extra)
 
 
 def by_type(models: Sequence[type[BaseModel]]) -> Any:
@@ -211,7 +213,7 @@ def page_model(name: str, item: Any, facets: Sequence[str], *,
     shared = {n: (info.annotation, info) for n, info in Page.model_fields.items()}
     shared["facets"] = (dict[keys, list[FacetValue]] | None, Page.model_fields["facets"])
     return create_model(
-        name, __doc__=description,
+        name, __doc__=description, __config__=DOCUMENTATION,
         items=(list[item], Field(description="The page's entries, in the list's order.")),
         **shared)
 
@@ -236,14 +238,13 @@ class BulkError(BaseModel):
 class BulkResult(BaseModel):
     """What a bulk upsert did: counts, and every item that was not written."""
 
-    # No null in an example object: the OpenAPI document drops such keys (FastAPI writes it
-    # with exclude_none), and a required `slug` left out would make the example invalid.
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "created": 24, "updated": 1, "unchanged": 1, "failed": 2, "errors": [
-            {"index": 2, "line": 3, "slug": "xinhua-commentary-a-draft",
+            {"index": 2, "line": 3, "slug": None, "title": "Xinhua Commentary: a draft",
              "detail": "genre: Input should be 'commentary', 'report', 'news', 'research' "
                        "or 'other'"},
-            {"index": 5, "line": 7, "slug": "bulk-three", "detail": "unknown topic 'tibbet'"}]}]})
+            {"index": 5, "line": 7, "slug": "bulk-three", "title": None,
+             "detail": "unknown topic 'tibbet'"}]}]})
 
     created: int = Field(description="Items written as new entries.", examples=[24])
     updated: int = Field(description="Items that changed an existing entry.", examples=[1])
@@ -253,5 +254,5 @@ class BulkResult(BaseModel):
                         examples=[1])
     errors: list[BulkError] = Field(
         description="One per failed item, in index order.",
-        examples=[[{"index": 5, "line": 7, "slug": "bulk-three",
+        examples=[[{"index": 5, "line": 7, "slug": "bulk-three", "title": None,
                     "detail": "unknown topic 'tibbet'"}]])

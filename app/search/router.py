@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from app.core.db import ReadDep
 from app.core.errors import NotFound, problem_responses
+from app.core.openapi import answer
 from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
 from app.entries import citations
@@ -30,11 +31,10 @@ from app.entries.router import (
     EntryId,
     _next_link,
     citation_export,
-    documented,
     export_params,
     export_query,
 )
-from app.entries.schemas import HIGHLIGHTED, by_type, item_model, page_model
+from app.entries.schemas import DOCUMENTATION, HIGHLIGHTED, by_type, item_model, page_model
 from app.search.related import RELATED_COLUMNS, related
 
 router = api_router(tags=["search"])
@@ -88,7 +88,7 @@ def _register(path: str, scope: Scope, what: str, summary: str, description: str
     endpoint.__name__ = f"{scope.name}_entries"
     router.add_api_route(path, endpoint, methods=["GET"], summary=summary,
                          description=description,
-                         responses={200: documented(_page(scope, what), f"A page of {what}")}
+                         responses={200: answer(_page(scope, what), f"A page of {what}")}
                          | problem_responses(400, 422, 503),
                          operation_id=scope.name)
 
@@ -143,6 +143,7 @@ RELATED_ITEMS = [item_model(f"Related{spec.title}", spec.public_model, RELATED_C
                  for spec in KINDS]
 RelatedPage = create_model(
     "RelatedPage", __doc__="The entries most related to one entry, best first.",
+    __config__=DOCUMENTATION,
     items=(list[by_type(RELATED_ITEMS)],  # type: ignore[misc]
            Field(description="Entries of any kind, best first.")))
 # Documented, not validated: a kind that is none of these is a 404 naming the kinds.
@@ -155,7 +156,7 @@ Kind = Annotated[str, WithJsonSchema({"type": "string", "enum": list(BY_PLURAL),
 @router.get("/{kind}/{entry_id}/related", summary="Entries related to one entry",
             description="Across kinds, ranked by shared topics (3 each), countries (2 each), "
                         "the same session (1) and shared title words (2).",
-            responses={200: documented(RelatedPage, "The related entries, best first")}
+            responses={200: answer(RelatedPage, "The related entries, best first")}
             | problem_responses(400, 404, 422, examples={
                 404: {"detail": "statement 1 does not exist"}}),
             operation_id="related_entries")
