@@ -35,7 +35,14 @@ from app.entries.router import (
     export_query,
 )
 from app.entries.schemas import DOCUMENTATION, HIGHLIGHTED, by_type, item_model, page_model
-from app.search.related import RELATED_COLUMNS, related
+from app.search.related import (
+    COUNTRY_WEIGHT,
+    RELATED_COLUMNS,
+    SESSION_WEIGHT,
+    TEXT_WEIGHT,
+    TOPIC_WEIGHT,
+    related,
+)
 
 router = api_router(tags=["search"])
 TYPES = tuple(spec.type for spec in KINDS)
@@ -134,8 +141,9 @@ _register_export()
 
 RelatedQuery = query_values("related_query", [
     Param("limit", int, "How many.", default=10, bounds={"ge": 1, "le": 50})])
-SCORE = (int, Field(description="How related, best first: 3 per shared topic, 2 per shared "
-                                "country, 1 for the same session, 2 for shared title words.",
+SCORE = (int, Field(description=f"How related, best first: {TOPIC_WEIGHT} per shared topic, "
+                                f"{COUNTRY_WEIGHT} per shared country, {SESSION_WEIGHT} for the "
+                                f"same session, {TEXT_WEIGHT} for shared title words.",
                     examples=[8]))
 RELATED_ITEMS = [item_model(f"Related{spec.title}", spec.public_model, RELATED_COLUMNS,
                             description=f"{spec.a_type.capitalize()} related to the entry.",
