@@ -10,6 +10,7 @@ from app.entries.listing.filters import entries, entry_countries, entry_topics, 
 
 TOPIC_WEIGHT, COUNTRY_WEIGHT, SESSION_WEIGHT, TEXT_WEIGHT = 3, 2, 1, 2
 TITLE_TERMS = 8
+RELATED_COLUMNS = ("id", "type", "slug", "title", "date", "summary")  # and `score`
 
 
 def _shared(link: Any, column: Any, values: list[str]) -> Any:
@@ -56,8 +57,7 @@ def related(connection: Connection, entry: dict[str, Any], limit: int) -> list[d
     if not reasons:
         return []
     score = cast(score, Integer).label("score")
-    stmt = (select(entries.c.id, entries.c.type, entries.c.slug, entries.c.title,
-                   entries.c.date, entries.c.summary, score)
+    stmt = (select(*(entries.c[name] for name in RELATED_COLUMNS), score)
             .where(entries.c.id != entry["id"], or_(*reasons))
             .order_by(score.desc(), entries.c.date.desc().nulls_last(), entries.c.id.desc())
             .limit(limit))

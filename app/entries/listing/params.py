@@ -110,7 +110,8 @@ def _filter_param(spec_filter: FieldFilter, spec: KindSpec) -> Param:
     if spec_filter.match == "int":  # a negative number excludes
         return Param(spec_filter.param, int, f"{spec_filter.description} Repeatable: any "
                      f"matches. A negative number excludes (`{excluded}`).",
-                     spec_filter.example, True, bounds={"ge": -MAX_ENTRY_ID, "le": MAX_ENTRY_ID})
+                     int(spec_filter.example) if spec_filter.example else None, True,
+                     bounds={"ge": -MAX_ENTRY_ID, "le": MAX_ENTRY_ID})
     return Param(spec_filter.param, str, f"{spec_filter.description} Repeatable: any matches. "
                  f"{NEGATE.format(example=excluded)}", spec_filter.example, True,
                  bounds={"max_length": 301})
