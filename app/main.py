@@ -12,6 +12,7 @@ from app.core.http import HttpPolicies, RequestLog
 from app.core.observability import configure_logging, metrics_router
 from app.core.openapi import install_openapi
 from app.core.routing import API_PREFIX, add_routes
+from app.docs import router as docs_router
 from app.entries.registry import KINDS
 from app.entries.router import build_router
 from app.feeds.router import router as feeds_router
@@ -38,6 +39,7 @@ TAGS = [
     {"name": "changes", "description": "What changed since a point, for mirrors."},
     {"name": "feeds", "description": "Atom feeds and an iCalendar of events, with list filters."},
     {"name": "operations", "description": "Health, readiness and Prometheus metrics."},
+    {"name": "index", "description": "Links to the documentation and the collections."},
 ]
 
 
@@ -63,6 +65,9 @@ def create_app() -> FastAPI:
         # No redirect of `/path/` to `/path`: Starlette builds its Location from the Host
         # header, which any client sets (see app/core/links.py); such a path is a 404.
         redirect_slashes=False,
+        # Served by app.docs from local copies of their assets (no CDN): they work offline.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     configure_logging(settings.log_format, settings.log_level)
@@ -81,12 +86,15 @@ def create_app() -> FastAPI:
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match",
                        "X-Request-ID"],
+        # What a page on another origin may read: Content-Disposition carries an export's
+        # file name.
         expose_headers=["ETag", "Location", "Link", "X-Request-ID", "RateLimit",
-                        "RateLimit-Policy", "Retry-After"],
+                        "RateLimit-Policy", "Retry-After", "Content-Disposition"],
     )
     app.add_middleware(RequestLog, trust_proxy=settings.trust_proxy)
-    for router in (system_router, metrics_router, *(build_router(spec) for spec in KINDS),
-                   search_router, changes_router, feeds_router, reference_router):
+    for router in (docs_router, system_router, metrics_router,
+                   *(build_router(spec) for spec in KINDS), search_router, changes_router,
+                   feeds_router, reference_router):
         add_routes(app, router)
     install_openapi(app, rate_limited=rate_limited)
     return app

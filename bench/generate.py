@@ -14,16 +14,7 @@ SEED = 46
 
 def entry_count(url: str) -> int:
     """How many entries a bench database holds (0 when it has no schema yet)."""
-    try:
-        conn = store.connect(url)
-    except Exception:  # noqa: BLE001 - an absent PostgreSQL database
-        return 0
-    try:
-        return int(store.scalar(conn, "SELECT count(*) FROM entries"))
-    except Exception:  # noqa: BLE001 - no schema yet
-        return 0
-    finally:
-        conn.close()
+    return store.count_or_zero(url, "SELECT count(*) FROM entries")
 
 
 def generate(url: str, n: int, seed: int = SEED, replace: bool = False) -> dict[str, float]:
@@ -41,17 +32,11 @@ def generate(url: str, n: int, seed: int = SEED, replace: bool = False) -> dict[
         started = time.perf_counter()
         rows = store.load_records(conn, corpus.records(n, n // 2, n))
         load_s = time.perf_counter() - started
-        started = time.perf_counter()
-        if url.startswith("sqlite"):
-            conn.execute("ANALYZE")
-            conn.commit()
-        else:
-            conn.commit()
-            conn.autocommit = True
-            conn.execute("VACUUM ANALYZE")  # sets the visibility map: index-only scans
-        analyze_s = time.perf_counter() - started
     finally:
         conn.close()
+    started = time.perf_counter()
+    store.refresh_statistics(url)
+    analyze_s = time.perf_counter() - started
     return {"entries": rows, "seconds": load_s, "rows_per_s": rows / load_s,
             "analyze_seconds": analyze_s}
 

@@ -119,13 +119,14 @@ def measure(base: str, path: str, duration: float, warmup: float) -> dict[str, A
     return result | {"check_status": status}
 
 
-def settle(url: str, base: str, limit: float = 120) -> float:
+def settle(url: str, base: str, limit: float = 120, probe: str = "/healthz") -> float:
     """Wait until the server has finished what the last run left queued (bounded).
 
     wrk stops when its time is up, but requests already accepted run on: a path whose
     queries take seconds would otherwise slow the next runs down. On PostgreSQL the
     bench database's running queries are cancelled; then the server's cheapest route
-    must answer within 0.1 s. Returns the seconds waited."""
+    must answer within 0.1 s (`probe`: a server without /healthz names another).
+    Returns the seconds waited."""
     started = time.monotonic()
     if not store.is_sqlite(url):
         conn = store.connect(url)
@@ -136,7 +137,7 @@ def settle(url: str, base: str, limit: float = 120) -> float:
             conn.close()
     while time.monotonic() - started < limit:
         asked = time.monotonic()
-        status, _ = procs.get(base + "/healthz", timeout=limit)
+        status, _ = procs.get(base + probe, timeout=limit)
         if status == 200 and time.monotonic() - asked < 0.1:
             break
         time.sleep(0.5)
@@ -174,6 +175,15 @@ def _cell(result: dict[str, Any] | None) -> list[str]:
             f"{result['p50_ms']:.1f}", f"{result['p99_ms']:.1f}", errors]
 
 
+def ratio(product: dict[str, Any] | None, other: dict[str, Any] | None) -> str:
+    """product req/s ÷ another server's, as text; "-" when either has no usable figure."""
+    if not (product and other and other["rps"] and product["check_status"] == 200
+            and product["responses"]):
+        return "-"
+    value = product["rps"] / other["rps"]
+    return f"{value:.2f}" if value >= 0.01 else f"{value:.3f}"
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     """The report as a Markdown table."""
     head = ["path", "product req/s", "p50 ms", "p99 ms", "errors", "floor req/s", "p50 ms",
@@ -181,13 +191,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
     for row in rows:
         product, floor = row["product"], row["floor"]
-        ratio = "-"
-        if product and floor and floor["rps"] and product["check_status"] == 200 \
-                and product["responses"]:
-            value = product["rps"] / floor["rps"]
-            ratio = f"{value:.2f}" if value >= 0.01 else f"{value:.3f}"
-        lines.append("| " + " | ".join([row["name"], *_cell(product), *_cell(floor), ratio])
-                     + " |")
+        lines.append("| " + " | ".join([row["name"], *_cell(product), *_cell(floor),
+                                        ratio(product, floor)]) + " |")
     return "\n".join(lines)
 
 
@@ -262,21 +267,26 @@ def run_writes(engine: str, url: str, port: int, logs: Path, product_pid: int,
     return bulk, export
 
 
-def main() -> None:
-    """Command line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite")
+def common_arguments(parser: argparse.ArgumentParser, engine: str) -> None:
+    """The options every load bench takes: engine, size, timing, paths, JSON in and out."""
+    parser.add_argument("--engine", choices=("sqlite", "postgres"), default=engine)
     parser.add_argument("--n", type=int, default=10_000, help="articles (events n/2, "
                         "statements n)")
     parser.add_argument("--duration", type=float, default=10, help="timed seconds per run")
     parser.add_argument("--warmup", type=float, default=3, help="warm-up seconds per run")
     parser.add_argument("--paths", help="comma list of path names (default: all)")
+    parser.add_argument("--json-out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--report", type=Path, help="only print the report of a saved JSON")
+
+
+def main() -> None:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common_arguments(parser, "sqlite")
     parser.add_argument("--port", type=int, default=8100, help="product port (floor +1, "
                         "bulk product +2)")
     parser.add_argument("--skip-bulk", action="store_true")
     parser.add_argument("--skip-export", action="store_true")
-    parser.add_argument("--json-out", type=Path, help="write the results as JSON here")
-    parser.add_argument("--report", type=Path, help="only print the report of a saved JSON")
     args = parser.parse_args()
     if args.report:
         print_report(json.loads(args.report.read_text()))

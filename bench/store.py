@@ -132,6 +132,45 @@ def connect(url: str) -> Any:
     return psycopg.connect(pg_dsn(url))
 
 
+def _connect_as_is(url: str) -> Any:
+    """A connection that leaves a SQLite database's settings (journal mode) as they are:
+    the reference bench's databases keep their own."""
+    if is_sqlite(url):
+        return sqlite3.connect(sqlite_path(url), timeout=30)
+    return connect(url)
+
+
+def count_or_zero(url: str, sql: str) -> int:
+    """The count a query returns, or 0 when the database or its table does not exist."""
+    if is_sqlite(url) and not sqlite_path(url).exists():
+        return 0
+    try:
+        conn = _connect_as_is(url)
+    except Exception:  # noqa: BLE001 - an absent PostgreSQL database
+        return 0
+    try:
+        return int(scalar(conn, sql))
+    except Exception:  # noqa: BLE001 - no schema yet
+        return 0
+    finally:
+        conn.close()
+
+
+def refresh_statistics(url: str) -> None:
+    """`ANALYZE` (SQLite) or `VACUUM ANALYZE` (PostgreSQL: also sets the visibility map,
+    so index-only scans need no heap fetches) on a whole database."""
+    conn = _connect_as_is(url)
+    try:
+        if is_sqlite(url):
+            conn.execute("ANALYZE")
+            conn.commit()
+        else:
+            conn.autocommit = True
+            conn.execute("VACUUM ANALYZE")
+    finally:
+        conn.close()
+
+
 def scalar(conn: Any, sql: str) -> Any:
     """The first column of the first row of a query."""
     return conn.execute(sql).fetchone()[0]

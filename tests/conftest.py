@@ -11,7 +11,6 @@ routes takes `fresh_app`."""
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from tests.databases import ROOT, configure_environment, drop_created_databases
@@ -26,7 +25,7 @@ from app.core.security import create_key  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.reference.seed import load_reference_data  # noqa: E402
 from tests.databases import BASE_URL  # noqa: E402
-from tests.helpers import Rewritable, empty_database, seed  # noqa: E402
+from tests.helpers import Rewritable, empty_database, seed, statements_sent  # noqa: E402
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
@@ -132,15 +131,5 @@ def seeded(db, seed_rows) -> None:
 @pytest.fixture
 def key_lookups(engine) -> Iterator[list[str]]:
     """Every statement sent to the database that reads the API keys, while the test runs."""
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:
-        if "api_keys" in statement:
-            seen.append(statement)
-
-    engines = {id(e): e for e in (core_db.get_engine(), core_db.get_read_engine())}
-    for each in engines.values():
-        event.listen(each, "before_cursor_execute", record)
-    yield seen
-    for each in engines.values():
-        event.remove(each, "before_cursor_execute", record)
+    with statements_sent(lambda statement: "api_keys" in statement) as seen:
+        yield seen

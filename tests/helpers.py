@@ -1,11 +1,13 @@
 """Shared test helpers: sample payloads per kind, problem+json assertions, database resets."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.orm import Session
 
+from app.core import db as core_db
 from app.core.metadata import metadata
 from app.entries.listing.aggregates import remembered
 from app.entries.registry import KINDS
@@ -23,6 +25,26 @@ def sample(spec, **overrides: Any) -> dict[str, Any]:
 def kind_counts(**given: int) -> dict[str, int]:
     """Entries per kind as reference data reports them: every registered kind, 0 if not given."""
     return {spec.type: given.get(spec.type, 0) for spec in KINDS}
+
+
+@contextmanager
+def statements_sent(keep: Callable[[str], bool] = lambda statement: True
+                    ) -> Iterator[list[str]]:
+    """Every statement the app sends to the database (that `keep` keeps) meanwhile."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        if keep(statement):
+            seen.append(statement)
+
+    engines = {id(e): e for e in (core_db.get_engine(), core_db.get_read_engine())}
+    for each in engines.values():
+        event.listen(each, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        for each in engines.values():
+            event.remove(each, "before_cursor_execute", record)
 
 
 def assert_problem(response, status: int, *mentions: str) -> dict[str, Any]:

@@ -222,7 +222,7 @@ def _unknown_parameters(request: Request, names: list[str]) -> JSONResponse:
     detail = "unknown query parameter " + ", ".join(f"'{name}'" for name in names)
     allowed = _documented_query_names(request)
     if allowed is not None:
-        detail += f"; allowed: {', '.join(allowed)}"
+        detail += f"; allowed: {', '.join(allowed)}" if allowed else "; this route takes none"
     return problem_response(request, 400, detail, errors=[
         {"loc": ["query", name], "msg": "unknown parameter"} for name in names])
 

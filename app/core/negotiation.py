@@ -7,7 +7,7 @@ a malformed range (a client's typo must not turn every answer into a 406).
 """
 
 import re
-from collections.abc import Sequence
+from functools import lru_cache
 
 _QVALUE = re.compile(r"0(?:\.\d{0,3})?|1(?:\.0{0,3})?")
 MediaRange = tuple[str, str, float]  # type, subtype, quality
@@ -53,7 +53,8 @@ def quality(media_type: str, ranges: list[MediaRange]) -> float:
     return best
 
 
-def preferred(accept: str | None, offered: Sequence[str]) -> str | None:
+@lru_cache(maxsize=512)  # clients send few distinct Accept headers
+def preferred(accept: str | None, offered: tuple[str, ...]) -> str | None:
     """The offered type the client prefers, or None when it accepts none of them.
 
     No Accept header, an empty one or one without a well-formed range: the first offered.

@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from fastapi import APIRouter
@@ -53,13 +54,20 @@ def route_label(scope: Scope) -> str:
     return path if isinstance(path, str) else UNMATCHED
 
 
+@lru_cache(maxsize=4096)  # bounded: methods × route templates × statuses
+def _series(method: str, route: str, status: int) -> tuple[Any, Any]:
+    """The counter and histogram children of one (method, route, status), looked up once."""
+    return REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route)
+
+
 def record(scope: Scope, status: int, seconds: float, request_id: str, client: str) -> None:
     """Count the request, observe its latency and write its log line."""
     method = scope.get("method", "")
     method = method if method in _METHODS else "OTHER"  # anything unusual folded
     route = route_label(scope)
-    REQUESTS.labels(method, route, str(status)).inc()
-    LATENCY.labels(method, route).observe(seconds)
+    requests, latency = _series(method, route, status)
+    requests.inc()
+    latency.observe(seconds)
     if not access_log.isEnabledFor(logging.INFO):
         return  # HRC_DIGEST_LOG_LEVEL above info: no line, so nothing to put in one
     access_log.info("request", extra={"http": {

@@ -133,14 +133,15 @@ def cited_select(kinds: tuple[KindSpec, ...]) -> Select[Any]:
 
 
 @cache
-def _cited_by_id(spec: KindSpec) -> Select[Any]:
-    return cited_select((spec,)).where(entries.c.id == bindparam("id"))
+def _cited_by_key(spec: KindSpec, key: str) -> Select[Any]:
+    return cited_select((spec,)).where(entries.c[key] == bindparam(key))
 
 
-def get_cited(connection: Connection, spec: KindSpec, entry_id: int
+def get_cited(connection: Connection, spec: KindSpec, key: str, value: Any
               ) -> dict[str, Any] | None:
-    """One entry of this kind as `cited_select` reads it, or None."""
-    row = connection.execute(_cited_by_id(spec), {"id": entry_id}).mappings().first()
+    """One entry of this kind by a unique column (`id`, `slug`) as `cited_select` reads
+    it, or None."""
+    row = connection.execute(_cited_by_key(spec, key), {key: value}).mappings().first()
     return dict(row) if row else None
 
 

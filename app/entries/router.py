@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Body, Header, Path, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import WithJsonSchema
@@ -21,7 +21,7 @@ from app.core.negotiation import preferred
 from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
 from app.core.security import WriterDep
-from app.entries import citations, service
+from app.entries import citations, embedding, service
 from app.entries.bulk import transfer
 from app.entries.bulk.statistics import StatisticsRefresh, entry_tables
 from app.entries.bulk.writer import BATCH_SIZE, MAX_ITEMS, OnConflict, write_request
@@ -34,16 +34,19 @@ from app.entries.spec import KindSpec
 
 EntryId = Annotated[int, Path(ge=1, le=MAX_ENTRY_ID, description="The entry's id.",
                                 examples=[1])]
+EntrySlug = Annotated[str, Path(description="The entry's slug (case-insensitive); an unknown "
+                                "one is a 404.", examples=["chen-xu-remarks-at-hrc46"])]
 
 
 class EntryIdSegment(Convertor[str]):
-    """An item path segment: anything but the kind's own sub-resources (`bulk`, `export`).
+    """An item path segment: anything but the kind's own sub-resources (`bulk`, `export`,
+    `by-slug`).
 
     So `GET /{kind}/bulk` is a 405 naming POST, not a 422 for an id 'bulk'; any other
     segment still reaches the item routes, where a non-numeric id is a 422.
     """
 
-    regex = "(?!(?:bulk|export)$)[^/]+"
+    regex = "(?!(?:bulk|export|by-slug)$)[^/]+"
 
     def convert(self, value: str) -> str:
         return value
@@ -93,14 +96,17 @@ def _next_link(request: Request, cursor: str | None) -> dict[str, str]:
 
 
 def list_params(spec: KindSpec) -> list:
-    """What a kind's list accepts: the common parameters and the kind's own filters."""
+    """What a kind's list accepts: the common parameters, the kind's own filters and the
+    relations it may include."""
     scope = kind_scope(spec)
+    include = embedding.include_param(spec)
     return common_params(facets=scope.facets, sort_keys=SORT_KEYS, default_sort="-date",
-                         fields=scope.item_fields) + kind_filter_params((spec,))
+                         fields=scope.item_fields) + kind_filter_params((spec,)) + (
+        [include] if include else [])
 
 
 EXPORT_SKIPS = frozenset({"sort", "limit", "offset", "cursor", "fields", "facets",
-                          "facet_limit", "count"})
+                          "facet_limit", "count", "include"})
 CITATION_FORMATS = tuple(citations.FORMATS)
 
 
@@ -236,6 +242,32 @@ def export_rows(scope: Scope, query: dict[str, Any], engine: Engine
     return rows if first is None else itertools.chain((first,), rows)
 
 
+def _detail(request: Request, engine: Engine, spec: KindSpec, key: tuple[str, Any],
+            included: tuple[embedding.Relation, ...]) -> Response:
+    """One entry, by id or slug (`key`): JSON, with the relations it includes, or the
+    citation `Accept` prefers."""
+    media_type = preferred(request.headers.get("accept"), ENTRY_MEDIA_TYPES)
+    if media_type is None:
+        raise NotAcceptable(f"a {spec.type} is available as "
+                            f"{', '.join(ENTRY_MEDIA_TYPES)}", headers=VARY_ACCEPT)
+    with engine.connect() as connection:
+        if media_type == JSON:
+            row = service.read(connection, spec, *key)
+            if not included:
+                return _entry_response(row, 200, VARY_ACCEPT)
+            embedding.embed(connection, included, [row])
+            # No ETag of the route's: the entry's version does not change with what it
+            # includes; the HTTP layer tags the bytes.
+            return FastJSONResponse(row, headers=VARY_ACCEPT)
+        row = service.get_cited(connection, spec, *key)
+    # No ETag of the route's: a citation also shows the linked event's title and the
+    # session's name, which change without the entry's version; the HTTP layer tags
+    # the bytes instead (so each representation has its own tag).
+    fmt = citations.BY_MEDIA_TYPE[media_type]
+    return Response(fmt.one(citations.csl_item(spec, row)), media_type=fmt.content_type,
+                    headers=VARY_ACCEPT)
+
+
 def build_router(spec: KindSpec) -> APIRouter:
     """GET/POST /{kind}, GET/PUT/PATCH/DELETE /{kind}/{id} for one kind."""
     router = api_router(f"/{spec.plural}", tags=[spec.plural])
@@ -249,8 +281,13 @@ def build_router(spec: KindSpec) -> APIRouter:
     ListQuery = query_values(f"list_{spec.plural}_query", params)
 
     def list_entries(request: Request, engine: ReadDep, query: ListQuery) -> Response:
+        values = query.model_dump(by_alias=True)
+        include = values.pop("include", None)
+        included = embedding.requested(spec, include) if include else ()
         with engine.connect() as connection:
-            page = run.page(connection, scope, query.model_dump(by_alias=True))
+            page = run.page(connection, scope, values)
+            if included:
+                embedding.embed(connection, included, page["items"])
         return FastJSONResponse(page, headers=_next_link(request, page["next_cursor"]))
 
     router.add_api_route(
@@ -273,33 +310,32 @@ def build_router(spec: KindSpec) -> APIRouter:
         location = str(request.url_for(f"get_{spec.type}", entry_id=row["id"]).path)
         return _entry_response(row, status.HTTP_201_CREATED, {"Location": location})
 
-    @router.get(ITEM_PATH, response_model=public_model, summary=f"Get a {spec.type}",
-                description="JSON by default; a citation when `Accept` prefers "
-                            f"{', '.join(f'`{t}`' for t in citations.BY_MEDIA_TYPE)} "
-                            "(CSL-JSON item, RIS, BibTeX). An `Accept` that takes none of "
-                            "these nor JSON is a 406. Answers carry `Vary: Accept`.",
-                responses=read_errors | problem_responses(406) | {
-                    200: {"description": "The entry, or its citation",
-                          "content": citations.entry_examples(spec)},
-                    304: {"description": "Not modified (If-None-Match)"}},
-                operation_id=f"get_{spec.type}", name=f"get_{spec.type}",
-                openapi_extra={"parameters": [IF_NONE_MATCH]})
-    def get_entry(request: Request, engine: ReadDep, entry_id: EntryId) -> Response:
-        media_type = preferred(request.headers.get("accept"), ENTRY_MEDIA_TYPES)
-        if media_type is None:
-            raise NotAcceptable(f"a {spec.type} is available as "
-                                f"{', '.join(ENTRY_MEDIA_TYPES)}", headers=VARY_ACCEPT)
-        with engine.connect() as connection:
-            if media_type == JSON:
-                return _entry_response(service.get(connection, spec, entry_id), 200,
-                                       VARY_ACCEPT)
-            row = service.get_cited(connection, spec, entry_id)
-        # No ETag of the route's: a citation also shows the linked event's title and the
-        # session's name, which change without the entry's version; the HTTP layer tags
-        # the bytes instead (so each representation has its own tag).
-        fmt = citations.BY_MEDIA_TYPE[media_type]
-        return Response(fmt.one(citations.csl_item(spec, row)), media_type=fmt.content_type,
-                        headers=VARY_ACCEPT)
+    detail_model = embedding.detail_model(spec)
+    Included = Annotated[tuple[embedding.Relation, ...], Depends(embedding.detail_query(spec))]
+    detail_route = dict(
+        response_model=detail_model,
+        description="JSON by default; a citation when `Accept` prefers "
+                    f"{', '.join(f'`{t}`' for t in citations.BY_MEDIA_TYPE)} (CSL-JSON item, "
+                    "RIS, BibTeX). An `Accept` that takes none of these "
+                    "nor JSON is a 406. Answers carry `Vary: Accept`.",
+        responses=read_errors | problem_responses(406) | {
+            200: {"description": "The entry, or its citation",
+                  "content": citations.entry_examples(spec)},
+            304: {"description": "Not modified (If-None-Match)"}},
+        openapi_extra={"parameters": [IF_NONE_MATCH]})
+
+    # Before the id route, so that no `/by-slug/...` path is read as an id.
+    @router.get("/by-slug/{slug}", summary=f"Get a {spec.type} by its slug",
+                operation_id=f"get_{spec.type}_by_slug", **detail_route)
+    def get_entry_by_slug(request: Request, engine: ReadDep, slug: EntrySlug,
+                          included: Included) -> Response:
+        return _detail(request, engine, spec, ("slug", slug.lower()), included)
+
+    @router.get(ITEM_PATH, summary=f"Get a {spec.type}", operation_id=f"get_{spec.type}",
+                name=f"get_{spec.type}", **detail_route)
+    def get_entry(request: Request, engine: ReadDep, entry_id: EntryId,
+                  included: Included) -> Response:
+        return _detail(request, engine, spec, ("id", entry_id), included)
 
     @router.put(ITEM_PATH, response_model=public_model, summary=f"Replace a {spec.type}",
                 responses=write_errors, operation_id=f"replace_{spec.type}")

@@ -33,17 +33,34 @@ def etag(row: dict[str, Any]) -> str:
 
 def get(session: Session, spec: KindSpec, entry_id: int) -> dict[str, Any]:
     """One entry or a 404."""
-    row = repo.get_by_id(session, spec, entry_id)
+    return read(session, spec, "id", entry_id)
+
+
+READERS = {"id": repo.get_by_id, "slug": repo.get_by_slug}
+
+
+def _missing(spec: KindSpec, key: str, value: Any) -> NotFound:
+    if key == "id":
+        return NotFound(f"{spec.type} {value} does not exist")
+    return NotFound(f"no {spec.type} has {key} '{value}'")
+
+
+def read(connection: Connection | Session, spec: KindSpec, key: str, value: Any
+         ) -> dict[str, Any]:
+    """One entry by `id` or `slug` (`key`), or a 404."""
+    row = READERS[key](connection, spec, value)
     if row is None:
-        raise NotFound(f"{spec.type} {entry_id} does not exist")
+        raise _missing(spec, key, value)
     return public(spec, row)
 
 
-def get_cited(connection: Connection, spec: KindSpec, entry_id: int) -> dict[str, Any]:
-    """One entry as its citation reads it (linked titles, the session's name), or a 404."""
-    row = repo.get_cited(connection, spec, entry_id)
+def get_cited(connection: Connection, spec: KindSpec, key: str, value: Any
+              ) -> dict[str, Any]:
+    """One entry by `id` or `slug` as its citation reads it (linked titles, the session's
+    name), or a 404."""
+    row = repo.get_cited(connection, spec, key, value)
     if row is None:
-        raise NotFound(f"{spec.type} {entry_id} does not exist")
+        raise _missing(spec, key, value)
     return row
 
 

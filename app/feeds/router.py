@@ -6,6 +6,7 @@ paging parameters are left out, and the order defaults to the newest change.
 """
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
@@ -40,7 +41,8 @@ DEFAULT_LIMIT = 50
 PAGING = {"offset": 0, "cursor": None, "fields": None, "facets": None, "facet_limit": 1,
           "count": "none"}
 NOT_FILTERS = frozenset({"limit", "sort"})  # presentation, not which entries: not in feed ids
-CASE_INSENSITIVE = frozenset({"language"} | {
+COMMA_LISTS = frozenset({"type", "id", "slug"})  # filters that take comma lists
+CASE_INSENSITIVE = frozenset({"language", "slug"} | {
     f.param for spec in KINDS for f in spec.filters if f.match in ("text", "list", "slug")})
 AUTHOR_FIELDS = ("authors", "source", "speaker")
 ALL_COLUMNS = ("id", "type", "slug", "title", "summary", "url", "topics", "created_at",
@@ -99,8 +101,11 @@ def _normalised(name: str, value: Any) -> list[str]:
     if isinstance(value, date):
         return [value.isoformat()]
     text = " ".join(str(value).split())
-    if name == "type":
-        return [part.strip() for part in text.split(",") if part.strip()]
+    if name in COMMA_LISTS:  # `id=12,-015` names 12 and excludes 15
+        parts = [part.strip() for part in text.split(",") if part.strip()]
+        if name == "id":  # leading zeros dropped (a calendar may not have validated it)
+            return [re.sub(r"^(-?)0+(?=[0-9])", r"\1", part) for part in parts]
+        return [part.lower() for part in parts] if name in CASE_INSENSITIVE else parts
     if name == "country":
         return [text.upper()]
     return [text.lower()] if name in CASE_INSENSITIVE else [text]

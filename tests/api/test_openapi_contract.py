@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from app.core.config import get_settings
 from app.core.security import create_key
@@ -119,8 +120,43 @@ def positive_data_acceptance_of_statable_rules(ctx, response, case) -> bool | No
     return positive_data_acceptance(ctx, response, case)
 
 
-CHECKS = dict(excluded_checks=[positive_data_acceptance],
-              additional_checks=[positive_data_acceptance_of_statable_rules])
+def _number_sent_as_one_item(parameter: Any, value: Any) -> bool:
+    """Whether a number schemathesis put in place of a repeatable query parameter's list
+    (a type mutation) went out as a valid one-item list: `location=-7.8e+189` is one
+    text on the wire, and any text is a location. schemathesis 4.32 reads such a value
+    as a number, and so as no list, and calls the request invalid."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and parameter.is_valid([str(value)]))
+
+
+def _only_numbers_sent_as_texts(case: Any) -> bool:
+    """A negative case whose only negative values are such numbers (above)."""
+    meta, query = case.meta, case.query
+    others = (ParameterLocation.PATH, ParameterLocation.HEADER, ParameterLocation.COOKIE,
+              ParameterLocation.BODY)
+    if (meta is None or not isinstance(query, dict) or not meta.is_negative_at(
+            ParameterLocation.QUERY) or any(meta.is_negative_at(at) for at in others)):
+        return False
+    parameters = {name: case.operation.query.get(name) for name in query}
+    if any(parameter is None for parameter in parameters.values()):
+        return False  # an unknown parameter: refused, rightly
+    numbers = [_number_sent_as_one_item(parameters[name], value)
+               for name, value in query.items()]
+    return any(numbers) and all(number or parameters[name].is_valid(value)
+                                for number, (name, value) in zip(numbers, query.items(),
+                                                                 strict=True))
+
+
+def negative_data_rejection_of_sent_values(ctx, response, case) -> bool | None:
+    """negative_data_rejection, minus cases that sent nothing invalid (above)."""
+    if _only_numbers_sent_as_texts(case):
+        return None
+    return negative_data_rejection(ctx, response, case)
+
+
+CHECKS = dict(excluded_checks=[positive_data_acceptance, negative_data_rejection],
+              additional_checks=[positive_data_acceptance_of_statable_rules,
+                                 negative_data_rejection_of_sent_values])
 
 
 # The coverage phase walks every class of value of every parameter and body field (some
@@ -236,8 +272,10 @@ def test_openapi_documents_the_statuses_every_route_shares(client):
             responses = operation["responses"]
             assert "500" in responses, (method, path)
             if path not in ("/healthz", "/readyz", "/metrics"):
-                assert {"429", "503"} <= responses.keys(), (method, path)
+                assert "429" in responses, (method, path)
                 assert responses["429"]["headers"]["Retry-After"]["required"]
+            if path not in ("/healthz", "/readyz", "/metrics", "/", "/api/v1"):  # no database
+                assert "503" in responses, (method, path)
             if "requestBody" in operation:
                 assert {"400", "413", "415"} <= responses.keys(), (method, path)
             if method == "get" and "operations" not in operation["tags"]:

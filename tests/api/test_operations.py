@@ -288,6 +288,19 @@ def test_any_origin_may_read_by_default(client):
     assert "X-Request-ID" in exposed and "RateLimit" in exposed
 
 
+def test_a_page_on_another_origin_can_read_what_it_needs(client):
+    """The headers a browser page reads: an export's file name, the ETag to send back in
+    If-Match, the next page's Link, the request id to report."""
+    response = client.get(f"{ARTICLES}/export?format=csv",
+                          headers={"Origin": "https://news.example"})
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"] == 'attachment; filename="articles.csv"'
+    exposed = {name.strip().lower()
+               for name in response.headers["Access-Control-Expose-Headers"].split(",")}
+    assert {"content-disposition", "etag", "link", "location", "x-request-id",
+            "retry-after"} <= exposed
+
+
 def test_preflight_is_answered(client):
     response = client.options(ARTICLES, headers={
         "Origin": "https://news.example", "Access-Control-Request-Method": "POST",
@@ -353,11 +366,15 @@ def test_reads_take_one_autocommit_connection_from_their_own_pool(client, auth):
         assert taken and {name for name, _ in taken} == {"write"}
         assert not any(autocommit for _, autocommit in taken)  # writes: transactions
         taken.clear()
-        # Two statements (the topic exists; the page with its count) on one connection:
-        # PostgreSQL counts one checkout, SQLite two statements, neither in a transaction.
-        page = client.get(f"{ARTICLES}?topic=xinjiang")
+        # Several statements (the page with its count; the data version and the facets)
+        # on one connection: PostgreSQL counts one checkout, SQLite each statement, none
+        # of them in a transaction.
+        page = client.get(f"{ARTICLES}?topic=xinjiang&facets=topic")
         assert page.status_code == 200 and page.json()["total"] == 1
-        assert taken == [("read", True)] * (1 if IS_POSTGRES else 2)
+        if IS_POSTGRES:
+            assert taken == [("read", True)]
+        else:
+            assert len(taken) >= 2 and set(taken) == {("read", True)}
         assert read.pool.checkedout() == 0  # given back before the answer was sent
     finally:
         for engine_, name, listener in listeners:

@@ -64,6 +64,12 @@ class TestFilters:
 
     @pytest.mark.parametrize(("url", "mention"), [
         ("/api/v1/articles?topic=xinjang", "unknown topic 'xinjang'"),
+        # The page has rows (xinjiang's): the unknown value is still named.
+        ("/api/v1/statements?topic=xinjiang&topic=xinjang", "unknown topic 'xinjang'"),
+        ("/api/v1/statements?topic=xinjiang&topic=tibet&topic=-atlantis",
+         "unknown topic 'atlantis'"),
+        ("/api/v1/statements?session=46&session=-99", "unknown session 99"),
+        ("/api/v1/statements?topic=xinjiang&session=-99&limit=1", "unknown session 99"),
         ("/api/v1/articles?country=XX", "unknown country 'XX'"),
         ("/api/v1/articles?session=99", "unknown session 99"),
         ("/api/v1/articles?genre=opinion", "genre"),

@@ -81,6 +81,8 @@ class Criteria:
     languages: list[str] = field(default_factory=list)
     types: list[str] = field(default_factory=list)
     precisions: list[str] = field(default_factory=list)  # date_precision: any of
+    ids: list[int] = field(default_factory=list)  # id: any of
+    slugs: list[str] = field(default_factory=list)  # slug: any of (lowercase)
     date_from: date | None = None
     date_to: date | None = None
     dated_only: bool = False
@@ -129,7 +131,7 @@ def bind(criteria: Criteria, kinds: tuple[KindSpec, ...], dialect: str
     values: dict[str, Any] = {}
     excluded = criteria.excluded
     if excluded:  # `-value`s: bound as `not_<name>`, as their positive kin are
-        for name in ("topic", "country", "session", "type", "date_precision"):
+        for name in ("topic", "country", "session", "type", "date_precision", "id", "slug"):
             if name in excluded:
                 values[excluding(name)] = excluded[name]
         if "language" in excluded:
@@ -146,6 +148,10 @@ def bind(criteria: Criteria, kinds: tuple[KindSpec, ...], dialect: str
         values["type"] = criteria.types
     if criteria.precisions:
         values["date_precision"] = criteria.precisions
+    if criteria.ids:
+        values["id"] = criteria.ids
+    if criteria.slugs:
+        values["slug"] = criteria.slugs
     if criteria.date_from is not None:
         values["date_from"] = max(criteria.date_from, date(1, 1, 2))
     if criteria.date_to is not None:
@@ -228,10 +234,13 @@ def tagged_ids(name: str, kind: KindSpec | None, bound: str | None = None) -> Se
 
 
 def _entry_terms(present: frozenset[str]) -> list[ColumnElement[bool]]:
-    """`session`, `language` and `type`: any of the values, none of the excluded ones."""
+    """`session`, `language`, `type`, `id` and `slug`: any of the values, none of the
+    excluded ones."""
     columns = (("session", entries.c.session, entries.c.session),
                ("language", entries.c.language, func.lower(entries.c.language)),
-               ("type", entries.c.type, entries.c.type))
+               ("type", entries.c.type, entries.c.type),
+               ("id", entries.c.id, entries.c.id),
+               ("slug", entries.c.slug, entries.c.slug))
     terms: list[ColumnElement[bool]] = []
     for name, target, compared in columns:
         if name in present:

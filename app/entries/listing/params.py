@@ -22,6 +22,12 @@ MAX_LIMIT = 100
 HISTOGRAMS = ("year", "month", "day")  # date facets: a bucket per interval, in date order
 COMMON_FACETS = ("topic", "country", "session", "type", *HISTOGRAMS, "language")
 NEGATE = "A leading `-` excludes (`{example}`); alone, such values keep every other entry."
+# `id=` and `slug=`: values a request may name, repeats and comma lists together (a bound
+# IN list of each); a value is at most LOOKUP_LENGTH characters, so one holds no more.
+MAX_LOOKUPS = 1000
+LOOKUP_LENGTH = 2 * MAX_LOOKUPS
+# A comma list of ids, each maybe `-` (excluded); spaces around items, blank items dropped.
+ID_LIST_PATTERN = r"^ *(?:-?[0-9]+ *)?(?:, *(?:-?[0-9]+ *)?)*$"
 
 
 def negated(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -145,6 +151,7 @@ def common_params(*, facets: tuple[str, ...], sort_keys: tuple[str, ...],
               "number excludes (`-46`).", 46, True, bounds={"ge": -10_000, "le": 10_000}),
         Param("language", str, "BCP 47 language tag. Repeatable: any matches. "
               + NEGATE.format(example="-zh"), "en", True, bounds={"max_length": 36}),
+        *lookup_params(),
         Param("date_from", IsoDate | None, "Placed on or after (YYYY-MM-DD): a `day` entry's "
               "date, all of a `month` or `session` entry's dates (`date_from`..`date_to`).",
               "2021-02-22"),
@@ -173,6 +180,22 @@ def common_params(*, facets: tuple[str, ...], sort_keys: tuple[str, ...],
         Param("count", Literal["capped", "exact", "none"], "`capped`: exact up to 10,000 "
               "matches, then `total_exact: false`; `exact`; `none`.", "capped",
               default="capped"),
+    ]
+
+
+def lookup_params() -> list[Param]:
+    """`id=` and `slug=`: a known set of entries, by id or by slug."""
+    lists = (f"Comma list or repeated (at most {MAX_LOOKUPS:,} values in all): any matches. "
+             "A leading `-` excludes (`{example}`).")
+    return [
+        Param("id", str, "Entry id. " + lists.format(example="id=-12") + " An id no entry "
+              "has matches nothing.", "12,15", True, bounds={"max_length": LOOKUP_LENGTH},
+              pattern=ID_LIST_PATTERN),
+        Param("slug", str, "Entry slug (case-insensitive; unique within a kind, so on "
+              "`/search` one slug may name an entry of each kind). "
+              + lists.format(example="slug=-geneva-forum") + " An unknown slug matches "
+              "nothing.", "china-urges-countries-to-stop-double-standards-on-human-rights-"
+              "issues", True, bounds={"max_length": LOOKUP_LENGTH}),
     ]
 
 

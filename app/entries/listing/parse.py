@@ -1,9 +1,13 @@
 """Parse: a list request's query values, validated into one typed `ListRequest`.
 
-Every 4xx of a list is raised here, before any statement runs but the reference
-lookup that tells a topic or session that exists from one that does not.
+Every 4xx of a list is raised here, before any statement runs, but one: whether the
+topics and sessions it names exist. A list page asks that in its own statement (`plan`
+counts the named ones beside the page; `run` calls `check_references` only when a
+count falls short or the page is empty, to name the first unknown value); an export or
+a feed asks it here, before its stream starts.
 """
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -16,10 +20,11 @@ from sqlalchemy import select as select_
 
 from app.core.config import get_settings
 from app.core.errors import BadRequest, Unprocessable
+from app.entries.fields import MAX_ENTRY_ID
 from app.entries.listing import filters, fulltext
 from app.entries.listing.filters import Criteria, Shape, entries
 from app.entries.listing.paging import SortField, SortKey, cursor_values, decode_cursor, parse_sort
-from app.entries.listing.params import COMMON_FACETS
+from app.entries.listing.params import COMMON_FACETS, ID_LIST_PATTERN, MAX_LOOKUPS
 from app.entries.repository import cited_select, kind_select
 from app.entries.spec import KindSpec
 from app.reference.models import CouncilSession, Topic
@@ -141,6 +146,36 @@ def _types(values: list[str] | None, scope: Scope) -> tuple[list[str], list[str]
     return kept, dropped
 
 
+_ID_LIST = re.compile(ID_LIST_PATTERN)
+
+
+def _lookups(param: str, values: list[str] | None) -> tuple[list[str], list[str]]:
+    """`id=` or `slug=`: the items of its comma lists, split into those to match and those
+    to exclude (422 past MAX_LOOKUPS in all)."""
+    items = [item for value in values or [] for item in csv(value)]
+    if len(items) > MAX_LOOKUPS:
+        raise bad_value(param, f"at most {MAX_LOOKUPS} values in all")
+    return _signed(items)
+
+
+def _ids(values: list[str] | None) -> tuple[list[int], list[int]]:
+    """`id=12,-15`: the ids to match and to exclude (422 naming `id` for a non-integer).
+
+    An id past any entry's (MAX_ENTRY_ID) stands as 0, which no entry has: it matches
+    nothing and fits the id column's parameter."""
+    for value in values or []:
+        if not _ID_LIST.fullmatch(value):
+            raise bad_value("id", f"'{value[:40]}' is not a comma list of entry ids "
+                            "(whole numbers, a leading `-` excludes)")
+    kept, dropped = _lookups("id", values)
+    return _entry_ids(kept), _entry_ids(dropped)
+
+
+def _entry_ids(items: list[str]) -> list[int]:
+    numbers = (int(item) for item in items)
+    return list(dict.fromkeys(n if n <= MAX_ENTRY_ID else 0 for n in numbers))
+
+
 def _countries(values: list[str]) -> list[str]:
     codes = [v.upper() for v in values]
     for code in codes:
@@ -150,6 +185,8 @@ def _countries(values: list[str]) -> list[str]:
 
 
 _TOPICS, _SESSIONS = Topic.__table__, CouncilSession.__table__  # type: ignore[attr-defined]
+# The filters whose values must name a reference row: the column each value is looked up in.
+REFERENCES = {"topic": _TOPICS.c.slug, "session": _SESSIONS.c.number}
 
 
 @cache
@@ -158,38 +195,47 @@ def _known(column: Any) -> Select[Any]:
     return select_(column).where(column.in_(bindparam("wanted", expanding=True)))
 
 
-def _unknown(connection: Connection, param: str, column: Any, values: list[Any]) -> None:
-    """422 naming the first value of `param` the reference table does not hold."""
-    if not values:
-        return
-    found = set(connection.scalars(_known(column), {"wanted": values}))
-    for value in values:
-        if value not in found:
-            raise bad_value(param, f"unknown {param} '{value}'" if param == "topic"
-                            else f"unknown {param} {value}")
+def named_references(criteria: Criteria) -> dict[str, list[Any]]:
+    """The values, kept or excluded, of each filter that names reference rows."""
+    named = {"topic": criteria.topics + criteria.excluded.get("topic", []),
+             "session": criteria.sessions + criteria.excluded.get("session", [])}
+    return {param: values for param, values in named.items() if values}
 
 
-def criteria_from(connection: Connection, scope: Scope, params: dict[str, Any]) -> Criteria:
+def check_references(connection: Connection, criteria: Criteria) -> None:
+    """422 naming the first topic or session value that its reference table does not hold."""
+    for param, values in named_references(criteria).items():
+        found = set(connection.scalars(_known(REFERENCES[param]), {"wanted": values}))
+        for value in values:
+            if value not in found:
+                raise bad_value(param, f"unknown {param} '{value}'" if param == "topic"
+                                else f"unknown {param} {value}")
+
+
+def criteria_from(scope: Scope, params: dict[str, Any]) -> Criteria:
     """Validate the filter parameters (422 naming a bad value) into Criteria: the values to
-    match, and in `excluded` (by parameter) those a leading `-` excludes."""
+    match, and in `excluded` (by parameter) those a leading `-` excludes. Whether the
+    topics and sessions exist is `check_references`'s to say."""
     topics, not_topics = _signed(params.get("topic"))
     countries, not_countries = _signed(params.get("country"))
     sessions, not_sessions = _signed(params.get("session"))
     languages, not_languages = _signed(params.get("language"))
     types, not_types = _types(params.get("type"), scope)
     precisions, not_precisions = _signed(params.get("date_precision"))
+    ids, not_ids = _ids(params.get("id"))
+    slugs, not_slugs = _lookups("slug", params.get("slug"))
     criteria = Criteria(
         topics=topics, countries=_countries(countries), sessions=sessions,
-        languages=languages, types=types, precisions=precisions,
+        languages=languages, types=types, precisions=precisions, ids=ids,
+        slugs=[slug.lower() for slug in slugs],
         date_from=params.get("date_from"), date_to=params.get("date_to"),
         dated_only=scope.dated_only,
     )
     excluded = {"topic": not_topics, "country": _countries(not_countries),
                 "session": not_sessions, "language": not_languages, "type": not_types,
-                "date_precision": not_precisions}
+                "date_precision": not_precisions, "id": not_ids,
+                "slug": [slug.lower() for slug in not_slugs]}
     criteria.excluded = {name: values for name, values in excluded.items() if values}
-    _unknown(connection, "topic", _TOPICS.c.slug, topics + not_topics)
-    _unknown(connection, "session", _SESSIONS.c.number, sessions + not_sessions)
     if criteria.date_from and criteria.date_to and criteria.date_from > criteria.date_to:
         raise bad_value("date_to", "date_to is before date_from")
     for spec in scope.kinds:
@@ -228,19 +274,20 @@ def _text_query(q: str, scope: Scope) -> fulltext.TextQuery:
     raise BadRequest(f"q: {message}", errors=[{"loc": ["query", "q"], "msg": message}])
 
 
-def _chosen(param: str, value: str | None, allowed: tuple[str, ...]) -> tuple[str, ...]:
-    chosen = csv(value)
-    for name in chosen:
+def chosen(param: str, value: str | None, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """The names of a comma list, each once (400 naming `param` and the allowed names)."""
+    names = csv(value)
+    for name in names:
         if name not in allowed:
             raise BadRequest(f"{param}: unknown value '{name}'; use {', '.join(allowed)}",
                              errors=[{"loc": ["query", param], "msg": f"unknown '{name}'"}])
-    return tuple(dict.fromkeys(chosen))
+    return tuple(dict.fromkeys(names))
 
 
 def parse(connection: Connection, scope: Scope, params: dict[str, Any]) -> ListRequest:
     """The query values of a list route (`params`), validated into a ListRequest."""
     dialect = connection.dialect.name
-    criteria = criteria_from(connection, scope, params)
+    criteria = criteria_from(scope, params)
     shape, values = filters.bind(criteria, scope.kinds, dialect)
     searching = shape.text in SEARCHING
     sort = params.get("sort") or ("relevance" if searching else scope.default_sort)
@@ -264,13 +311,14 @@ def parse(connection: Connection, scope: Scope, params: dict[str, Any]) -> ListR
         criteria=criteria, shape=shape, values=values, dialect=dialect,
         sort=sort, keys=tuple(keys), ranked=ranked,
         nulls=nulls, limit=limit, offset=offset, count=params["count"],
-        fields=_chosen("fields", params.get("fields"), scope.item_fields),
-        facets=_chosen("facets", params.get("facets"), scope.facets),
+        fields=chosen("fields", params.get("fields"), scope.item_fields),
+        facets=chosen("facets", params.get("facets"), scope.facets),
         facet_limit=params["facet_limit"])
 
 
 def parse_filters(connection: Connection, scope: Scope, params: dict[str, Any]
                   ) -> tuple[Shape, dict[str, Any]]:
     """Only the filters (exports and streams take no paging, sort or extras)."""
-    criteria = criteria_from(connection, scope, params)
+    criteria = criteria_from(scope, params)
+    check_references(connection, criteria)
     return filters.bind(criteria, scope.kinds, connection.dialect.name)

@@ -32,7 +32,7 @@ from app.entries.listing.aggregates import version_column
 from app.entries.listing.filters import Shape, entries
 from app.entries.listing.paging import SortKey, keyset_after
 from app.entries.listing.params import HISTOGRAMS
-from app.entries.listing.parse import SEARCHING, Scope, sort_keys
+from app.entries.listing.parse import REFERENCES, SEARCHING, Scope, sort_keys
 
 KEPT = 512  # statements kept per kind of statement (least recently used out first)
 
@@ -242,13 +242,29 @@ def _facets_statement(scope: Scope, shape: Shape, dialect: str, names: tuple[str
     return union_all(*branches).order_by(literal_column("branch"), literal_column("position"))
 
 
+def _referenced(page: Select[Any], named: tuple[str, ...]) -> Select[Any]:
+    """The page with, per filter in `named` (`topic`, `session`), how many of the values
+    bound as `known_<filter>` its reference table holds (`_known_<filter>`): a request that
+    names an unknown topic is told so without a round trip of its own. Uncorrelated scalar
+    subqueries, run once per statement, on the primary key or unique index."""
+    for name in named:
+        column = REFERENCES[name]
+        known = (select(func.count()).select_from(column.table)
+                 .where(column.in_(bindparam(f"known_{name}", expanding=True))))
+        page = page.add_columns(known.scalar_subquery().label(f"_known_{name}"))
+    return page
+
+
 @lru_cache(maxsize=KEPT)
 def page(scope: Scope, shape: Shape, dialect: str, sort: str, ranked: bool,
-         nulls: tuple[bool, ...] | None, mode: str) -> Select[Any]:
-    """The page statement of a request of this shape (`sort`: its canonical text)."""
+         nulls: tuple[bool, ...] | None, mode: str, named: tuple[str, ...] = ()
+         ) -> Select[Any]:
+    """The page statement of a request of this shape (`sort`: its canonical text), checking
+    the reference values of the filters in `named` (see `_referenced`)."""
     keys = sort_keys(sort, dialect)
-    return _counted(_page_statement(scope, shape, dialect, keys, ranked, nulls),
+    stmt = _counted(_page_statement(scope, shape, dialect, keys, ranked, nulls),
                     scope, shape, dialect, mode)
+    return _referenced(stmt, named)
 
 
 @lru_cache(maxsize=KEPT)

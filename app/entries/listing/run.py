@@ -15,7 +15,14 @@ from app.entries.listing import fulltext, plan
 from app.entries.listing.aggregates import Aggregates
 from app.entries.listing.filters import Shape
 from app.entries.listing.paging import encode_cursor
-from app.entries.listing.parse import ListRequest, Scope, parse, parse_filters
+from app.entries.listing.parse import (
+    ListRequest,
+    Scope,
+    check_references,
+    named_references,
+    parse,
+    parse_filters,
+)
 
 INTEGER_FACETS = frozenset({"session", "year"})
 
@@ -62,18 +69,18 @@ def _facets(aggregates: Aggregates, scope: Scope, request: ListRequest,
     return counts, exact
 
 
-def _items(rows: list[dict[str, Any]], request: ListRequest) -> list[dict[str, Any]]:
-    """Rows as items: sort values dropped, highlights added, the sparse fieldset applied."""
-    hidden = [f"_sort{i}" for i in range(len(request.keys))] + ["_total"]
+def _items(rows: list[Any], names: list[str], request: ListRequest) -> list[dict[str, Any]]:
+    """Rows as items: their first `len(names)` columns (the sort values and checks after
+    them dropped), highlights added, the sparse fieldset applied."""
     keep = {"id", "type", "highlights", *request.fields} if request.fields else None
     text = request.criteria.text
     items = []
     for row in rows:
-        for label in hidden:
-            row.pop(label, None)
+        item = dict(zip(names, row))  # noqa: B905 - the row's extra columns are left out
         if text is not None:
-            row["highlights"] = fulltext.highlights(text, row["title"], row.get("summary") or "")
-        items.append(row if keep is None else {k: v for k, v in row.items() if k in keep})
+            item["highlights"] = fulltext.highlights(text, item["title"],
+                                                     item.get("summary") or "")
+        items.append(item if keep is None else {k: v for k, v in item.items() if k in keep})
     return items
 
 
@@ -82,35 +89,44 @@ def page(connection: Connection, scope: Scope, params: dict[str, Any]) -> dict[s
     request = parse(connection, scope, params)
     shape, limit, mode = request.shape, request.limit, request.count
     cap = get_settings().count_cap
+    named = named_references(request.criteria)
     stmt = plan.page(scope, shape, request.dialect, request.sort, request.ranked,
-                     request.nulls, mode)
+                     request.nulls, mode, tuple(named))
     bound = request.values | {"limit": limit + 1, "offset": request.offset,
                               "count_cap": cap + 1}
-    rows = [dict(row) for row in connection.execute(stmt, bound).mappings()]
+    bound |= {f"known_{name}": values for name, values in named.items()}
+    result = connection.execute(stmt, bound)
+    columns = list(result.keys())  # the item's, then `_sort0`…, `_total`, `_known_…` (plan)
+    at = {name: i for i, name in enumerate(columns)}
+    rows = result.all()
+    if named and (not rows or any(rows[0][at[f"_known_{name}"]] < len(set(values))
+                                  for name, values in named.items())):
+        check_references(connection, request.criteria)  # names the unknown value: 422
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None
     if more and rows:
         last = rows[-1]
         next_cursor = encode_cursor(request.keys,
-                                    [last[f"_sort{i}"] for i in range(len(request.keys))])
+                                    [last[at[f"_sort{i}"]] for i in range(len(request.keys))])
     aggregates = None
     if mode == "none":
         total, exact = None, False
-    elif rows and "_total" in rows[0]:  # counted by the page statement itself (plan)
-        counted = rows[0]["_total"]
+    elif rows and "_total" in at:  # counted by the page statement itself (plan)
+        counted = rows[0][at["_total"]]
         total, exact = (cap, False) if counted > cap else (counted, True)
     else:  # exact, a text query's, or no row to carry it (past the end, or no match)
         aggregates = Aggregates(connection)
         total, exact = _count(aggregates, scope, shape, request, mode)
-    result: dict[str, Any] = {"items": _items(rows, request), "total": total,
+    answer: dict[str, Any] = {"items": _items(rows, columns[:at["_sort0"]], request),
+                              "total": total,
                               "total_exact": exact, "limit": limit, "offset": request.offset,
                               "next_cursor": next_cursor}
     if request.facets:
         within_cap = exact if mode == "capped" else None
-        result["facets"], result["facets_exact"] = _facets(
+        answer["facets"], answer["facets_exact"] = _facets(
             aggregates or Aggregates(connection), scope, request, within_cap)
-    return result
+    return answer
 
 
 def stream(connection: Connection, scope: Scope, params: dict[str, Any]
