@@ -65,7 +65,9 @@ def sort_date(dialect: str) -> ColumnElement[Any]:
 COLUMN_WEIGHTS = {"title": 1.0, "summary": 0.4, "search_names": 0.4, "body": 0.2,
                   "search_fields": 0.0}
 # PostgreSQL: the same weights by label, as ts_rank takes them ({D, C, B, A}): title A,
-# summary B, body C, name fields D (search_names, and search_fields, which counts there).
+# summary B, body C, name fields D. `search_fields` is labelled D too (a label per field
+# is what `title:` and the like restrict to, and there are four), so there a name's words
+# count a second time, for less than the first (ts_rank's weights of repeats fall off).
 RANK_WEIGHTS = literal_column("ARRAY[{search_names}, {body}, {summary}, {title}]::real[]"
                               .format(**COLUMN_WEIGHTS))
 
@@ -372,7 +374,8 @@ def _fts5(name: str) -> Select[Any]:
         literal_column("entries_fts").op("MATCH")(bindparam(name, type_=Text())))
 
 
-# A prefix's terms are those from the prefix up to the prefix and the last code point.
+# The terms a prefix begins lie from the prefix (included) to the prefix followed by the
+# last code point (excluded) in the vocabulary's sorted term index.
 _PREFIXED = sql_text(
     "json_each(:fts_prefixes) AS prefix CROSS JOIN entries_fts_instances AS instance"
 ).bindparams(bindparam("fts_prefixes", type_=Text()))
