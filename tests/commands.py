@@ -22,12 +22,13 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# What the commands import before their first statement; a child then imports nothing.
+# What the commands import before their first statement, so a child imports nothing; and
+# the main module (pytest's), which multiprocessing would otherwise run in every child.
 PRELOAD = ["app.cli", "app.core.migrations", "app.core.security", "app.reference.seed",
            "app.loader.seeding", "app.loader.explain", "app.entries.bulk.writer",
            "app.entries.bulk.files", "app.entries.bulk.import_state",
            "app.entries.bulk.transfer", "app.entries.citations", "app.entries.listing.run",
-           "rich.progress", "tests.commands"]
+           "rich.progress", "tests.commands", "__main__"]
 _context = multiprocessing.get_context("forkserver")
 _context.set_forkserver_preload(PRELOAD)
 
