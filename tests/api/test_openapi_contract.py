@@ -18,7 +18,9 @@ database (seeding per operation would cost more than the operations).
 import re
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
+import jsonschema_rs  # schemathesis's own validator
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
@@ -137,10 +139,44 @@ def _bulk_reported_its_bad_items(response: Any, case: Any) -> bool:
         return False
 
 
+def _as_received(schema: dict[str, Any], texts: list[str]) -> Any:
+    """A query parameter's value as the server reads the texts sent for it: a list of them
+    for a repeatable one, else the last; integers where the schema says so."""
+    options = [o for o in schema.get("anyOf", [schema]) if o.get("type") != "null"]
+    listed = next((o["items"] for o in options if o.get("type") == "array"), None)
+    one = listed or (options[0] if options else {})
+    values = [int(t) if one.get("type") == "integer" and re.fullmatch(r"-?\d+", t) else t
+              for t in texts]
+    return values if listed is not None else values[-1]
+
+
+def _only_a_query_that_fits_as_received(response: Any, case: Any) -> bool:
+    """Whether an operation whose only inputs are query parameters got a query that fits
+    their schemas as the server reads it. Every value on the wire is text: a `false` or
+    `1.5` schemathesis puts in place of a repeatable text parameter's list arrives as the
+    one-item list ["false"], a valid one, which its own wire check does not see."""
+    operation = case.operation.definition.raw
+    declared = {p["name"]: p for p in operation.get("parameters", [])}
+    if "requestBody" in operation or any(p["in"] != "query" for p in declared.values()):
+        return False
+    received: dict[str, list[str]] = {}
+    for name, text in parse_qsl(urlsplit(str(response.request.url)).query,
+                                keep_blank_values=True):
+        received.setdefault(name, []).append(text)
+    if not received.keys() <= declared.keys():
+        return False
+    values = {name: _as_received(declared[name]["schema"], texts)
+              for name, texts in received.items()}
+    query = {"type": "object", "properties": {n: p["schema"] for n, p in declared.items()},
+             "required": [n for n, p in declared.items() if p.get("required")]}
+    return jsonschema_rs.validator_for(query, validate_formats=True).is_valid(values)
+
+
 def negative_data_rejection_of_statable_rules(ctx, response, case) -> bool | None:
     """negative_data_rejection, minus a non-atomic bulk reporting the bad items it was sent
-    (a 200, as documented, whose `errors` name them)."""
-    if _bulk_reported_its_bad_items(response, case):
+    (a 200, as documented, whose `errors` name them), and a query that fits once sent."""
+    if (_bulk_reported_its_bad_items(response, case)
+            or _only_a_query_that_fits_as_received(response, case)):
         return None
     return negative_data_rejection(ctx, response, case)
 
@@ -286,3 +322,19 @@ def test_only_a_non_atomic_bulk_listing_its_bad_items_passes_for_refusing_them(c
         response = client.post(path, params=query, json=items, headers=auth)
         case = SimpleNamespace(operation=SimpleNamespace(path=path), query=query)
         assert _bulk_reported_its_bad_items(response, case) is expected, response.text
+
+
+def test_a_query_is_judged_as_the_server_receives_it(contract_schema):
+    """The other narrowing: texts in place of a repeatable text parameter's list fit; text
+    where a number or a date is expected, an undeclared name, or a body do not."""
+    export = SimpleNamespace(operation=contract_schema["/api/v1/search/export"]["GET"])
+
+    def fits(query: str, case: Any = export) -> bool:
+        sent = SimpleNamespace(request=SimpleNamespace(url=f"http://testserver/x?{query}"))
+        return _only_a_query_that_fits_as_received(sent, case)
+
+    assert fits("author=false&source=true&event=1.401298464324817e-45&session=46")
+    assert not fits("session=forty-six")
+    assert not fits("date_from=yesterday")
+    assert not fits("author=x&no_such_parameter=1")
+    assert not fits("", SimpleNamespace(operation=contract_schema["/api/v1/articles"]["POST"]))
