@@ -19,12 +19,10 @@ from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.storage import storage_from_string
 from prometheus_client import Counter
-from sqlalchemy.orm import Session
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
-from app.core.db import get_engine
-from app.core.security import authenticate, hash_key
+from app.core.security import hash_key, look_up
 
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 KEY_CHECK_SECONDS = 60.0
@@ -150,7 +148,7 @@ class KeyCheck:
         if not seen_valid and not await self._spend_lookup(client):
             return False  # this client's lookups are spent: no query, not a key
         try:
-            valid = await to_thread.run_sync(_lookup, secret)
+            valid = await to_thread.run_sync(look_up, secret) is not None
         except Exception:  # the limiter must not fail a request the app could answer
             return False
         self._known[digest] = (self.clock() + self.ttl, valid)
@@ -167,14 +165,6 @@ class KeyCheck:
         """
         counted = await self.windows.hit(self.budget, client)
         return counted is not None and counted.allowed
-
-
-def _lookup(secret: str) -> bool:
-    """Look the key up in the database (runs in a worker thread)."""
-    # The primary, as the write that follows will check the key there; a plain session,
-    # not a write session, so on SQLite it takes no write lock (core.db).
-    with Session(get_engine()) as session:
-        return authenticate(session, secret) is not None
 
 
 def bearer_token(headers: Headers) -> str | None:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
 from app.core.clock import as_utc, utcnow
-from app.core.db import SessionDep
+from app.core.db import get_engine
 from app.core.errors import Unauthorized
 
 KEY_PREFIX = "hrcd_"
@@ -89,18 +89,28 @@ def authenticate(session: Session, secret: str) -> dict[str, Any] | None:
     return dict(row)
 
 
+def look_up(secret: str) -> dict[str, Any] | None:
+    """The active key matching this secret, or None: read on the primary (where the write
+    that follows runs), in a transaction of its own.
+
+    Not in the request's write session: on SQLite that takes the database's write lock as
+    it begins (app.core.db), and a bulk upload would hold the lock from its headers on,
+    while its body streams in, instead of from its first write."""
+    with Session(get_engine()) as session:
+        return authenticate(session, secret)
+
+
 _bearer = HTTPBearer(auto_error=False, description="An API key from `hrc-digest keys create`.")
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="hrc-digest"'}
 
 
 def require_writer(
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> dict[str, Any]:
     """The calling key, or 401 with a Bearer challenge."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("writes need 'Authorization: Bearer <api key>'", headers=_CHALLENGE)
-    key = authenticate(session, credentials.credentials)
+    key = look_up(credentials.credentials)
     if key is None:
         raise Unauthorized(
             "the API key is not valid (unknown, revoked or expired)",

@@ -6,11 +6,13 @@ Update is Create with every field optional, Public is Create plus the
 server-managed fields.
 """
 
+import types
 from collections.abc import Iterable, Sequence
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 
 from app.entries import fields as f
 
@@ -100,6 +102,39 @@ def _optional(info: FieldInfo, nullable: bool) -> tuple[Any, Any]:
     return inner, f.omittable(**documented)
 
 
+def _not_a_boolean(kind: str, message: str) -> BeforeValidator:
+    """Refuse JSON's true and false where a number is expected: pydantic's lax mode reads
+    them as 1 and 0, which the document's `integer` and `number` do not allow."""
+    def check(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise PydanticCustomError(kind, message)
+        return value
+
+    return BeforeValidator(check)
+
+
+_NUMBERS = {int: _not_a_boolean("int_type", "Input should be a valid integer"),
+            float: _not_a_boolean("float_type", "Input should be a valid number")}
+
+
+def _number_fields(*models: type[BaseModel]) -> dict[str, tuple[Any, FieldInfo]]:
+    """The numeric fields of these models (the first model's field wins a name), each with
+    its check against booleans, as `create_model` takes fields."""
+    fields: dict[str, FieldInfo] = {}
+    for model in reversed(models):
+        fields |= model.model_fields
+    found = {}
+    for name, info in fields.items():
+        held = info.annotation
+        if get_origin(held) in (Union, types.UnionType):  # `X | None`
+            held = next((a for a in get_args(held) if a is not type(None)), held)
+        if get_origin(held) is Annotated:
+            held = get_args(held)[0]
+        if held in _NUMBERS:
+            found[name] = (Annotated[info.annotation, _NUMBERS[held]], info)
+    return found
+
+
 def build_family(
     *, title: str, type_name: str, kind_fields: type[BaseModel], example: dict[str, Any],
     not_null: frozenset[str] = frozenset(),
@@ -112,6 +147,7 @@ def build_family(
         f"{title}Create",
         __base__=(kind_fields, EntryIn),
         __config__=None,
+        **_number_fields(kind_fields, EntryIn),
     )
     create.model_config["json_schema_extra"] = {"examples": [example]}
     create.model_rebuild(force=True)

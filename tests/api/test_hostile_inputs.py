@@ -1,7 +1,8 @@
 """Hostile input that used to reach the database: forged cursors, NUL in any parameter or
-body field, null for a field its column cannot hold, and an export while the database is
-down. Each is a 4xx (or a 503 with Retry-After) problem naming what is wrong, never a 500,
-on both engines (PostgreSQL refuses NUL in text, so most of these failed only there).
+body field, null for a field its column cannot hold, a boolean for a number, and an export
+while the database is down. Each is a 4xx (or a 503 with Retry-After) problem naming what
+is wrong, never a 500, on both engines (PostgreSQL refuses NUL in text, so most of these
+failed only there).
 """
 
 import base64
@@ -261,6 +262,35 @@ def test_nul_in_any_text_field_of_an_entry_body_is_422_naming_it(client, auth, s
         bulk = client.post(f"{base}/bulk", content=f"[{body}]", headers=auth | JSON)
         assert_problem(bulk, 422, "nothing was written")
         assert name in bulk.json()["errors"][0]["detail"]
+    assert client.get(location).json()["version"] == 1
+
+
+def _number_fields(schema: dict[str, Any]) -> list[str]:
+    """Properties of a request schema holding a number (an integer or any number)."""
+    return [name for name, prop in schema["properties"].items()
+            if any(option.get("type") in ("integer", "number")
+                   for option in prop.get("anyOf", [prop]))]
+
+
+@pytest.mark.parametrize("spec", KINDS, ids=KIND_IDS)
+def test_true_or_false_in_any_number_field_of_an_entry_body_is_422_naming_it(client, auth,
+                                                                             spec):
+    """JSON's booleans are no numbers, though pydantic's lax mode would read them as 1, 0."""
+    components = client.get("/openapi.json").json()["components"]["schemas"]
+    fields = _number_fields(components[f"{spec.title}Create"])
+    assert "session" in fields
+    base = f"/api/v1/{spec.plural}"
+    location = client.post(base, json=sample(spec), headers=auth).headers["location"]
+    for name in fields:
+        for value in (True, False):
+            body = sample(spec, **{name: value})
+            for method, url, sent in (("POST", base, body), ("PUT", location, body),
+                                      ("PATCH", location, {name: value})):
+                response = client.request(method, url, json=sent, headers=auth)
+                assert_problem(response, 422, f"body.{name}")
+            bulk = client.post(f"{base}/bulk", json=[body], headers=auth)
+            assert_problem(bulk, 422, "nothing was written")
+            assert bulk.json()["errors"][0]["detail"].startswith(f"{name}: ")
     assert client.get(location).json()["version"] == 1
 
 

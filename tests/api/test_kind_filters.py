@@ -1,7 +1,7 @@
 """Every kind field a list shows that can be filtered by nature has a working filter.
 
 The fields are walked from each kind's spec (no kind is named here): a text, enum,
-list-of-text or integer-reference field must have a `FieldFilter` whose parameter finds
+list-of-text, integer or integer-reference field must have a `FieldFilter` whose parameter finds
 the entry holding a value (text case-insensitively), finds any of several values, and
 leaves out the entry holding another value. A reference named by slug (a statement's
 `event`) needs a filter by that slug, besides the one by id.
@@ -16,7 +16,7 @@ import pytest
 from app.entries.registry import KINDS
 from app.entries.spec import KindSpec
 
-Nature = Literal["text", "enum", "list", "reference", "slug"]
+Nature = Literal["text", "enum", "list", "integer", "reference", "slug"]
 
 
 def _bare(annotation: Any) -> Any:
@@ -40,6 +40,8 @@ def _nature(spec: KindSpec, name: str) -> Nature | None:
         return "list"
     if annotation is str:
         return "text"
+    if annotation is int:
+        return "integer"
     return None
 
 
@@ -73,6 +75,11 @@ def _values(client, auth, spec: KindSpec, name: str, nature: Nature) -> tuple[An
         return [f"Probe One {name}"], [f"Probe Two {name}"]
     if nature == "text":
         return f"Probe One {name}", f"Probe Two {name}"
+    if nature == "integer":  # above the field's lower bound, and above 0 (-n excludes n)
+        bounds = spec.create_model.model_fields[name].metadata
+        low = max([0, *(getattr(b, "ge", getattr(b, "gt", 0) + 1) for b in bounds
+                        if hasattr(b, "ge") or hasattr(b, "gt"))])
+        return low + 1, low + 2
     reference = spec.reference_slugs.get(name, name)
     target = next(s for s in KINDS if s.type == spec.references[reference])
     linked = []

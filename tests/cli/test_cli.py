@@ -2,22 +2,25 @@
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.commands import hrc_digest, started
 from tests.databases import ROOT, new_database_url
+
+
+def environment(database_url: str) -> dict[str, str]:
+    """The environment of a command on this database."""
+    return os.environ | {"DATABASE_URL": database_url,
+                         "HRC_DIGEST_SEED_DIR": str(ROOT / "seed_data")}
 
 
 def run(*args: str, database_url: str, timeout: int = 120, cwd: Path = ROOT
         ) -> subprocess.CompletedProcess:
-    """Run the CLI in a child process against a database, in a folder."""
-    env = os.environ | {"DATABASE_URL": database_url,
-                        "HRC_DIGEST_SEED_DIR": str(ROOT / "seed_data")}
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True,
-                          text=True, env=env, cwd=cwd, timeout=timeout)
+    """Run the CLI in a child process against a database, in a folder (tests.commands)."""
+    return hrc_digest(environment(database_url), *args, cwd=cwd, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +62,9 @@ def test_keys_create_list_revoke(fresh_url):
     assert again.stderr.strip() == f"error: no active key with id {key_id}"
 
 
+# These two start `python -m app.cli` itself: the whole process, start-up included.
 def test_unreachable_database_is_one_line_exit_1():
-    result = run("keys", "list", database_url="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    result = started(environment("postgresql+psycopg://nobody@127.0.0.1:1/none"), "keys", "list")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
@@ -68,7 +72,7 @@ def test_unreachable_database_is_one_line_exit_1():
 
 
 def test_bad_database_url_is_one_line_exit_1():
-    result = run("migrate", database_url="mysql://x@localhost/db")
+    result = started(environment("mysql://x@localhost/db"), "migrate")
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1
     assert "DATABASE_URL" in result.stderr

@@ -1,7 +1,9 @@
 """The hrc-digest command run from a folder outside the repository, as a new user runs it.
 
 The environment carries no HRC_DIGEST_SEED_DIR: reference data must come from the
-installed package. Every command's stderr is checked for warnings.
+installed package. Every command's stderr is checked for warnings. The first migration
+and the packaged page's dry run start `python -m app.cli` from that folder, start-up and
+all; the other commands run in child processes that skip it (tests.commands).
 """
 
 import json
@@ -16,6 +18,7 @@ import pytest
 import rispy
 
 from app.core.db import describe_database
+from tests.commands import started
 from tests.databases import IS_POSTGRES, new_database_url
 from tests.process.server import Server, cli
 
@@ -29,9 +32,10 @@ def environment(database_url: str | None, **settings: str) -> dict[str, str]:
     return env | ({"DATABASE_URL": database_url} if database_url else {}) | settings
 
 
-def run(folder: Path, database_url: str | None, *args: str) -> subprocess.CompletedProcess:
+def run(folder: Path, database_url: str | None, *args: str, start=cli
+        ) -> subprocess.CompletedProcess:
     """`hrc-digest ARGS` in `folder`; fails the test on any warning in its stderr."""
-    result = cli(environment(database_url), *args, cwd=folder, timeout=120)
+    result = start(environment(database_url), *args, cwd=folder, timeout=120)
     assert "Warning" not in result.stderr, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     return result
@@ -55,7 +59,7 @@ def folder(tmp_path_factory) -> Path:
 def url(folder) -> str:
     """A fresh database, migrated from that folder."""
     database = new_database_url()
-    migrated = run(folder, database, "migrate")
+    migrated = run(folder, database, "migrate", start=started)
     assert migrated.returncode == 0, migrated.stderr
     assert "'topics': 14" in migrated.stdout  # the packaged topics.toml
     return database
@@ -99,7 +103,7 @@ def test_import_then_export(folder, url):
 
 
 def test_seed_dry_run_from_elsewhere_prints_the_packaged_page(folder, url):
-    result = run(folder, url, "seed", "--dry-run")
+    result = run(folder, url, "seed", "--dry-run", start=started)
     assert result.returncode == 0, result.stderr
     records = json.loads(result.stdout)
     assert len(records) == 26

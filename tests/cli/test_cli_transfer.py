@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.cli.test_cli import run
+from tests.commands import hrc_digest
 from tests.databases import ROOT, new_database_url
 
 
@@ -172,9 +173,7 @@ def test_state_dir_option_and_its_environment_variable(url, tmp_path):
         "run: hrc-digest import work/state/placed.ndjson.rejected.ndjson --kind articles "
         "--on-conflict skip")
     env = os.environ | {"DATABASE_URL": url, "HRC_DIGEST_STATE_DIR": str(tmp_path / "from-env")}
-    from_env = subprocess.run([sys.executable, "-m", "app.cli", "import", str(data), "--kind",
-                               "articles"], env=env, cwd=tmp_path, capture_output=True,
-                              timeout=120)
+    from_env = hrc_digest(env, "import", str(data), "--kind", "articles", cwd=tmp_path)
     assert from_env.returncode == 1
     assert (tmp_path / "from-env" / "placed.ndjson.errors.ndjson").is_file()
 

@@ -3,7 +3,6 @@
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from sqlalchemy import create_engine, text
 
 from app.entries.registry import KINDS
 from app.loader import seeding
+from tests.commands import hrc_digest
 from tests.databases import ROOT, new_database_url
 from tests.helpers import kind_counts
 
@@ -99,8 +99,7 @@ def test_a_kind_override_moves_the_entry_without_a_copy(db, client, tmp_path):
 
 def run_cli(*args: str, database_url: str) -> subprocess.CompletedProcess:
     env = os.environ | {"DATABASE_URL": database_url, "HRC_DIGEST_SEED_DIR": str(SEED_DIR)}
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True,
-                          text=True, env=env, cwd=ROOT, timeout=120)
+    return hrc_digest(env, *args)
 
 
 def count_entries(database_url: str) -> int:

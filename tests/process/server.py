@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.commands import hrc_digest
 from tests.databases import ROOT
 
 
@@ -38,9 +39,8 @@ def server_env(database_url: str, **settings: str) -> dict[str, str]:
 
 def cli(env: dict[str, str], *args: str, timeout: float = 60,
         cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    """Run `hrc-digest ARGS` to completion (in the repository unless told)."""
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    """Run `hrc-digest ARGS` to completion (in the repository unless told; tests.commands)."""
+    return hrc_digest(env, *args, cwd=cwd, timeout=timeout)
 
 
 def create_key(env: dict[str, str], name: str = "load") -> str:

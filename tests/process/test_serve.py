@@ -1,14 +1,12 @@
 """`hrc-digest serve --workers 2` on one database: a real server in child processes."""
 
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from tests.databases import ROOT, new_database_url
-from tests.process.server import create_key, running, server_env
+from tests.databases import new_database_url
+from tests.process.server import cli, create_key, running, server_env
 
 
 @pytest.fixture(scope="module")
@@ -61,21 +59,16 @@ def test_same_slug_from_two_workers_creates_one(server):
     assert set(statuses) <= {201, 409}
 
 
-def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
-
-
 def test_revoked_key_is_refused_by_every_worker_at_once(server):
     base, _, env = server
-    created = _cli(env, "keys", "create", "to-revoke")
+    created = cli(env, "keys", "create", "to-revoke")
     secret = created.stdout.split()[-1]
     key_id = created.stdout.split()[2]
     headers = {"Authorization": f"Bearer {secret}"}
     payload = {"title": "Before revocation"}
     assert httpx.post(f"{base}/api/v1/articles", json=payload, headers=headers,
                       timeout=10).status_code == 201
-    assert _cli(env, "keys", "revoke", key_id).returncode == 0
+    assert cli(env, "keys", "revoke", key_id).returncode == 0
     # Many requests so that both workers answer some of them.
     statuses = {httpx.post(f"{base}/api/v1/articles", json={"title": f"after {i}"},
                            headers=headers, timeout=10).status_code for i in range(12)}

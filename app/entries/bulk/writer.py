@@ -34,7 +34,6 @@ from sqlalchemy.orm import Session
 from app.core.clock import utcnow
 from app.core.errors import ServiceUnavailable
 from app.entries import repository as repo
-from app.entries.bulk import postgres as bulk_postgres
 from app.entries.bulk.statistics import StatisticsRefresh
 from app.entries.fields import PLACEMENT_DERIVED
 from app.entries.references import reference_problems
@@ -176,7 +175,14 @@ class BulkWriter:
         self.report = BulkReport()
         postgres = session.get_bind().dialect.name == "postgresql"
         # The engine's batch writes: COPY on PostgreSQL, executemany statements on SQLite.
-        self.store = bulk_postgres if postgres else repo
+        # Imported here: a process on SQLite never loads psycopg (a third of a worker's
+        # imports on a server's start).
+        if postgres:
+            from app.entries.bulk import postgres as bulk_postgres
+
+            self.store = bulk_postgres
+        else:
+            self.store = repo
         # Writing behind pays where the database server does the work; SQLite writes in
         # this process, taking the GIL back between rows (measured 10 % slower so).
         self.behind = postgres
