@@ -4,7 +4,6 @@ import dataclasses
 import itertools
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -17,6 +16,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from app.core.config import get_settings
 from app.core.db import ReadDep, SessionDep, read_transaction
 from app.core.errors import NotAcceptable, Unprocessable, problem_responses
+from app.core.links import page_links
 from app.core.negotiation import preferred
 from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
@@ -85,14 +85,10 @@ def _entry_response(row: dict[str, Any], status_code: int = 200,
     return FastJSONResponse(row, status_code=status_code, headers=tag | (headers or {}))
 
 
-def _next_link(request: Request, cursor: str | None) -> dict[str, str]:
-    """RFC 8288 Link to the next page: same query, offset replaced by the cursor."""
-    if cursor is None:
-        return {}
-    params = [(k, v) for k, v in request.query_params.multi_items()
-              if k not in ("cursor", "offset")]
-    query = urlencode([*params, ("cursor", cursor)])
-    return {"Link": f'<{request.url.path}?{query}>; rel="next"'}
+def list_response(request: Request, page: dict[str, Any]) -> FastJSONResponse:
+    """A list page as JSON, with its `Link` header (first, prev, next)."""
+    return FastJSONResponse(page, headers=page_links(
+        request, page["next_cursor"], page["offset"], page["limit"]))
 
 
 def list_params(spec: KindSpec) -> list:
@@ -271,8 +267,8 @@ def _detail(request: Request, engine: Engine, spec: KindSpec, key: tuple[str, An
 def build_router(spec: KindSpec) -> APIRouter:
     """GET/POST /{kind}, GET/PUT/PATCH/DELETE /{kind}/{id} for one kind."""
     router = api_router(f"/{spec.plural}", tags=[spec.plural])
-    create_model, update_model, public_model = (
-        spec.create_model, spec.update_model, spec.public_model)
+    create_model, replace_model, update_model, public_model = (
+        spec.create_model, spec.replace_model, spec.update_model, spec.public_model)
     read_errors = problem_responses(400, 404, 422, 503)
     write_errors = problem_responses(400, 401, 404, 409, 412, 422, 503)
 
@@ -288,7 +284,7 @@ def build_router(spec: KindSpec) -> APIRouter:
             page = run.page(connection, scope, values)
             if included:
                 embedding.embed(connection, included, page["items"])
-        return FastJSONResponse(page, headers=_next_link(request, page["next_cursor"]))
+        return list_response(request, page)
 
     router.add_api_route(
         "", list_entries, methods=["GET"], response_model=Page,
@@ -341,7 +337,7 @@ def build_router(spec: KindSpec) -> APIRouter:
                 responses=write_errors, operation_id=f"replace_{spec.type}")
     def replace_entry(
         session: SessionDep, _key: WriterDep, entry_id: EntryId,
-        payload: Annotated[create_model, Body()],  # type: ignore[valid-type]
+        payload: Annotated[replace_model, Body()],  # type: ignore[valid-type]
         if_match: IfMatch = None,
     ) -> Response:
         return _entry_response(service.replace(session, spec, entry_id, payload, if_match))

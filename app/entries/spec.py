@@ -62,6 +62,7 @@ class KindSpec:
     description: str = ""
 
     create_model: type[BaseModel] = field(init=False)
+    replace_model: type[BaseModel] = field(init=False)
     update_model: type[BaseModel] = field(init=False)
     public_model: type[BaseModel] = field(init=False)
 
@@ -77,11 +78,12 @@ class KindSpec:
             if reference not in self.references or alias not in self.kind_fields.model_fields:
                 raise ValueError(f"{self.type}: alias '{alias}' needs a kind field and a "
                                  f"reference '{reference}'")
-        create, update, public = build_family(
+        create, replace, update, public = build_family(
             title=self.title, type_name=self.type, kind_fields=self.kind_fields,
             example=self.example, not_null=self.not_null_fields(),
         )
         object.__setattr__(self, "create_model", create)
+        object.__setattr__(self, "replace_model", replace)
         object.__setattr__(self, "update_model", update)
         object.__setattr__(self, "public_model", public)
 

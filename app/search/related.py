@@ -7,6 +7,8 @@ from sqlalchemy.dialects import postgresql
 
 from app.entries.listing import fulltext
 from app.entries.listing.filters import entries, entry_countries, entry_topics, fts_table
+from app.entries.registry import KINDS
+from app.entries.repository import href
 
 TOPIC_WEIGHT, COUNTRY_WEIGHT, SESSION_WEIGHT, TEXT_WEIGHT = 3, 2, 1, 2
 TITLE_TERMS = 8
@@ -57,7 +59,7 @@ def related(connection: Connection, entry: dict[str, Any], limit: int) -> list[d
         return []
     score = cast(score, Integer).label("score")
     stmt = (select(entries.c.id, entries.c.type, entries.c.slug, entries.c.title,
-                   entries.c.date, entries.c.summary, score)
+                   entries.c.date, entries.c.summary, href(KINDS), score)
             .where(entries.c.id != entry["id"], or_(*reasons))
             .order_by(score.desc(), entries.c.date.desc().nulls_last(), entries.c.id.desc())
             .limit(limit))

@@ -27,10 +27,10 @@ from app.entries.listing.parse import SORT_KEYS, Scope
 from app.entries.registry import BY_PLURAL, BY_TYPE, KINDS
 from app.entries.router import (
     CITATION_FORMATS,
-    _next_link,
     citation_export,
     export_params,
     export_query,
+    list_response,
 )
 from app.entries.schemas import Page
 from app.search.related import related
@@ -46,13 +46,14 @@ PLACEMENT_COLUMNS = ("date", "date_precision", "date_from", "date_to")
 
 
 def _select(columns: tuple[str, ...]) -> Any:
-    return lambda: select(*(entries.c[name] for name in columns))
+    """The entries' `columns`, then each one's `href` (by its type)."""
+    return lambda: select(*(entries.c[name] for name in columns), repo.href(KINDS))
 
 
 SEARCH = Scope("search", KINDS, None, _select((*SEARCH_COLUMNS, *PLACEMENT_COLUMNS)),
-               (*SEARCH_COLUMNS, *PLACEMENT_COLUMNS), ALL_FACETS)
-TIMELINE = Scope("timeline", KINDS, None, _select(TIMELINE_COLUMNS), TIMELINE_COLUMNS,
-                 ALL_FACETS, default_sort="date", dated_only=True)
+               (*SEARCH_COLUMNS, *PLACEMENT_COLUMNS, "href"), ALL_FACETS)
+TIMELINE = Scope("timeline", KINDS, None, _select(TIMELINE_COLUMNS),
+                 (*TIMELINE_COLUMNS, "href"), ALL_FACETS, default_sort="date", dated_only=True)
 
 
 def _params(scope: Scope) -> list[Param]:
@@ -69,7 +70,7 @@ def _register(path: str, scope: Scope, summary: str, description: str) -> None:
     def endpoint(request: Request, engine: ReadDep, query: ScopeQuery) -> Response:
         with engine.connect() as connection:
             page = run.page(connection, scope, query.model_dump(by_alias=True))
-        return FastJSONResponse(page, headers=_next_link(request, page["next_cursor"]))
+        return list_response(request, page)
 
     endpoint.__name__ = f"{scope.name}_entries"
     router.add_api_route(path, endpoint, methods=["GET"],
