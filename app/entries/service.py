@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from app.core.clock import as_utc, utcnow
+from app.core.compression import coded_tag
 from app.core.errors import BadRequest, Conflict, NotFound, PreconditionFailed, Unprocessable
 from app.entries import repository as repo
 from app.entries.fields import PLACEMENT_DERIVED, PLACEMENT_INPUT
@@ -151,9 +152,16 @@ def _for_write(session: Session, spec: KindSpec, entry_id: int, if_match: str | 
     if not repo.lock_entry(session, spec, entry_id, delete=delete):
         raise NotFound(f"{spec.type} {entry_id} does not exist")
     current = get(session, spec, entry_id)
-    if tags is not None and "*" not in tags and etag(current) not in tags:
+    if tags is not None and "*" not in tags and not tags & current_tags(current):
         raise _stale(current)
     return current
+
+
+def current_tags(row: dict[str, Any]) -> set[str]:
+    """The strong tags of an entry's current representations: its JSON as is, and gzipped
+    (what a GET gave a client that accepts gzip, app.core.compression)."""
+    tag = etag(row)
+    return {tag, coded_tag(tag)}
 
 
 def _stale(current: dict[str, Any]) -> PreconditionFailed:
