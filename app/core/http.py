@@ -18,8 +18,8 @@ Starlette's CORS layer sits between the two, so every answer the inner layer giv
    Cache-Control, and 304 when `If-None-Match` names it. Streamed bodies get neither;
 6. gzip when the client accepts it, whole bodies and streamed ones alike, with the
    compressed representation's own ETag (`app.core.compression`). An answer that could
-   be compressed carries `Vary: Accept-Encoding`; a request without Accept-Encoding
-   costs one header look-up more.
+   be compressed carries `Vary: Accept-Encoding`; for a request without Accept-Encoding
+   that header and a few look-ups are all it costs.
 """
 
 import logging

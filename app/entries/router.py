@@ -173,7 +173,7 @@ def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
         summary=f"Bulk upsert {spec.plural} by slug",
         description=f"Up to {MAX_ITEMS:,} items as a JSON array or NDJSON "
                     "(`application/x-ndjson`, streamed). Items may be exported records "
-                    "(`id`, timestamps and `version` are ignored; `provenance` is kept). "
+                    "(`id`, `href`, timestamps and `version` are ignored; `provenance` is kept). "
                     "Sending the same payload again reports every item `unchanged`. A "
                     "request that deadlocks with concurrent writes is run again, whole, "
                     "up to 3 times; then 503 with `Retry-After`, nothing written.",
