@@ -9,6 +9,7 @@ column and its GIN index on PostgreSQL).
 import datetime as dt
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -23,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 ENTRY_COLUMNS = ("id", "type", "slug", "title", "summary", "body", "url", "language", "session",
-                 "date", "topics", "countries", "search_names", "provenance", "created_at",
-                 "updated_at", "version", "date_precision", "date_from", "date_to")
+                 "date", "topics", "countries", "search_names", "search_fields", "provenance",
+                 "created_at", "updated_at", "version", "date_precision", "date_from", "date_to")
 DETAIL_COLUMNS = {
     "article": ("articles", ("id", "source", "authors", "genre")),
     "event": ("events", ("id", "event_type", "ends_on", "location", "format", "organizers")),
@@ -35,6 +36,7 @@ PRIMARY_DATE = {"article": "published_on", "event": "starts_on", "statement": "d
 NAME_FIELDS = {"article": ("source", "authors"), "event": ("organizers", "location"),
                "statement": ("speaker", "speaker_role", "speaker_affiliation")}
 JSON_DETAIL = {"authors", "organizers"}
+WORD = re.compile(r"[^\W_]+")  # a word as full-text search splits them
 
 
 def is_sqlite(url: str) -> bool:
@@ -193,15 +195,22 @@ def country_codes(conn: Any) -> list[str]:
     return [row[0] for row in conn.execute("SELECT code FROM countries ORDER BY code")]
 
 
-def _search_names(record: dict[str, Any]) -> str:
-    parts: list[str] = []
+def _names(record: dict[str, Any]) -> Iterator[tuple[str, list[str]]]:
+    """Each name field of the record's kind with its values."""
     for name in NAME_FIELDS[record["type"]]:
         value = record.get(name)
-        if isinstance(value, list):
-            parts.extend(value)
-        elif value:
-            parts.append(str(value))
-    return " ".join(parts)
+        yield name, value if isinstance(value, list) else [str(value)] if value else []
+
+
+def _search_names(record: dict[str, Any]) -> str:
+    return " ".join(v for _, values in _names(record) for v in values)
+
+
+def _search_fields(record: dict[str, Any]) -> str:
+    """As app/entries/listing/fulltext.py `field_text` has it: each word after its field's
+    marker (`zzspeakerzz Chen zzspeakerzz Xu`)."""
+    return " ".join(f"zz{name.replace('_', '')}zz {word}" for name, values in _names(record)
+                    for value in values for word in WORD.findall(value))
 
 
 def table_rows(record: dict[str, Any], sqlite: bool) -> tuple[tuple, tuple, list, list]:
@@ -216,7 +225,8 @@ def table_rows(record: dict[str, Any], sqlite: bool) -> tuple[tuple, tuple, list
     entry = (record["id"], kind, record["slug"], record["title"], record["summary"],
              record["body"], record["url"], record["language"], record["session"],
              stored_day, json.dumps(record["topics"]),
-             json.dumps(record["countries"]), _search_names(record), None, stamp, stamp, 1,
+             json.dumps(record["countries"]), _search_names(record), _search_fields(record), None,
+             stamp, stamp, 1,
              "day" if day else "unknown", stored_day, stored_day)
     _, columns = DETAIL_COLUMNS[kind]
     detail = tuple(json.dumps(record[c]) if c in JSON_DETAIL else

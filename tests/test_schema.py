@@ -1,5 +1,7 @@
 """The schema: migrations match the models, and every kind's model family is derived alike."""
 
+import json
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -185,5 +187,75 @@ def test_date_precision_migration_places_existing_entries_and_reverts():
             kept = connection.execute(text("SELECT id, date FROM entries ORDER BY id")).all()
         assert [(row[0], row[1] and str(row[1])) for row in kept] == [
             (1, day), (2, None), (3, None), (4, None), (5, None)]
+    finally:
+        engine.dispose()
+
+
+def _text_matches(connection, query) -> list[int]:
+    """Ids of the entries the engine's own index matches for a parsed query."""
+    from sqlalchemy import text
+
+    from app.entries.listing import fulltext
+
+    if connection.dialect.name == "postgresql":
+        sql = ("SELECT id FROM entries WHERE search_vector @@ to_tsquery('english', :q) "
+               "ORDER BY id")
+        return list(connection.scalars(text(sql), {"q": fulltext.to_tsquery_text(query)}))
+    sql = "SELECT rowid FROM entries_fts WHERE entries_fts MATCH :q ORDER BY rowid"
+    return list(connection.scalars(text(sql), {"q": fulltext.to_fts5(query)}))
+
+
+def test_fielded_search_migration_fills_search_fields_and_reverts():
+    """0011 gives existing entries their `search_fields` as the app writes it, indexed on
+    either engine; downgrading drops it and leaves the old index searchable."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from app.entries.listing import fulltext
+    from app.entries.registry import BY_TYPE
+    from app.entries.repository import search_texts
+
+    records = [  # each entry's detail row: its name fields, and what may not be NULL
+        (1, "statement", {"speaker": "Chen Xu", "speaker_role": "Adviser to Li Qiang",
+                          "speaker_affiliation": None, "statement_type": "speech"}),
+        (2, "article", {"source": "Xinhua", "authors": ["Chen Xu", "Wang Fang"],
+                        "genre": "news"}),
+        (3, "event", {"organizers": ["Geneva Forum"], "location": "Beijing",
+                      "event_type": "forum", "format": "online"}),
+    ]
+    config, engine = database_at("0010")
+    try:
+        with engine.begin() as connection:
+            for entry_id, kind, detail in records:
+                spec = BY_TYPE[kind]
+                connection.execute(text(
+                    "INSERT INTO entries (id, type, slug, title, summary, language, topics, "
+                    "countries, search_names, created_at, updated_at, version) VALUES "
+                    "(:id, :type, :slug, 'T', '', 'en', '[]', '[]', :names, :at, :at, 1)"),
+                    {"id": entry_id, "type": kind, "slug": f"e{entry_id}", "at": "2021-01-01",
+                     "names": search_texts(spec, detail)["search_names"]})
+                columns = ", ".join(detail)
+                cast = connection.dialect.name == "postgresql"  # JSON text on SQLite
+                values = ", ".join(f"CAST(:{n} AS JSON)" if cast and isinstance(v, list)
+                                   else f":{n}" for n, v in detail.items())
+                connection.execute(text(
+                    f"INSERT INTO {spec.detail_table.name} (id, {columns}) "
+                    f"VALUES (:id, {values})"),
+                    {"id": entry_id} | {n: json.dumps(v) if isinstance(v, list) else v
+                                        for n, v in detail.items()})
+        command.upgrade(config, "head")
+        with engine.connect() as connection:
+            stored = dict(connection.execute(text("SELECT id, search_fields FROM entries")).all())
+            assert stored == {entry_id: search_texts(BY_TYPE[kind], detail)["search_fields"]
+                              for entry_id, kind, detail in records}
+            fields = ("title", "speaker", "speaker_role", "authors", "organizers")
+            assert _text_matches(connection, fulltext.parse('speaker:"chen xu"', fields)) == [1]
+            assert _text_matches(connection, fulltext.parse("authors:chen", fields)) == [2]
+            assert _text_matches(connection, fulltext.parse("speaker_role:qiang", fields)) == [1]
+            assert _text_matches(connection, fulltext.parse("organizers:gene*", fields)) == [3]
+        command.downgrade(config, "0010")
+        assert "search_fields" not in {c["name"] for c in inspect(engine).get_columns("entries")}
+        with engine.connect() as connection:
+            assert _text_matches(connection, fulltext.parse('"chen xu"')) == [1, 2]
     finally:
         engine.dispose()

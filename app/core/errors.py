@@ -126,17 +126,26 @@ def problem_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """Render a problem document."""
+    body = problem_body(status, detail, request.url.path, title=title, code=code,
+                        errors=errors)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def problem_body(status: int, detail: str, instance: str, *, title: str | None = None,
+                 code: str | None = None, errors: list[dict[str, Any]] | None = None
+                 ) -> dict[str, Any]:
+    """A problem document: what an error answers (and its example in the OpenAPI document)."""
     default_title, default_code = _STATUS_CODES.get(status, ("Error", "error"))
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + (code or default_code),
         "title": title or default_title,
         "status": status,
         "detail": detail,
-        "instance": request.url.path,
+        "instance": instance,
     }
     if errors is not None:
         body["errors"] = errors
-    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+    return body
 
 
 def _loc_text(loc: list[str | int]) -> str:
@@ -311,13 +320,21 @@ _DESCRIPTIONS = {
 }
 
 
-def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries for the problem statuses a route can return."""
+def problem_responses(*codes: int, examples: dict[int, dict[str, Any]] | None = None
+                      ) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the problem statuses a route can return.
+
+    `examples`: by status, what the route's own example says (`detail`, and `errors`,
+    `code` or `title` where they differ from the status's); app.core.openapi completes
+    each status's example, giving the others one of its own.
+    """
+    examples = examples or {}
     return {
         code: {
             "model": Problem,
             "description": _DESCRIPTIONS.get(code, _STATUS_CODES.get(code, ("Error",))[0]),
-            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}
+                        | ({"example": examples[code]} if code in examples else {})},
         }
         for code in codes
     }

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Union
 
-from pydantic import BaseModel, create_model
+from pydantic import BaseModel, ConfigDict, create_model
 from sqlalchemy import Connection, Select, bindparam, func, select
 
 from app.entries.fields import omittable
@@ -92,7 +92,9 @@ def detail_query(spec: KindSpec) -> Callable[..., tuple[Relation, ...]]:
     param = include_param(spec)
     DetailQuery = query_values(f"get_{spec.type}_query", [param] if param else [])
 
-    def included(query: DetailQuery) -> tuple[Relation, ...]:  # type: ignore[valid-type]
+    # Async without I/O: FastAPI calls it on the event loop (a plain `def` would cost every
+    # detail request a second hand-off to a worker thread).
+    async def included(query: DetailQuery) -> tuple[Relation, ...]:  # type: ignore[valid-type]
         return requested(spec, query.model_dump(by_alias=True).get("include"))
 
     return included
@@ -157,4 +159,13 @@ def detail_model(spec: KindSpec) -> type[BaseModel]:
         said = existing.description if existing is not None and existing.description else ""
         fields[name] = (annotation, omittable(description=(
             f"{said} With `include={name}`: {_described(relation)}.").strip()))
-    return create_model(f"{spec.title}Detail", __base__=spec.public_model, **fields)
+    added = [name for name in fields if name not in spec.public_model.model_fields]
+
+    def optional_relations(schema: dict[str, Any]) -> None:
+        """The public model's fields are always answered (required); an included
+        relation that is not one of them only with `include`."""
+        schema["required"] = [name for name in schema.get("required", []) if name not in added]
+
+    base = type(f"{spec.title}DetailBase", (spec.public_model,),
+                {"model_config": ConfigDict(json_schema_extra=optional_relations)})
+    return create_model(f"{spec.title}Detail", __base__=base, **fields)

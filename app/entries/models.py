@@ -55,6 +55,9 @@ class Entry(SQLModel, table=True):
     topics: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
     countries: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
     search_names: str = Field(default="", sa_type=Text, nullable=False)
+    # Each name field's words after its marker, for `q=speaker:…` (listing/fulltext.py).
+    search_fields: str = Field(
+        default="", sa_column=Column(Text, nullable=False, server_default=""))
     provenance: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     created_at: dt.datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
     updated_at: dt.datetime = Field(sa_type=DateTime(timezone=True), nullable=False)

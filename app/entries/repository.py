@@ -3,7 +3,7 @@
 Nothing here names a kind; the spec says which detail table and fields apply.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from app.core.clock import utcnow
 from app.core.routing import API_PREFIX
 from app.entries.fields import PLACEMENT_FIELDS
+from app.entries.listing import fulltext
 from app.entries.models import Entry, EntryChange, EntryCountry, EntryTopic
 from app.entries.spec import KindSpec
 from app.reference.models import CouncilSession
@@ -224,16 +225,23 @@ def slugs_like(session: Session, spec: KindSpec, base: str) -> set[str]:
     return set(session.scalars(stmt))
 
 
-def _search_names(spec: KindSpec, record: dict[str, Any]) -> str:
-    """The kind's name fields flattened into one text for full-text search."""
-    parts: list[str] = []
+def _name_values(spec: KindSpec, record: dict[str, Any]) -> Iterator[tuple[str, list[str]]]:
+    """Each name field of the kind with its values (a list field's items; none when empty)."""
     for name in spec.name_fields:
         value = record.get(name)
         if isinstance(value, list):
-            parts.extend(value)
-        elif value:
-            parts.append(str(value))
-    return " ".join(parts)
+            yield name, value
+        else:
+            yield name, [str(value)] if value else []
+
+
+def search_texts(spec: KindSpec, record: dict[str, Any]) -> dict[str, str]:
+    """The kind's name fields as full-text search indexes them: flattened into one text
+    (`search_names`), and each word after its field's marker (`search_fields`: `q=speaker:`)."""
+    named = list(_name_values(spec, record))
+    return {"search_names": " ".join(v for _, values in named for v in values),
+            "search_fields": " ".join(filter(None, (fulltext.field_text(name, values)
+                                                    for name, values in named)))}
 
 
 def core_values(spec: KindSpec, record: dict[str, Any]) -> dict[str, Any]:
@@ -241,8 +249,7 @@ def core_values(spec: KindSpec, record: dict[str, Any]) -> dict[str, Any]:
     values = {name: record.get(name) for name in CORE_WRITE_FIELDS}
     # Placed by every write path first (placement.place_records, via reference_problems).
     values |= {name: record.get(name) for name in PLACEMENT_FIELDS}
-    values["search_names"] = _search_names(spec, record)
-    return values
+    return values | search_texts(spec, record)
 
 
 def new_entry_values(spec: KindSpec, record: dict[str, Any], now: datetime) -> dict[str, Any]:

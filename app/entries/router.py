@@ -3,12 +3,13 @@
 import dataclasses
 import itertools
 from collections.abc import Iterator
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from pydantic import WithJsonSchema
+from pydantic import BaseModel, WithJsonSchema
 from sqlalchemy import Engine
 from starlette import status
 from starlette.convertors import Convertor, register_url_convertor
@@ -18,6 +19,7 @@ from app.core.db import ReadDep, SessionDep, read_transaction
 from app.core.errors import NotAcceptable, Unprocessable, problem_responses
 from app.core.links import page_links
 from app.core.negotiation import preferred
+from app.core.openapi import answer
 from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
 from app.core.security import WriterDep
@@ -29,7 +31,8 @@ from app.entries.fields import MAX_ENTRY_ID
 from app.entries.listing import run
 from app.entries.listing.params import Param, common_params, kind_filter_params, query_values
 from app.entries.listing.parse import SORT_KEYS, Scope, cited_scope, kind_scope, parse_filters
-from app.entries.schemas import BulkResult, Page
+from app.entries.schemas import HIGHLIGHTED, BulkResult, item_model, page_model
+from app.entries.slugs import slugify
 from app.entries.spec import KindSpec
 
 EntryId = Annotated[int, Path(ge=1, le=MAX_ENTRY_ID, description="The entry's id.",
@@ -101,6 +104,24 @@ def list_params(spec: KindSpec) -> list:
         [include] if include else [])
 
 
+def with_content(response: dict[str, Any], content: dict[str, Any]) -> dict[str, Any]:
+    """A `responses` entry with more media types."""
+    return response | {"content": response["content"] | content}
+
+
+@cache
+def kind_page(spec: KindSpec) -> type[BaseModel]:
+    """`{Kind}Page`, the answer of `GET /{kind}`: its items are `{Kind}Item`s."""
+    scope = kind_scope(spec)
+    item = item_model(
+        f"{spec.title}Item", spec.public_model, scope.item_fields,
+        description=f"{spec.a_type.capitalize()} in a list: the fields of `{spec.title}Public`"
+                    " (only `id`, `type` and those `fields` names when it is given), and "
+                    "`highlights` with `q`.", highlights=HIGHLIGHTED)
+    return page_model(f"{spec.title}Page", item, scope.facets,
+                      description=f"One page of {spec.plural}.")
+
+
 EXPORT_SKIPS = frozenset({"sort", "limit", "offset", "cursor", "fields", "facets",
                           "facet_limit", "count", "include"})
 CITATION_FORMATS = tuple(citations.FORMATS)
@@ -144,6 +165,16 @@ BulkQuery = query_values("bulk_query", [
 ])
 
 
+BULK_ERROR = {"index": 5, "line": 7, "slug": "bulk-three", "detail": "unknown topic 'tibbet'"}
+BULK_PROBLEMS = {
+    413: {"detail": f"a bulk request takes at most {MAX_ITEMS:,} items; split it"},
+    415: {"detail": "bulk takes application/json (an array) or application/x-ndjson, not "
+                    "'text/plain'"},
+    422: {"detail": "1 of 26 items are invalid; nothing was written",
+          "errors": [{"loc": ["body", 5], "msg": BULK_ERROR["detail"]} | BULK_ERROR]},
+}
+
+
 def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
                          params: list[Param]) -> None:
     """POST /{kind}/bulk and GET /{kind}/export."""
@@ -169,7 +200,7 @@ def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
         return FastJSONResponse(report.as_dict())
 
     router.add_api_route(
-        "/bulk", bulk_upsert, methods=["POST"], response_model=BulkResult,
+        "/bulk", bulk_upsert, methods=["POST"],
         summary=f"Bulk upsert {spec.plural} by slug",
         description=f"Up to {MAX_ITEMS:,} items as a JSON array or NDJSON "
                     "(`application/x-ndjson`, streamed). Items may be exported records "
@@ -177,7 +208,9 @@ def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
                     "Sending the same payload again reports every item `unchanged`. A "
                     "request that deadlocks with concurrent writes is run again, whole, "
                     "up to 3 times; then 503 with `Retry-After`, nothing written.",
-        responses=problem_responses(400, 401, 413, 415, 422, 503),
+        responses={200: answer(BulkResult, "What was written; with `atomic=false`, "
+                                   "every item that was not")}
+        | problem_responses(400, 401, 413, 415, 422, 503, examples=BULK_PROBLEMS),
         operation_id=f"bulk_{spec.plural}",
         openapi_extra={"requestBody": {"required": True, "content": {
             "application/json": {"schema": {"type": "array", "items": {
@@ -244,7 +277,7 @@ def _detail(request: Request, engine: Engine, spec: KindSpec, key: tuple[str, An
     citation `Accept` prefers."""
     media_type = preferred(request.headers.get("accept"), ENTRY_MEDIA_TYPES)
     if media_type is None:
-        raise NotAcceptable(f"a {spec.type} is available as "
+        raise NotAcceptable(f"{spec.a_type} is available as "
                             f"{', '.join(ENTRY_MEDIA_TYPES)}", headers=VARY_ACCEPT)
     with engine.connect() as connection:
         if media_type == JSON:
@@ -269,8 +302,18 @@ def build_router(spec: KindSpec) -> APIRouter:
     router = api_router(f"/{spec.plural}", tags=[spec.plural])
     create_model, replace_model, update_model, public_model = (
         spec.create_model, spec.replace_model, spec.update_model, spec.public_model)
-    read_errors = problem_responses(400, 404, 422, 503)
-    write_errors = problem_responses(400, 401, 404, 409, 412, 422, 503)
+    said = {404: {"detail": f"{spec.type} 1 does not exist"},
+            406: {"detail": f"{spec.a_type} is available as {', '.join(ENTRY_MEDIA_TYPES)}"},
+            409: {"detail": f"{spec.type} slug '{slugify(spec.example['title'])}' already "
+                            "exists"},
+            412: {"detail": f"{spec.type} 1 is at version 3; fetch it again and retry"}}
+
+    def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+        return problem_responses(*codes, examples={c: said[c] for c in codes if c in said})
+
+    list_errors = errors(400, 422, 503)
+    read_errors = errors(400, 404, 406, 422, 503)
+    write_errors = errors(400, 401, 404, 409, 412, 422, 503)
 
     params = list_params(spec)
     scope = kind_scope(spec)
@@ -287,16 +330,22 @@ def build_router(spec: KindSpec) -> APIRouter:
         return list_response(request, page)
 
     router.add_api_route(
-        "", list_entries, methods=["GET"], response_model=Page,
+        "", list_entries, methods=["GET"],
         summary=f"List, filter and search {spec.plural}",
         description=f"{spec.description} Newest first unless `q` (then by relevance) or "
                     "`sort` says otherwise.",
-        responses=read_errors, operation_id=f"list_{spec.plural}")
+        responses={200: answer(kind_page(spec), f"A page of {spec.plural}")} | list_errors,
+        operation_id=f"list_{spec.plural}")
 
     _add_transfer_routes(router, spec, scope, params)
 
-    @router.post("", status_code=201, response_model=public_model,
-                 summary=f"Create a {spec.type}", responses=write_errors,
+    one = spec.a_type
+    entry = answer(public_model, f"The {spec.type} as stored")
+
+    @router.post("", status_code=201, summary=f"Create {one}",
+                 responses={201: answer(public_model, f"The {spec.type} created; "
+                                            "`Location` is its URL")}
+                 | errors(400, 401, 409, 422, 503),
                  operation_id=f"create_{spec.type}")
     def create_entry(
         request: Request, session: SessionDep, _key: WriterDep,
@@ -309,32 +358,31 @@ def build_router(spec: KindSpec) -> APIRouter:
     detail_model = embedding.detail_model(spec)
     Included = Annotated[tuple[embedding.Relation, ...], Depends(embedding.detail_query(spec))]
     detail_route = dict(
-        response_model=detail_model,
         description="JSON by default; a citation when `Accept` prefers "
                     f"{', '.join(f'`{t}`' for t in citations.BY_MEDIA_TYPE)} (CSL-JSON item, "
                     "RIS, BibTeX). An `Accept` that takes none of these "
                     "nor JSON is a 406. Answers carry `Vary: Accept`.",
-        responses=read_errors | problem_responses(406) | {
-            200: {"description": "The entry, or its citation",
-                  "content": citations.entry_examples(spec)},
+        responses=read_errors | {
+            200: with_content(answer(detail_model, f"The {spec.type}, or its citation"),
+                              citations.entry_examples(spec)),
             304: {"description": "Not modified (If-None-Match)"}},
         openapi_extra={"parameters": [IF_NONE_MATCH]})
 
     # Before the id route, so that no `/by-slug/...` path is read as an id.
-    @router.get("/by-slug/{slug}", summary=f"Get a {spec.type} by its slug",
+    @router.get("/by-slug/{slug}", summary=f"Get {one} by its slug",
                 operation_id=f"get_{spec.type}_by_slug", **detail_route)
     def get_entry_by_slug(request: Request, engine: ReadDep, slug: EntrySlug,
                           included: Included) -> Response:
         return _detail(request, engine, spec, ("slug", slug.lower()), included)
 
-    @router.get(ITEM_PATH, summary=f"Get a {spec.type}", operation_id=f"get_{spec.type}",
+    @router.get(ITEM_PATH, summary=f"Get {one}", operation_id=f"get_{spec.type}",
                 name=f"get_{spec.type}", **detail_route)
     def get_entry(request: Request, engine: ReadDep, entry_id: EntryId,
                   included: Included) -> Response:
         return _detail(request, engine, spec, ("id", entry_id), included)
 
-    @router.put(ITEM_PATH, response_model=public_model, summary=f"Replace a {spec.type}",
-                responses=write_errors, operation_id=f"replace_{spec.type}")
+    @router.put(ITEM_PATH, summary=f"Replace {one}", responses={200: entry} | write_errors,
+                operation_id=f"replace_{spec.type}")
     def replace_entry(
         session: SessionDep, _key: WriterDep, entry_id: EntryId,
         payload: Annotated[replace_model, Body()],  # type: ignore[valid-type]
@@ -342,8 +390,8 @@ def build_router(spec: KindSpec) -> APIRouter:
     ) -> Response:
         return _entry_response(service.replace(session, spec, entry_id, payload, if_match))
 
-    @router.patch(ITEM_PATH, response_model=public_model, summary=f"Update a {spec.type}",
-                  responses=write_errors, operation_id=f"update_{spec.type}")
+    @router.patch(ITEM_PATH, summary=f"Update {one}", responses={200: entry} | write_errors,
+                  operation_id=f"update_{spec.type}")
     def patch_entry(
         session: SessionDep, _key: WriterDep, entry_id: EntryId,
         payload: Annotated[update_model, Body()],  # type: ignore[valid-type]
@@ -352,8 +400,10 @@ def build_router(spec: KindSpec) -> APIRouter:
         changes = payload.model_dump(exclude_unset=True)
         return _entry_response(service.patch(session, spec, entry_id, changes, if_match))
 
-    @router.delete(ITEM_PATH, status_code=204, summary=f"Delete a {spec.type}",
-                   responses=write_errors, operation_id=f"delete_{spec.type}")
+    @router.delete(ITEM_PATH, status_code=204, summary=f"Delete {one}",
+                   responses={204: {"description": f"The {spec.type} is gone"}}
+                   | errors(400, 401, 404, 412, 422, 503),
+                   operation_id=f"delete_{spec.type}")
     def delete_entry(session: SessionDep, _key: WriterDep, entry_id: EntryId,
                      if_match: IfMatch = None) -> Response:
         service.remove(session, spec, entry_id, if_match)

@@ -6,6 +6,7 @@ Update is Create with every field optional, Public is Create plus the
 server-managed fields.
 """
 
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -161,6 +162,8 @@ def build_family(
     public = create_model(
         f"{title}Public",
         __base__=(kind_fields, EntryOut),
+        # Every field is in every answer, those with a default (`type`, `provenance`) too.
+        __config__=ConfigDict(json_schema_serialization_defaults_required=True),
         type=(Literal[type_name], Field(default=type_name, examples=[type_name])),
     )
     return create, replace, update, public
@@ -173,18 +176,26 @@ class FacetValue(BaseModel):
     count: int = Field(examples=[7])
 
 
-class Page(BaseModel):
-    """One page of a list."""
+class Highlights(BaseModel):
+    """With `q`: the item's title and a summary snippet, matched words in `<mark>`."""
 
-    items: list[dict[str, Any]]
+    title: str = Field(examples=["<mark>China</mark> urges countries to stop double-standards"])
+    summary: str = Field(examples=["<mark>China</mark> urges some related countries to "
+                                   "abandon ideological prejudice…"])
+
+
+class Page(BaseModel):
+    """One page of a list: the fields beside `items` (see `page_model`)."""
+
     total: int | None = Field(
-        description="Matches counted; exact up to the count cap unless count=exact.",
-        examples=[26])
+        description="Matches counted; exact up to the count cap unless count=exact; null "
+        "with count=none.", examples=[26])
     total_exact: bool = Field(description="False when counting stopped at the cap.")
     limit: int = Field(examples=[20])
     offset: int = Field(examples=[0])
     next_cursor: str | None = Field(
-        description="Opaque keyset cursor for the next page; null on the last page.")
+        description="Opaque keyset cursor for the next page; null on the last page.",
+        examples=["eyJzIjoiLWRhdGUsLWlkIiwidiI6WyIyMDIxLTAyLTIyIiwyNl19"])
     facets: dict[str, list[FacetValue]] | None = Field(
         default=None, description="Counts per value, when `facets` was asked for.",
         examples=[{"topic": [{"value": "xinjiang", "count": 7}]}])
@@ -192,6 +203,56 @@ class Page(BaseModel):
         default=None, description="With `facets`: false when a facet had more matches than "
         "the count cap and counted only the newest `count_cap` of them (never with "
         "count=exact).", examples=[True])
+
+
+# --- documentation-only shapes -----------------------------------------------------------
+# The models below describe answers in the OpenAPI document (app.core.openapi.answer); no
+# answer is validated or serialised through them (routes build their JSON), so they are
+# built only when the document is (`defer_build`).
+DOCUMENTATION = ConfigDict(defer_build=True)
+
+ALWAYS = ("id", "type")  # what a list item carries whatever `fields` asks for
+
+
+HIGHLIGHTED = (Highlights, Field(default_factory=dict, description="With `q` only: the "
+                                 "title and a summary snippet with the matched words marked."))
+
+
+def _required(names: Sequence[str]) -> Any:
+    def edit(schema: dict[str, Any]) -> None:
+        schema["required"] = [name for name in schema["properties"] if name in names]
+    return edit
+
+
+def item_model(name: str, public: type[BaseModel], fields: Iterable[str], *,
+               description: str, required: Sequence[str] = ALWAYS,
+               **extra: Any) -> type[BaseModel]:
+    """A list item of one kind: the kind's Public fields named in `fields` (as typed and
+    described there), plus `extra` (pydantic field definitions); only `required` are
+    required (the others may be left out by `fields=`)."""
+    chosen = {n: (public.model_fields[n].annotation, public.model_fields[n])
+              for n in fields if n in public.model_fields}
+    return create_model(name, __doc__=description, __config__=ConfigDict(
+        DOCUMENTATION, json_schema_extra=_required(required)), **chosen, **extra)
+
+
+def by_type(models: Sequence[type[BaseModel]]) -> Any:
+    """One of these item models, told apart by their `type` (a discriminated union)."""
+    if len(models) == 1:
+        return models[0]
+    return Annotated[Union[tuple(models)], Field(discriminator="type")]  # noqa: UP007
+
+
+def page_model(name: str, item: Any, facets: Sequence[str], *,
+               description: str) -> type[BaseModel]:
+    """A page whose `items` are `item`s and whose `facets` are keyed by `facets`."""
+    keys = Literal[tuple(facets)] if facets else str
+    shared = {n: (info.annotation, info) for n, info in Page.model_fields.items()}
+    shared["facets"] = (dict[keys, list[FacetValue]] | None, Page.model_fields["facets"])
+    return create_model(
+        name, __doc__=description, __config__=DOCUMENTATION,
+        items=(list[item], Field(description="The page's entries, in the list's order.")),
+        **shared)
 
 
 class BulkError(BaseModel):
@@ -215,8 +276,7 @@ class BulkResult(BaseModel):
     """What a bulk upsert did: counts, and every item that was not written."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "created": 24, "updated": 1, "unchanged": 1, "failed": 2,
-        "errors": [
+        "created": 24, "updated": 1, "unchanged": 1, "failed": 2, "errors": [
             {"index": 2, "line": 3, "slug": None, "title": "Xinhua Commentary: a draft",
              "detail": "genre: Input should be 'commentary', 'report', 'news', 'research' "
                        "or 'other'"},
@@ -228,5 +288,8 @@ class BulkResult(BaseModel):
     unchanged: int = Field(description="Items identical to the stored entry, or skipped "
                            "(`on_conflict=skip`).", examples=[1])
     failed: int = Field(description="Items not written: as many as `errors` lists.",
-                        examples=[2])
-    errors: list[BulkError] = Field(description="One per failed item, in index order.")
+                        examples=[1])
+    errors: list[BulkError] = Field(
+        description="One per failed item, in index order.",
+        examples=[[{"index": 5, "line": 7, "slug": "bulk-three", "title": None,
+                    "detail": "unknown topic 'tibbet'"}]])

@@ -60,6 +60,9 @@ class KindSpec:
     citation: Citation = Citation("document")
     example: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    # "an article", "a statement": how titles and messages name one entry of the kind
+    # (by its first letter unless given, for a type like "user" or "hour").
+    a_type: str = ""
 
     create_model: type[BaseModel] = field(init=False)
     replace_model: type[BaseModel] = field(init=False)
@@ -78,6 +81,9 @@ class KindSpec:
             if reference not in self.references or alias not in self.kind_fields.model_fields:
                 raise ValueError(f"{self.type}: alias '{alias}' needs a kind field and a "
                                  f"reference '{reference}'")
+        if not self.a_type:
+            article = "an" if self.type[:1].lower() in "aeiou" else "a"
+            object.__setattr__(self, "a_type", f"{article} {self.type}")
         create, replace, update, public = build_family(
             title=self.title, type_name=self.type, kind_fields=self.kind_fields,
             example=self.example, not_null=self.not_null_fields(),

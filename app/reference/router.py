@@ -22,9 +22,19 @@ from app.reference.service import sessions, topics
 
 router = api_router()
 KIND_TYPES = tuple(spec.type for spec in KINDS)
-TopicSlugPath = Annotated[str, Path(max_length=64, examples=["xinjiang"])]
-SessionNumberPath = Annotated[int, Path(ge=1, le=10_000, examples=[46])]
-WRITE_ERRORS = problem_responses(400, 401, 404, 409, 422)
+TopicSlugPath = Annotated[str, Path(max_length=64, description="The topic's slug.",
+                                    examples=["xinjiang"])]
+SessionNumberPath = Annotated[int, Path(ge=1, le=10_000, description="The session's number "
+                                        "(46 for HRC46).", examples=[46])]
+
+def _write_errors(*codes: int, **said: str) -> dict[int | str, dict[str, Any]]:
+    """The problems a curator's write can meet, with the route's own words for some
+    (`e404="..."`)."""
+    return problem_responses(*codes, examples={int(k[1:]): {"detail": v}
+                                               for k, v in said.items()})
+
+
+NO_TOPIC, NO_SESSION = "topic 'xinjiang' does not exist", "session '46' does not exist"
 
 
 def _topic(session, slug: str) -> dict[str, Any]:
@@ -65,14 +75,16 @@ def list_topics(engine: ReadDep, _query: NoQuery) -> Response:
 
 
 @router.get("/topics/{slug}", tags=["topics"], summary="Get a topic",
-            response_model=schemas.TopicPublic, responses=problem_responses(404))
+            response_model=schemas.TopicPublic,
+            responses=problem_responses(404, examples={404: {"detail": NO_TOPIC}}))
 def get_topic(engine: ReadDep, slug: TopicSlugPath) -> Response:
     with engine.connect() as connection:
         return FastJSONResponse(_topic(connection, slug))
 
 
 @router.post("/topics", tags=["topics"], status_code=201, summary="Create a topic",
-             response_model=schemas.TopicPublic, responses=WRITE_ERRORS)
+             response_model=schemas.TopicPublic,
+             responses=_write_errors(400, 401, 409, 422, e409="topic 'xinjiang' already exists"))
 def create_topic(request: Request, session: SessionDep, _key: WriterDep,
                  payload: schemas.TopicCreate) -> Response:
     ref.create_row(session, topics, topics.c.slug, payload.model_dump(), "topic")
@@ -82,7 +94,8 @@ def create_topic(request: Request, session: SessionDep, _key: WriterDep,
 
 
 @router.patch("/topics/{slug}", tags=["topics"], summary="Update a topic",
-              response_model=schemas.TopicPublic, responses=WRITE_ERRORS)
+              response_model=schemas.TopicPublic,
+              responses=_write_errors(400, 401, 404, 422, e404=NO_TOPIC))
 def update_topic(session: SessionDep, _key: WriterDep, slug: TopicSlugPath,
                  payload: schemas.TopicUpdate) -> Response:
     current = ref.get_row(session, topics, topics.c.slug, slug, "topic")
@@ -92,7 +105,8 @@ def update_topic(session: SessionDep, _key: WriterDep, slug: TopicSlugPath,
 
 
 @router.delete("/topics/{slug}", tags=["topics"], status_code=204, summary="Delete a topic",
-               responses=WRITE_ERRORS)
+               responses=_write_errors(400, 401, 404, 409, 422, e404=NO_TOPIC, e409="topic "
+                                       "'xinjiang' is used by 12 entries; retag them first"))
 def delete_topic(session: SessionDep, _key: WriterDep, slug: TopicSlugPath) -> Response:
     usage = select(EntryTopic.__table__.c.entry_id).where(EntryTopic.__table__.c.topic == slug)
     ref.delete_row(session, topics, topics.c.slug, slug, "topic", usage)
@@ -115,14 +129,16 @@ def list_sessions(engine: ReadDep, _query: NoQuery) -> Response:
 
 
 @router.get("/sessions/{number}", tags=["sessions"], summary="Get a session",
-            response_model=schemas.SessionPublic, responses=problem_responses(404, 422))
+            response_model=schemas.SessionPublic,
+            responses=problem_responses(404, 422, examples={404: {"detail": NO_SESSION}}))
 def get_session(engine: ReadDep, number: SessionNumberPath) -> Response:
     with engine.connect() as connection:
         return FastJSONResponse(_session(connection, number))
 
 
 @router.post("/sessions", tags=["sessions"], status_code=201, summary="Create a session",
-             response_model=schemas.SessionPublic, responses=WRITE_ERRORS)
+             response_model=schemas.SessionPublic,
+             responses=_write_errors(400, 401, 409, 422, e409="session '46' already exists"))
 def create_session(request: Request, session: SessionDep, _key: WriterDep,
                    payload: schemas.SessionCreate) -> Response:
     ref.create_row(session, sessions, sessions.c.number, payload.model_dump(), "session")
@@ -132,7 +148,8 @@ def create_session(request: Request, session: SessionDep, _key: WriterDep,
 
 
 @router.patch("/sessions/{number}", tags=["sessions"], summary="Update a session",
-              response_model=schemas.SessionPublic, responses=WRITE_ERRORS)
+              response_model=schemas.SessionPublic,
+              responses=_write_errors(400, 401, 404, 422, e404=NO_SESSION))
 def update_session(session: SessionDep, _key: WriterDep, number: SessionNumberPath,
                    payload: schemas.SessionUpdate) -> Response:
     current = ref.get_row(session, sessions, sessions.c.number, number, "session")
@@ -145,7 +162,9 @@ def update_session(session: SessionDep, _key: WriterDep, number: SessionNumberPa
 
 
 @router.delete("/sessions/{number}", tags=["sessions"], status_code=204,
-               summary="Delete a session", responses=WRITE_ERRORS)
+               summary="Delete a session",
+               responses=_write_errors(400, 401, 404, 409, 422, e404=NO_SESSION, e409="session "
+                                       "'46' is used by 26 entries; retag them first"))
 def delete_session(session: SessionDep, _key: WriterDep, number: SessionNumberPath) -> Response:
     entries = Entry.__table__
     usage = select(entries.c.id).where(entries.c.session == number)

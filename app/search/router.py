@@ -4,15 +4,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Path, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field, WithJsonSchema, create_model
 from sqlalchemy import select
 
 from app.core.db import ReadDep
 from app.core.errors import NotFound, problem_responses
+from app.core.openapi import answer
 from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
 from app.entries import citations
 from app.entries import repository as repo
-from app.entries.fields import MAX_ENTRY_ID
 from app.entries.listing import run
 from app.entries.listing.filters import entries
 from app.entries.listing.params import (
@@ -27,13 +28,21 @@ from app.entries.listing.parse import SORT_KEYS, Scope
 from app.entries.registry import BY_PLURAL, BY_TYPE, KINDS
 from app.entries.router import (
     CITATION_FORMATS,
+    EntryId,
     citation_export,
     export_params,
     export_query,
     list_response,
 )
-from app.entries.schemas import Page
-from app.search.related import related
+from app.entries.schemas import DOCUMENTATION, HIGHLIGHTED, by_type, item_model, page_model
+from app.search.related import (
+    COUNTRY_WEIGHT,
+    RELATED_FIELDS,
+    SESSION_WEIGHT,
+    TEXT_WEIGHT,
+    TOPIC_WEIGHT,
+    related,
+)
 
 router = api_router(tags=["search"])
 TYPES = tuple(spec.type for spec in KINDS)
@@ -63,7 +72,19 @@ def _params(scope: Scope) -> list[Param]:
         fields=scope.item_fields), *kind_filter_params(KINDS)]
 
 
-def _register(path: str, scope: Scope, summary: str, description: str) -> None:
+def _page(scope: Scope, what: str) -> type[BaseModel]:
+    """`{Scope}Page`: items of any kind (`{Kind}{Scope}Item`), told apart by `type`."""
+    name = scope.name.capitalize()
+    items = [item_model(f"{spec.title}{name}Item", spec.public_model, scope.item_fields,
+                        description=f"{spec.a_type.capitalize()} in {what} (only `id`, "
+                                    "`type` and those `fields` names when it is given).",
+                        highlights=HIGHLIGHTED)
+             for spec in scope.kinds]
+    return page_model(f"{name}Page", by_type(items), scope.facets,
+                      description=f"One page of {what}.")
+
+
+def _register(path: str, scope: Scope, what: str, summary: str, description: str) -> None:
     """A cross-kind list endpoint over a scope."""
     ScopeQuery = query_values(f"{scope.name}_query", _params(scope))
 
@@ -73,18 +94,19 @@ def _register(path: str, scope: Scope, summary: str, description: str) -> None:
         return list_response(request, page)
 
     endpoint.__name__ = f"{scope.name}_entries"
-    router.add_api_route(path, endpoint, methods=["GET"],
-                         response_model=Page, summary=summary, description=description,
-                         responses=problem_responses(400, 422, 503),
+    router.add_api_route(path, endpoint, methods=["GET"], summary=summary,
+                         description=description,
+                         responses={200: answer(_page(scope, what), f"A page of {what}")}
+                         | problem_responses(400, 422, 503),
                          operation_id=scope.name)
 
 
-_register("/search", SEARCH, "Search every kind at once",
+_register("/search", SEARCH, "search matches", "Search every kind at once",
           "One ranked list over articles, events and statements; every item carries `type` "
           "and its placement in time (`date`, `date_precision`, `date_from`, `date_to`). Kind "
           "filters (e.g. `speaker`) keep only that kind; an excluded value "
           "(`speaker=-Chen Xu`) removes only that kind's entries holding it.")
-_register("/timeline", TIMELINE, "Timeline of every kind by date",
+_register("/timeline", TIMELINE, "the timeline", "Timeline of every kind by date",
           "Articles, events and statements merged by `date` (oldest first by default): the "
           "primary date of `day` entries, the first day of a `month` or `session` entry's "
           "month or session. `date_precision` tells them apart (`date_precision=day` keeps "
@@ -120,19 +142,35 @@ _register_export()
 
 RelatedQuery = query_values("related_query", [
     Param("limit", int, "How many.", default=10, bounds={"ge": 1, "le": 50})])
+SCORE = (int, Field(description=f"How related, best first: {TOPIC_WEIGHT} per shared topic, "
+                                f"{COUNTRY_WEIGHT} per shared country, {SESSION_WEIGHT} for the "
+                                f"same session, {TEXT_WEIGHT} for shared title words.",
+                    examples=[8]))
+RELATED_ITEMS = [item_model(f"Related{spec.title}", spec.public_model, RELATED_FIELDS,
+                            description=f"{spec.a_type.capitalize()} related to the entry.",
+                            required=(*RELATED_FIELDS, "score"), score=SCORE)
+                 for spec in KINDS]
+RelatedPage = create_model(
+    "RelatedPage", __doc__="The entries most related to one entry, best first.",
+    __config__=DOCUMENTATION,
+    items=(list[by_type(RELATED_ITEMS)],  # type: ignore[misc]
+           Field(description="Entries of any kind, best first.")))
+# Documented, not validated: a kind that is none of these is a 404 naming the kinds.
+Kind = Annotated[str, WithJsonSchema({"type": "string", "enum": list(BY_PLURAL),
+                                      "title": "Kind", "examples": ["statements"]}),
+                 Path(description="The entry's kind, as in its URL: "
+                                  + ", ".join(BY_PLURAL) + ".")]
 
 
 @router.get("/{kind}/{entry_id}/related", summary="Entries related to one entry",
             description="Across kinds, ranked by shared topics (3 each), countries (2 each), "
                         "the same session (1) and shared title words (2).",
-            responses=problem_responses(400, 404, 422), operation_id="related_entries")
-def related_entries(
-    engine: ReadDep,
-    kind: Annotated[str, Path(description="articles, events or statements",
-                              examples=["statements"])],
-    entry_id: Annotated[int, Path(ge=1, le=MAX_ENTRY_ID, examples=[1])],
-    query: RelatedQuery,
-) -> Response:
+            responses={200: answer(RelatedPage, "The related entries, best first")}
+            | problem_responses(400, 404, 422, examples={
+                404: {"detail": "statement 1 does not exist"}}),
+            operation_id="related_entries")
+def related_entries(engine: ReadDep, kind: Kind, entry_id: EntryId,
+                    query: RelatedQuery) -> Response:
     limit = query.model_dump(by_alias=True)["limit"]
     spec = BY_PLURAL.get(kind)
     if spec is None:

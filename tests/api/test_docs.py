@@ -201,7 +201,7 @@ def test_openapi_documents_routes_parameters_and_examples(client):
         assert path not in paths
     schemas = spec["components"]["schemas"]
     for name in ("ArticleCreate", "ArticleUpdate", "ArticlePublic", "EventCreate",
-                 "StatementPublic", "Problem", "Page"):
+                 "StatementPublic", "Problem", "ArticlePage"):
         assert name in schemas
     assert schemas["ArticleCreate"]["examples"][0]["source"] == "Xinhua"
     listing = paths["/api/v1/articles"]["get"]

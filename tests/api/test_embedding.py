@@ -223,7 +223,8 @@ def test_openapi_documents_include_and_the_detail_shapes(client):
     for path, value in ((EVENTS, "statements"), (STATEMENTS, "event")):
         for route in (path, f"{path}/{{entry_id}}", f"{path}/by-slug/{{slug}}"):
             params = {p["name"]: p for p in document["paths"][route]["get"]["parameters"]}
-            assert params["include"]["schema"]["examples"] == [value], route
+            example = params["include"]["schema"]["examples"][0]  # a list where repeatable
+            assert example in (value, [value]), route
     assert "include" not in {p["name"] for p in
                              document["paths"][f"{API}/articles"]["get"]["parameters"]}
     schemas = document["components"]["schemas"]

@@ -202,15 +202,17 @@ def test_sqlite_locked_past_busy_timeout_is_a_503_then_the_server_recovers(tmp_p
     env = server_env(url, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
     with running(env) as server:
         key = create_key(env)
-        upload = Upload(server.base, key, lines(0, 500), lines(500, 1_100))
         locker = sqlite3.connect(make_url(url).database, timeout=5, isolation_level=None)
         try:
-            assert upload.first_sent.wait(timeout=20)
-            locker.execute("BEGIN IMMEDIATE")  # another process now holds the write lock
+            # Another process holds the write lock before the upload begins (taken after
+            # it, the lock raced the upload's own BEGIN IMMEDIATE on a busy machine).
+            locker.execute("BEGIN IMMEDIATE")
             started = time.monotonic()
+            upload = Upload(server.base, key, lines(0, 500), lines(500, 1_100))
+            assert upload.first_sent.wait(timeout=20)
             # Readers are not blocked by a writer (WAL): the site stays up for reads.
             assert httpx.get(f"{server.base}/api/v1/articles", timeout=10).status_code == 200
-            response = upload.finish(timeout=25)  # the first batch's write waits, then fails
+            response = upload.finish(timeout=25)  # the upload's write waits, then fails
             elapsed = upload.ended_at - started
             body = assert_problem(response, 503)
             assert body["detail"] == UNAVAILABLE

@@ -89,3 +89,80 @@ def test_summary_snippet_is_cut_around_the_first_match():
     assert snippet.startswith("…") and snippet.endswith("…")
     assert "<mark>poverty</mark>" in snippet
     assert len(snippet.split()) <= fulltext.SNIPPET_WORDS + 1
+
+
+FIELDS = ("title", "summary", "body", "speaker", "speaker_role")
+
+
+def items(text, fields=FIELDS):
+    query = parse(text, fields)
+    return [list(group) for group in query.groups], query.excluded
+
+
+def test_fielded_prefixed_and_negated_items_are_typed():
+    groups, excluded = items('title:"Poverty of Tibet" OR pover* -speaker:Chen Speaker_Role:envoy*')
+    assert groups == [[Item(("poverty", "tibet"), "title"), Item(("pover",), None, True)],
+                      [Item(("envoy",), "speaker_role", True)]]
+    assert excluded == [Item(("chen",), "speaker")]
+
+
+def test_without_fields_a_colon_and_a_star_are_punctuation():
+    assert parse("Commentary:Western pover*").groups == [[Item(("commentary", "western"))],
+                                                          [Item(("pover",))]]
+
+
+@pytest.mark.parametrize("text", ["10:30", "http://example.org", "title:", "title: x", "*",
+                                  "title:*", "a-*", '"po*"'])
+def test_what_opens_no_field_or_prefix_is_plain(text):
+    query = parse(text, FIELDS)
+    assert all(i.field is None and not i.prefix for g in query.groups for i in g)
+
+
+def test_unknown_field_is_refused_by_name():
+    with pytest.raises(fulltext.UnknownField) as raised:
+        parse("poverty source:xinhua", FIELDS)
+    assert raised.value.name == "source"
+
+
+@pytest.mark.parametrize("text", ["po*", "-ab*", "title:x*", "rule-of-la*"])
+def test_a_prefix_needs_three_characters(text):
+    with pytest.raises(fulltext.QueryError, match="at least 3 characters"):
+        parse(text, FIELDS)
+
+
+def test_stop_word_and_marker_prefixes_are_dropped_as_postgresql_drops_them():
+    assert parse("the* zzspe* zzspeakerzz poverty", FIELDS).groups == [[Item(("poverty",))]]
+
+
+def test_fielded_fts5_expression():
+    query = parse('title:"rule of law" OR speaker:"chen xu" body:pover* -summary:geneva', FIELDS)
+    assert to_fts5(query) == (
+        '(({title} : "rule law" OR {search_fields} : "zzspeakerzz chen zzspeakerzz xu") '
+        'AND ({body} : "pover"*)) NOT {summary} : "geneva"')
+
+
+def test_fielded_tsquery_text():
+    query = parse('title:"rule of law" OR speaker:"chen xu" body:pover* -summary:geneva '
+                  "alle*", FIELDS)
+    assert to_tsquery_text(query) == (
+        "((rule:A <-> law:A) | (zzspeakerzz <-> chen <-> zzspeakerzz <-> xu)) & "
+        "((pover:*C)) & ((alle:*)) & !(geneva:B)")
+
+
+def test_field_text_puts_each_word_after_the_field_marker():
+    assert fulltext.field_text("speaker_role", ["Adviser to Chen-Xu", "U.N."]) == (
+        "zzspeakerrolezz Adviser zzspeakerrolezz to zzspeakerrolezz Chen zzspeakerrolezz Xu "
+        "zzspeakerrolezz U zzspeakerrolezz N")
+
+
+def test_index_terms_and_prefixes_as_fts5_holds_them():
+    query = parse("poverties pover* -tibet title:alleviation", FIELDS)
+    assert fulltext.index_terms(query) == ["allevi", "poverti"]
+    assert fulltext.index_prefixes(query) == ["pover"]
+
+
+def test_highlights_follow_the_field_and_prefixes():
+    query = parse("title:poverty vill* speaker:poverty", FIELDS)
+    marks = fulltext.highlights(query, "Poverty in villages", "Poverty in villages")
+    assert marks == {"title": "<mark>Poverty</mark> in <mark>villages</mark>",
+                     "summary": "Poverty in <mark>villages</mark>"}

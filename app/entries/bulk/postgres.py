@@ -32,7 +32,8 @@ from app.entries import repository as repo
 from app.entries.fields import PLACEMENT_FIELDS
 from app.entries.spec import KindSpec
 
-UPDATE_COLUMNS = (*repo.CORE_WRITE_FIELDS, *PLACEMENT_FIELDS, "search_names", "updated_at")
+UPDATE_COLUMNS = (*repo.CORE_WRITE_FIELDS, *PLACEMENT_FIELDS, "search_names", "search_fields",
+                  "updated_at")
 ENTRY_STAGE = "bulk_stage_entries"  # a temporary table, dropped when the transaction ends
 
 

@@ -10,6 +10,7 @@ built once serves every request of that shape with the values bound at execution
 (app/entries/listing/plan.py): building a SELECT costs more than running it.
 """
 
+import json
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -32,7 +33,9 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    union_all,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import Text
 
@@ -57,9 +60,16 @@ def sort_date(dialect: str) -> ColumnElement[Any]:
     return func.coalesce(entries.c.date, undated(dialect))
 
 
-# What a matched word weighs in each column (PostgreSQL: labels A, B, B, C with ts_rank's
-# defaults 1.0, 0.4, 0.4, 0.2, the same proportions).
-COLUMN_WEIGHTS = {"title": 1.0, "summary": 0.4, "search_names": 0.4, "body": 0.2}
+# What a matched word weighs in each column. `search_fields` repeats the name fields'
+# words for fielded search (`speaker:`), so it adds nothing to a score.
+COLUMN_WEIGHTS = {"title": 1.0, "summary": 0.4, "search_names": 0.4, "body": 0.2,
+                  "search_fields": 0.0}
+# PostgreSQL: the same weights by label, as ts_rank takes them ({D, C, B, A}): title A,
+# summary B, body C, name fields D. `search_fields` is labelled D too (a label per field
+# is what `title:` and the like restrict to, and there are four), so there a name's words
+# count a second time, for less than the first (ts_rank's weights of repeats fall off).
+RANK_WEIGHTS = literal_column("ARRAY[{search_names}, {body}, {summary}, {title}]::real[]"
+                              .format(**COLUMN_WEIGHTS))
 
 
 @dataclass
@@ -91,7 +101,8 @@ class Shape:
     (`topic`, `statement_speaker`), those it excludes under `not_` and that name
     (`not_topic`), so a negated filter is a shape of its own.
     `text`: None (no query), "empty" (nothing to match: no rows), "positive" (words to
-    match, maybe with exclusions) or "excluded" (exclusions only).
+    match, maybe with exclusions), "prefixed" (the same with prefixes, on SQLite, which
+    scores them otherwise) or "excluded" (exclusions only).
     """
 
     filters: frozenset[str] = frozenset()
@@ -350,13 +361,46 @@ def _text_binds(query: fulltext.TextQuery, dialect: str) -> tuple[str, dict[str,
     positive = fulltext.to_fts5(query)
     if positive is None:
         return "excluded", {"fts_excluded": fulltext.fts5_any(query.excluded)}
-    return "positive", {"fts": positive, "fts_terms": fulltext.index_terms(query)}
+    values = {"fts": positive, "fts_terms": fulltext.index_terms(query)}
+    prefixes = fulltext.index_prefixes(query)
+    if not prefixes:
+        return "positive", values
+    return "prefixed", values | {"fts_prefixes": json.dumps(prefixes)}
 
 
 def _fts5(name: str) -> Select[Any]:
     """Ids of the rows the FTS5 expression bound as `name` matches."""
     return select(fts_table.c.rowid).where(
         literal_column("entries_fts").op("MATCH")(bindparam(name, type_=Text())))
+
+
+# The terms a prefix begins lie from the prefix (included) to the prefix followed by the
+# last code point (excluded) in the vocabulary's sorted term index.
+_PREFIXED = sql_text(
+    "json_each(:fts_prefixes) AS prefix CROSS JOIN entries_fts_instances AS instance"
+).bindparams(bindparam("fts_prefixes", type_=Text()))
+
+
+def _instances(form: str, ids: Select[Any]) -> tuple[FromClause, list[ColumnElement[bool]]]:
+    """Where the matched terms' instances (doc, col) in these rows are, and the terms: the
+    query's words, and for a prefixed query also the terms each prefix begins.
+
+    The prefixes are read from a JSON list, each one's terms found as a range of the
+    vocabulary's term index: CROSS JOIN keeps the list outside (SQLite would otherwise
+    scan every instance in the index and test each against the list).
+    """
+    words = [fts_instances.c.term.in_(bindparam("fts_terms", expanding=True)),
+             fts_instances.c.doc.in_(ids)]
+    if form != "prefixed":
+        return fts_instances, words
+    term, start = literal_column("instance.term"), literal_column("prefix.value")
+    prefixed = (select(literal_column("instance.doc").label("doc"),
+                       literal_column("instance.col").label("col"))
+                .select_from(_PREFIXED)
+                .where(term >= start, term < start.concat(func.char(0x10FFFF)),
+                       literal_column("instance.doc").in_(ids)))
+    both = union_all(select(fts_instances.c.doc, fts_instances.c.col).where(*words), prefixed)
+    return both.subquery("found"), []
 
 
 def _sqlite_match(form: str, pool: Select[Any] | None) -> TextMatch:
@@ -373,12 +417,11 @@ def _sqlite_match(form: str, pool: Select[Any] | None) -> TextMatch:
     else:
         matched = _fts5("fts").with_only_columns(
             fts_table.c.rowid.label("id")).subquery("matched")
-    weight = case(*((fts_instances.c.col == name, w) for name, w in COLUMN_WEIGHTS.items()),
+    found, terms = _instances(form, select(matched.c.id))
+    weight = case(*((found.c.col == name, w) for name, w in COLUMN_WEIGHTS.items()),
                   else_=1.0)
-    scores = (select(fts_instances.c.doc.label("id"), func.sum(weight).label("score"))
-              .where(fts_instances.c.term.in_(bindparam("fts_terms", expanding=True)),
-                     fts_instances.c.doc.in_(select(matched.c.id)))
-              .group_by(fts_instances.c.doc).subquery("scores"))
+    scores = (select(found.c.doc.label("id"), func.sum(weight).label("score"))
+              .where(*terms).group_by(found.c.doc).subquery("scores"))
     ranked = (select(matched.c.id, func.coalesce(scores.c.score, 0.0).label("score"))
               .select_from(matched.outerjoin(scores, scores.c.id == matched.c.id))
               .subquery("text_match"))
@@ -390,7 +433,7 @@ def _postgres_match(pool: Select[Any] | None) -> TextMatch:
                               bindparam("tsquery", type_=Text()))
     vector = literal_column("entries.search_vector", postgresql.TSVECTOR)
     # ts_rank is a float4; as float8 its value survives the cursor's JSON round trip exactly.
-    score = cast(func.ts_rank(vector, tsquery), Float(precision=53))
+    score = cast(func.ts_rank(RANK_WEIGHTS, vector, tsquery), Float(precision=53))
     where = [vector.op("@@")(tsquery)]
     if pool is None:
         return TextMatch(where, score)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from app.core.config import get_settings
 from app.entries.fields import MAX_ENTRY_ID, NO_NUL, PRECISIONS, IsoDate
+from app.entries.registry import KINDS
 from app.entries.spec import FieldFilter, KindSpec
 
 MAX_LIMIT = 100
@@ -110,10 +111,28 @@ def _filter_param(spec_filter: FieldFilter, spec: KindSpec) -> Param:
     if spec_filter.match == "int":  # a negative number excludes
         return Param(spec_filter.param, int, f"{spec_filter.description} Repeatable: any "
                      f"matches. A negative number excludes (`{excluded}`).",
-                     spec_filter.example, True, bounds={"ge": -MAX_ENTRY_ID, "le": MAX_ENTRY_ID})
+                     int(spec_filter.example) if spec_filter.example else None, True,
+                     bounds={"ge": -MAX_ENTRY_ID, "le": MAX_ENTRY_ID})
     return Param(spec_filter.param, str, f"{spec_filter.description} Repeatable: any matches. "
                  f"{NEGATE.format(example=excluded)}", spec_filter.example, True,
                  bounds={"max_length": 301})
+
+
+def _q_description() -> str:
+    """What `q` takes, with the fields of every kind (the registry's name fields)."""
+    names = "; ".join(f"{spec.plural}: " + ", ".join(f"`{n}`" for n in spec.name_fields)
+                      for spec in KINDS)
+    return (
+        'Full-text query: words ANDed, "a phrase", `OR` between two items, `-item` to '
+        "exclude. Stemmed (alleviate finds Poverty-Alleviation). `field:item` searches one "
+        f"field: `title`, `summary`, `body`, or one of the kind's names ({names}); a field "
+        "the list's kinds lack is a 400. A `*` after a word makes it a prefix of at least "
+        "3 characters (`pover*`; shorter: 400). All combine: `poverty alleviation -Tibet`, "
+        '`title:"poverty alleviation"`, `speaker:"chen xu" -summary:covid`, '
+        "`title:pover* OR summary:pover*`, `-organizers:geneva`.")
+
+
+Q_DESCRIPTION = _q_description()
 
 
 def common_params(*, facets: tuple[str, ...], sort_keys: tuple[str, ...],
@@ -122,9 +141,8 @@ def common_params(*, facets: tuple[str, ...], sort_keys: tuple[str, ...],
     fields a sparse fieldset may name)."""
     max_offset = get_settings().max_offset
     return [
-        Param("q", str | None, 'Full-text query: words ANDed, "a phrase", `OR`, `-word` '
-              "to exclude. Stemmed (alleviate finds Poverty-Alleviation).",
-              "poverty alleviation -Tibet", bounds={"max_length": 500}),
+        Param("q", str | None, Q_DESCRIPTION, 'title:pover* "human rights" -tibet',
+              bounds={"max_length": 500}),
         Param("topic", str, "Topic slug (see /api/v1/topics). Repeatable: any matches. "
               + NEGATE.format(example="topic=xinjiang&topic=-tibet"), "xinjiang", True,
               bounds={"max_length": 65}),

@@ -31,7 +31,7 @@ from app.reference.models import CouncilSession, Topic
 
 SORT_KEYS = ("date", "title", "created_at", "updated_at", "id", "relevance")
 COUNT_MODES = ("capped", "exact", "none")
-SEARCHING = ("positive", "excluded")  # text forms with words to match
+SEARCHING = ("positive", "prefixed", "excluded")  # text forms with words to match
 
 
 @dataclass(frozen=True, eq=False)  # one object per list route: compared and hashed by identity
@@ -249,8 +249,29 @@ def criteria_from(scope: Scope, params: dict[str, Any]) -> Criteria:
                     criteria.excluded[param] = dropped
     q = (params.get("q") or "").strip()
     if q:
-        criteria.text = fulltext.parse(q)
+        criteria.text = _text_query(q, scope)
     return criteria
+
+
+@cache
+def text_fields(scope: Scope) -> tuple[str, ...]:
+    """The fields `q` may name (`title:…`): the entry's text, and the name fields of the
+    scope's kinds (an entry of a kind without the field matches no term on it)."""
+    names = dict.fromkeys(name for spec in scope.kinds for name in spec.name_fields)
+    return (*fulltext.CORE_FIELDS, *names)
+
+
+def _text_query(q: str, scope: Scope) -> fulltext.TextQuery:
+    """`q` parsed (400 naming it for an unknown field or a too short prefix)."""
+    fields = text_fields(scope)
+    try:
+        return fulltext.parse(q, fields)
+    except fulltext.UnknownField as error:
+        owner = scope.joined.plural if scope.joined is not None else "entries"
+        message = f"{owner} have no field '{error.name}' to search; use {', '.join(fields)}"
+    except fulltext.QueryError as error:
+        message = str(error)
+    raise BadRequest(f"q: {message}", errors=[{"loc": ["query", "q"], "msg": message}])
 
 
 def chosen(param: str, value: str | None, allowed: tuple[str, ...]) -> tuple[str, ...]:
