@@ -30,7 +30,8 @@ def test_update_covers_create_and_public_covers_both(spec):
     create = set(spec.create_model.model_fields)
     update = set(spec.update_model.model_fields)
     public = set(spec.public_model.model_fields)
-    assert update == create
+    # PUT and PATCH take back every field a GET gives (the server's: when unchanged).
+    assert update == set(spec.replace_model.model_fields) == public
     assert create | {"type", *SERVER_FIELDS} == public
     assert set(EntryIn.model_fields) <= create
     assert set(EntryOut.model_fields) <= public

@@ -15,7 +15,11 @@ Starlette's CORS layer sits between the two, so every answer the inner layer giv
    other gets its 404 or 405);
 4. HEAD answered as the GET it stands for, without the body (RFC 9110 §9.3.2);
 5. conditional GET: a strong ETag (the route's own, else a hash of the exact bytes),
-   Cache-Control, and 304 when `If-None-Match` names it. Streamed bodies pass untouched.
+   Cache-Control, and 304 when `If-None-Match` names it. Streamed bodies get neither;
+6. gzip when the client accepts it, whole bodies and streamed ones alike, with the
+   compressed representation's own ETag (`app.core.compression`). An answer that could
+   be compressed carries `Vary: Accept-Encoding`; for a request without Accept-Encoding
+   that header and a few look-ups are all it costs.
 """
 
 import logging
@@ -32,7 +36,7 @@ from starlette.requests import Request
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core import observability
+from app.core import compression, observability
 from app.core.errors import PROBLEM_JSON, internal_error, problem_response, validation_problem
 from app.core.ratelimit import Decision, RateLimiter
 from app.core.responses import dumps
@@ -136,6 +140,36 @@ def none_match(header: str | None, tag: str) -> bool:
         return True
     bare = tag.removeprefix("W/")
     return any(candidate.strip().removeprefix("W/") == bare for candidate in header.split(","))
+
+
+def _gzip_wanted(scope: Scope, headers: MutableHeaders, size: int | None) -> bool:
+    """Whether to gzip an answer: compressible text of at least the minimum size (`size`
+    None: streamed, of a size not known), not already coded, and the client accepts gzip.
+    Such an answer varies by Accept-Encoding (`Vary`), whether it is compressed or not."""
+    if size is not None and size < compression.MINIMUM_SIZE:
+        return False
+    content_type = headers.get("content-type")
+    if content_type is None or not compression.compressible(content_type) \
+            or "content-encoding" in headers:
+        return False
+    if size is None and int(headers.get("content-length", compression.MINIMUM_SIZE)) \
+            < compression.MINIMUM_SIZE:
+        return False  # a small file sent in parts
+    headers.add_vary_header("Accept-Encoding")
+    accepted = _header(scope, b"accept-encoding")
+    return accepted is not None and compression.accepts_gzip(accepted)
+
+
+def _mark_gzip(headers: MutableHeaders, size: int | None) -> None:
+    """The headers of a gzip answer: its coding, its length (unknown when streamed) and
+    its own entity tag."""
+    headers["content-encoding"] = compression.GZIP
+    if size is None:
+        del headers["content-length"]
+        if "etag" in headers:  # a file's (FileResponse): the identity bytes'
+            headers["etag"] = compression.coded_tag(headers["etag"])
+    else:
+        headers["content-length"] = str(size)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -302,6 +336,11 @@ class HttpPolicies:
             if state["refused"]:
                 return
             if message["type"] == "http.response.start":
+                if head:
+                    # The answer starts: the server frames it by the method (a HEAD answer
+                    # of unknown length must not be sent chunked, with a chunk terminator
+                    # the next answer on the connection would be read behind).
+                    scope["method"] = "HEAD"
                 if decision is not None:
                     fields = MutableHeaders(scope=message)
                     for name, value in decision.headers:
@@ -331,27 +370,48 @@ class HttpPolicies:
 
     async def _conditional(self, scope: Scope, held: Message, message: Message, head: bool,
                            state: dict[str, Any], send: Send) -> None:
-        """Send a held 200 start with its ETag and Cache-Control, or a 304 in its place."""
+        """Send a held 200 start with its ETag and Cache-Control, or a 304 in its place;
+        gzip the body when the client accepts it (app.core.compression)."""
         headers = MutableHeaders(scope=held)
-        if message.get("more_body", False) or "no-store" in headers.get("cache-control", ""):
-            await send(held)  # streamed or not to be kept: as it is
+        body: bytes = message.get("body", b"")
+        if message.get("more_body", False):  # streamed: compressed as it goes, no 304
+            if _gzip_wanted(scope, headers, None):
+                _mark_gzip(headers, None)
+                state["encoder"] = None if head else compression.encoder()
+            await send(held)
             await self._body(message, head, state, send)
             return
-        headers.setdefault("cache-control", self.policy)
-        tag = headers.get("etag") or body_tag(message.get("body", b""))
-        headers["etag"] = tag
-        if none_match(_header(scope, b"if-none-match"), tag):
-            kept = [(k, v) for k, v in held["headers"] if k.decode().lower() in _KEPT_ON_304]
-            await send({"type": "http.response.start", "status": 304, "headers": kept})
-            await send({"type": "http.response.body", "body": b""})
-            state["ended"] = True
-            return
+        gzip = _gzip_wanted(scope, headers, len(body))
+        if "no-store" not in headers.get("cache-control", ""):  # else not to be kept: no tag
+            headers.setdefault("cache-control", self.policy)
+            tag = headers.get("etag") or body_tag(body)
+            headers["etag"] = compression.coded_tag(tag) if gzip else tag
+            asked = _header(scope, b"if-none-match")
+            if asked and (none_match(asked, tag) or none_match(asked, compression.coded_tag(tag))):
+                kept = [(k, v) for k, v in held["headers"]
+                        if k.decode().lower() in _KEPT_ON_304]
+                await send({"type": "http.response.start", "status": 304, "headers": kept})
+                await send({"type": "http.response.body", "body": b""})
+                state["ended"] = True
+                return
+        if gzip:
+            message["body"] = body = compression.compress(body)
+            _mark_gzip(headers, len(body))
         await send(held)
         await self._body(message, head, state, send)
 
     @staticmethod
     async def _body(message: Message, head: bool, state: dict[str, Any], send: Send) -> None:
-        """Pass a message on; for HEAD, end the answer at the first body message."""
+        """Pass a message on (through the stream's gzip encoder, if any); for HEAD, end the
+        answer at the first body message."""
+        encoder = state.get("encoder")
+        if encoder is not None and message["type"] == "http.response.body":
+            more = message.get("more_body", False)
+            part = encoder.compress(message.get("body", b""))
+            if more and not part:
+                return  # nothing out of the encoder yet: no empty message
+            message = {"type": "http.response.body", "more_body": more,
+                       "body": part if more else part + encoder.flush()}
         if not head or message["type"] != "http.response.body":
             await send(message)
         elif not state["ended"]:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    literal_column,
     select,
     true,
     update,
@@ -31,6 +32,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
+from app.core.routing import API_PREFIX
 from app.entries.fields import PLACEMENT_FIELDS
 from app.entries.listing import fulltext
 from app.entries.models import Entry, EntryChange, EntryCountry, EntryTopic
@@ -58,6 +60,7 @@ def kind_select(spec: KindSpec) -> Select[Any]:
     detail = spec.detail_table
     columns = [entries.c[name] for name in CORE_READ_COLUMNS]
     columns.append(primary_date(spec))
+    columns.append(href((spec,)))
     columns.extend(detail.c[name] for name in spec.detail_fields)
     columns.extend(linked_slug(spec, alias) for alias in spec.reference_slugs)
     return (
@@ -72,6 +75,24 @@ def primary_date(spec: KindSpec) -> Any:
     one place it is stored, app/entries/placement.py), else null."""
     return case((entries.c.date_precision == "day", entries.c.date),
                 else_=None).label(spec.primary_date)
+
+
+def _text(value: str) -> Any:
+    """A constant string written into the statement itself (no bound parameter)."""
+    return literal_column("'" + value.replace("'", "''") + "'", Text)
+
+
+def href(kinds: Sequence[KindSpec]) -> Any:
+    """An entry's own root-relative URL (`/api/v1/articles/12`), labelled `href`.
+
+    Built by the database from the id (and, across kinds, the type) in the statement
+    that reads the row: no Python work per row."""
+    if len(kinds) == 1:
+        path = _text(f"{API_PREFIX}/{kinds[0].plural}/")
+    else:
+        path = case(*((entries.c.type == _text(spec.type), _text(f"{API_PREFIX}/{spec.plural}/"))
+                      for spec in kinds))
+    return path.concat(cast(entries.c.id, Text)).label("href")
 
 
 def linked_slug(spec: KindSpec, alias: str) -> Any:

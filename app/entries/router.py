@@ -5,7 +5,6 @@ import itertools
 from collections.abc import Iterator
 from functools import cache
 from typing import Annotated, Any, Literal
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -18,6 +17,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from app.core.config import get_settings
 from app.core.db import ReadDep, SessionDep, read_transaction
 from app.core.errors import NotAcceptable, Unprocessable, problem_responses
+from app.core.links import page_links
 from app.core.negotiation import preferred
 from app.core.openapi import answer
 from app.core.responses import FastJSONResponse
@@ -88,14 +88,10 @@ def _entry_response(row: dict[str, Any], status_code: int = 200,
     return FastJSONResponse(row, status_code=status_code, headers=tag | (headers or {}))
 
 
-def _next_link(request: Request, cursor: str | None) -> dict[str, str]:
-    """RFC 8288 Link to the next page: same query, offset replaced by the cursor."""
-    if cursor is None:
-        return {}
-    params = [(k, v) for k, v in request.query_params.multi_items()
-              if k not in ("cursor", "offset")]
-    query = urlencode([*params, ("cursor", cursor)])
-    return {"Link": f'<{request.url.path}?{query}>; rel="next"'}
+def list_response(request: Request, page: dict[str, Any]) -> FastJSONResponse:
+    """A list page as JSON, with its `Link` header (first, prev, next)."""
+    return FastJSONResponse(page, headers=page_links(
+        request, page["next_cursor"], page["offset"], page["limit"]))
 
 
 def list_params(spec: KindSpec) -> list:
@@ -208,7 +204,7 @@ def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
         summary=f"Bulk upsert {spec.plural} by slug",
         description=f"Up to {MAX_ITEMS:,} items as a JSON array or NDJSON "
                     "(`application/x-ndjson`, streamed). Items may be exported records "
-                    "(`id`, timestamps and `version` are ignored; `provenance` is kept). "
+                    "(`id`, `href`, timestamps and `version` are ignored; `provenance` is kept). "
                     "Sending the same payload again reports every item `unchanged`. A "
                     "request that deadlocks with concurrent writes is run again, whole, "
                     "up to 3 times; then 503 with `Retry-After`, nothing written.",
@@ -304,8 +300,8 @@ def _detail(request: Request, engine: Engine, spec: KindSpec, key: tuple[str, An
 def build_router(spec: KindSpec) -> APIRouter:
     """GET/POST /{kind}, GET/PUT/PATCH/DELETE /{kind}/{id} for one kind."""
     router = api_router(f"/{spec.plural}", tags=[spec.plural])
-    create_model, update_model, public_model = (
-        spec.create_model, spec.update_model, spec.public_model)
+    create_model, replace_model, update_model, public_model = (
+        spec.create_model, spec.replace_model, spec.update_model, spec.public_model)
     said = {404: {"detail": f"{spec.type} 1 does not exist"},
             406: {"detail": f"{spec.a_type} is available as {', '.join(ENTRY_MEDIA_TYPES)}"},
             409: {"detail": f"{spec.type} slug '{slugify(spec.example['title'])}' already "
@@ -331,7 +327,7 @@ def build_router(spec: KindSpec) -> APIRouter:
             page = run.page(connection, scope, values)
             if included:
                 embedding.embed(connection, included, page["items"])
-        return FastJSONResponse(page, headers=_next_link(request, page["next_cursor"]))
+        return list_response(request, page)
 
     router.add_api_route(
         "", list_entries, methods=["GET"],
@@ -389,7 +385,7 @@ def build_router(spec: KindSpec) -> APIRouter:
                 operation_id=f"replace_{spec.type}")
     def replace_entry(
         session: SessionDep, _key: WriterDep, entry_id: EntryId,
-        payload: Annotated[create_model, Body()],  # type: ignore[valid-type]
+        payload: Annotated[replace_model, Body()],  # type: ignore[valid-type]
         if_match: IfMatch = None,
     ) -> Response:
         return _entry_response(service.replace(session, spec, entry_id, payload, if_match))

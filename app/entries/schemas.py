@@ -72,12 +72,44 @@ class EntryOut(BaseModel):
         description="Last day the entry may lie on (read-only): `date` for `day`, the "
         "month's or session's last day, null for `unknown`.",
         json_schema_extra={"readOnly": True}, examples=["2021-03-23"])
+    href: str = Field(description="The entry's own URL, root-relative (read-only).",
+                      json_schema_extra={"readOnly": True}, examples=["/api/v1/articles/1"])
 
 
-# Fields a client writes that the loader also fills; provenance is the loader's alone.
-# date_from and date_to are derived from the placement (app/entries/placement.py).
+# What a GET returns that no client writes: the server's own fields (provenance is the
+# loader's alone; date_from and date_to are derived from the placement,
+# app/entries/placement.py; href from the id). PUT and PATCH take them back as a GET gave
+# them, and ignore them then: app.entries.service.check_read_only.
 SERVER_FIELDS = ("id", "type", "created_at", "updated_at", "version", "provenance",
-                 "date_from", "date_to")
+                 "date_from", "date_to", "href")
+_SENT_BACK = ("Read-only: may be sent back as a GET returned it (then ignored); "
+              "another value is a {status}{why}.")
+
+
+def _sent_back(annotation: Any, status: int, why: str = "", nullable: bool = False,
+               **kwargs: Any) -> tuple[Any, Any]:
+    """A read-only field a write accepts back (optional; null only where a GET gives it)."""
+    description = _SENT_BACK.format(status=status, why=why)
+    if nullable:
+        return annotation | None, Field(default=None, description=description, **kwargs)
+    return annotation, f.omittable(description=description, **kwargs)
+
+
+def _read_only_fields(type_name: str) -> dict[str, Any]:
+    """The server's fields as a PUT or PATCH body may carry them."""
+    return {
+        "id": _sent_back(int, 409, " (the URL names the entry)"),
+        "type": _sent_back(Annotated[str, Field(max_length=100)], 409,
+                           f" (this endpoint takes `{type_name}`)"),
+        "created_at": _sent_back(f.Timestamp, 409, "; compared to the millisecond"),
+        "updated_at": _sent_back(f.Timestamp, 409, "; compared to the millisecond"),
+        "version": _sent_back(int, 412, ", as a stale If-Match is (the entry changed since "
+                              "it was read)"),
+        "provenance": _sent_back(dict[str, Any], 409, nullable=True),
+        "date_from": _sent_back(f.Day, 409, nullable=True),
+        "date_to": _sent_back(f.Day, 409, nullable=True),
+        "href": _sent_back(Annotated[str, Field(max_length=2048)], 409),
+    }
 
 
 def _optional(info: FieldInfo, nullable: bool) -> tuple[Any, Any]:
@@ -138,9 +170,11 @@ def _number_fields(*models: type[BaseModel]) -> dict[str, tuple[Any, FieldInfo]]
 def build_family(
     *, title: str, type_name: str, kind_fields: type[BaseModel], example: dict[str, Any],
     not_null: frozenset[str] = frozenset(),
-) -> tuple[type[BaseModel], type[BaseModel], type[BaseModel]]:
-    """Derive the Create, Update and Public models of a kind from its own fields.
+) -> tuple[type[BaseModel], type[BaseModel], type[BaseModel], type[BaseModel]]:
+    """Derive the Create, Replace, Update and Public models of a kind from its own fields.
 
+    Replace (PUT) is Create plus the server's fields a GET returned, which it takes back
+    unchanged; Update (PATCH) takes them too.
     `not_null`: fields stored in columns that cannot hold NULL (Update refuses null there).
     """
     create = create_model(
@@ -151,12 +185,15 @@ def build_family(
     )
     create.model_config["json_schema_extra"] = {"examples": [example]}
     create.model_rebuild(force=True)
+    read_only = _read_only_fields(type_name)
+    replace = create_model(f"{title}Replace", __base__=create, **read_only)
     update = create_model(
         f"{title}Update",
         __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [
             {"summary": example.get("summary", ""), "topics": example.get("topics", [])}]}),
         **{name: _optional(info, name not in not_null)
            for name, info in create.model_fields.items()},
+        **read_only,
     )
     public = create_model(
         f"{title}Public",
@@ -165,7 +202,7 @@ def build_family(
         __config__=ConfigDict(json_schema_serialization_defaults_required=True),
         type=(Literal[type_name], Field(default=type_name, examples=[type_name])),
     )
-    return create, update, public
+    return create, replace, update, public
 
 
 class FacetValue(BaseModel):

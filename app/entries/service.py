@@ -1,6 +1,9 @@
 """Entry use cases, the same for every kind: validate, fill defaults, version, delegate SQL."""
 
+import json
 import re
+from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -8,12 +11,14 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from app.core.clock import as_utc, utcnow
+from app.core.compression import coded_tag
 from app.core.errors import BadRequest, Conflict, NotFound, PreconditionFailed, Unprocessable
 from app.entries import repository as repo
-from app.entries.fields import PLACEMENT_DERIVED
+from app.entries.fields import PLACEMENT_DERIVED, PLACEMENT_INPUT
 from app.entries.placement import patch_base
 from app.entries.references import reference_problems, resolve_links
 from app.entries.registry import KINDS
+from app.entries.schemas import SERVER_FIELDS
 from app.entries.slugs import slugify, with_suffix
 from app.entries.spec import KindSpec
 
@@ -147,15 +152,88 @@ def _for_write(session: Session, spec: KindSpec, entry_id: int, if_match: str | 
     if not repo.lock_entry(session, spec, entry_id, delete=delete):
         raise NotFound(f"{spec.type} {entry_id} does not exist")
     current = get(session, spec, entry_id)
-    if tags is not None and "*" not in tags and etag(current) not in tags:
+    if tags is not None and "*" not in tags and not tags & current_tags(current):
         raise _stale(current)
     return current
+
+
+def current_tags(row: dict[str, Any]) -> set[str]:
+    """The strong tags of an entry's current representations: its JSON as is, and gzipped
+    (what a GET gave a client that accepts gzip, app.core.compression)."""
+    tag = etag(row)
+    return {tag, coded_tag(tag)}
 
 
 def _stale(current: dict[str, Any]) -> PreconditionFailed:
     return PreconditionFailed(
         f"{current['type']} {current['id']} is at version {current['version']}; "
         "fetch it again and retry")
+
+
+def _to_the_millisecond(value: datetime) -> datetime:
+    """A time as a JavaScript Date keeps it: to the millisecond, in UTC."""
+    value = as_utc(value)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def _read_only_problem(spec: KindSpec, current: dict[str, Any], name: str, given: Any
+                       ) -> str | None:
+    """Why a read-only field sent back differs from the stored entry's, or None."""
+    stored = current[name]
+    if name in ("created_at", "updated_at"):
+        if _to_the_millisecond(given) == _to_the_millisecond(stored):
+            return None
+    elif given == stored:
+        return None
+    if name == "id":
+        return f"the id in the body ({given}) differs from the URL's ({stored})"
+    if name == "type":
+        return f"the type in the body ('{given[:100]}') is not this endpoint's ('{stored}')"
+    if name == "version":
+        return (f"{spec.type} {current['id']} is at version {stored}, not {given}: it changed "
+                "since it was read; fetch it again and retry")
+    shown = stored.isoformat().replace("+00:00", "Z") if isinstance(stored, datetime) else stored
+    return ("read-only: send the value a GET returns "
+            f"({json.dumps(shown, default=str)[:200]}) or leave it out")
+
+
+def check_read_only(spec: KindSpec, current: dict[str, Any], given: dict[str, Any]) -> None:
+    """The server's fields a PUT or PATCH body carried (a GET's body sent back): ignored
+    when each equals the stored entry's, else one problem naming every one that differs.
+
+    - An `id` not the URL's, or another `type`: 409, the body describes another entry.
+    - Else another `version`: 412, as a stale If-Match is. The entry changed since the
+      client read it, and what changed with it (`updated_at`, the date range) is not the
+      client's error: only `version` is named.
+    - Else any other difference (a timestamp, provenance, date range, href): 409, the body
+      sets what the server alone sets.
+    Timestamps are compared to the millisecond, the precision of a JavaScript Date."""
+    errors = [{"loc": ["body", name], "msg": msg} for name, value in given.items()
+              if (msg := _read_only_problem(spec, current, name, value)) is not None]
+    if not errors:
+        return
+    named = {e["loc"][1]: e for e in errors}
+    if "version" in named and not named.keys() & {"id", "type"}:
+        raise PreconditionFailed(named["version"]["msg"], errors=[named["version"]])
+    detail = "; ".join(f"{e['loc'][1]}: {e['msg']}" for e in errors)
+    raise Conflict(f"read-only fields differ from the stored {spec.type}: {detail}",
+                   errors=errors)
+
+
+def take_read_only(record: dict[str, Any], named: Collection[str]) -> dict[str, Any]:
+    """Take the server's fields out of a write's record: those the body gave, by name."""
+    taken = {name: record.pop(name, None) for name in SERVER_FIELDS}
+    return {name: value for name, value in taken.items() if name in named}
+
+
+def derive_again(current: dict[str, Any], body: dict[str, Any]) -> None:
+    """A derived placement sent back as a GET gave it is derived again, not kept: so a
+    GET's body with a new primary date or session moves the entry instead of
+    contradicting it (a 422). A `month` (the writer's choice) is left as sent."""
+    if current["date_precision"] == "month":
+        return
+    if all(body.get(name) in (None, current[name]) for name in PLACEMENT_INPUT):
+        body.update({name: None for name in PLACEMENT_INPUT if name in body})
 
 
 def editable(spec: KindSpec, row: dict[str, Any]) -> dict[str, Any]:
@@ -183,9 +261,12 @@ def _apply(session: Session, spec: KindSpec, current: dict[str, Any],
 
 def replace(session: Session, spec: KindSpec, entry_id: int, payload: BaseModel,
             if_match: str | None) -> dict[str, Any]:
-    """PUT: the payload replaces every writable field (an omitted slug keeps the current one)."""
+    """PUT: the payload replaces every writable field (an omitted slug keeps the current one);
+    the server's fields it carries must be the stored ones (`check_read_only`)."""
     current = _for_write(session, spec, entry_id, if_match)
     record = payload.model_dump()
+    check_read_only(spec, current, take_read_only(record, payload.model_fields_set))
+    derive_again(current, record)
     resolve_links(session, spec, record, payload.model_fields_set)
     record["slug"] = record["slug"] or current["slug"]
     return _apply(session, spec, current, record)
@@ -194,8 +275,11 @@ def replace(session: Session, spec: KindSpec, entry_id: int, payload: BaseModel,
 def patch(session: Session, spec: KindSpec, entry_id: int, changes: dict[str, Any],
           if_match: str | None) -> dict[str, Any]:
     """PATCH: merge the given fields into the entry as it is now (locked, so concurrent
-    PATCHes of different fields both land) and validate the result as a whole."""
+    PATCHes of different fields both land) and validate the result as a whole; the
+    server's fields it carries must be the stored ones (`check_read_only`)."""
     current = _for_write(session, spec, entry_id, if_match)
+    check_read_only(spec, current, take_read_only(changes, set(changes)))
+    derive_again(current, changes)
     record = _validated(spec, patch_base(editable(spec, current), changes))
     resolve_links(session, spec, record, changes)
     return _apply(session, spec, current, record)

@@ -65,6 +65,7 @@ class KindSpec:
     a_type: str = ""
 
     create_model: type[BaseModel] = field(init=False)
+    replace_model: type[BaseModel] = field(init=False)
     update_model: type[BaseModel] = field(init=False)
     public_model: type[BaseModel] = field(init=False)
 
@@ -83,11 +84,12 @@ class KindSpec:
         if not self.a_type:
             article = "an" if self.type[:1].lower() in "aeiou" else "a"
             object.__setattr__(self, "a_type", f"{article} {self.type}")
-        create, update, public = build_family(
+        create, replace, update, public = build_family(
             title=self.title, type_name=self.type, kind_fields=self.kind_fields,
             example=self.example, not_null=self.not_null_fields(),
         )
         object.__setattr__(self, "create_model", create)
+        object.__setattr__(self, "replace_model", replace)
         object.__setattr__(self, "update_model", update)
         object.__setattr__(self, "public_model", public)
 

@@ -71,9 +71,13 @@ def _entry(feed: ET.Element, item: dict[str, Any], link: str) -> None:
     _child(entry, "published", rfc3339(item["created_at"]))
     for name in entry_authors(item):
         _author(entry, name)
-    _child(entry, "link", rel="alternate", type="application/json", href=link)
+    # A reader opens the `alternate`: the original article when there is one, else the
+    # entry's JSON (an entry with no content needs an alternate, RFC 4287 §4.1.1).
     if item.get("url"):
-        _child(entry, "link", rel="related", href=item["url"])
+        _child(entry, "link", rel="alternate", href=item["url"])
+        _child(entry, "link", rel="related", type="application/json", href=link)
+    else:
+        _child(entry, "link", rel="alternate", type="application/json", href=link)
     for topic in item.get("topics") or []:
         _child(entry, "category", term=topic)
     if item.get("summary"):

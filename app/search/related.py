@@ -7,10 +7,13 @@ from sqlalchemy.dialects import postgresql
 
 from app.entries.listing import fulltext
 from app.entries.listing.filters import entries, entry_countries, entry_topics, fts_table
+from app.entries.registry import KINDS
+from app.entries.repository import href
 
 TOPIC_WEIGHT, COUNTRY_WEIGHT, SESSION_WEIGHT, TEXT_WEIGHT = 3, 2, 1, 2
 TITLE_TERMS = 8
-RELATED_COLUMNS = ("id", "type", "slug", "title", "date", "summary")  # and `score`
+RELATED_COLUMNS = ("id", "type", "slug", "title", "date", "summary")  # then href and score
+RELATED_FIELDS = (*RELATED_COLUMNS, "href")  # an item's, but `score`
 
 
 def _shared(link: Any, column: Any, values: list[str]) -> Any:
@@ -57,7 +60,7 @@ def related(connection: Connection, entry: dict[str, Any], limit: int) -> list[d
     if not reasons:
         return []
     score = cast(score, Integer).label("score")
-    stmt = (select(*(entries.c[name] for name in RELATED_COLUMNS), score)
+    stmt = (select(*(entries.c[name] for name in RELATED_COLUMNS), href(KINDS), score)
             .where(entries.c.id != entry["id"], or_(*reasons))
             .order_by(score.desc(), entries.c.date.desc().nulls_last(), entries.c.id.desc())
             .limit(limit))

@@ -29,15 +29,15 @@ from app.entries.registry import BY_PLURAL, BY_TYPE, KINDS
 from app.entries.router import (
     CITATION_FORMATS,
     EntryId,
-    _next_link,
     citation_export,
     export_params,
     export_query,
+    list_response,
 )
 from app.entries.schemas import DOCUMENTATION, HIGHLIGHTED, by_type, item_model, page_model
 from app.search.related import (
     COUNTRY_WEIGHT,
-    RELATED_COLUMNS,
+    RELATED_FIELDS,
     SESSION_WEIGHT,
     TEXT_WEIGHT,
     TOPIC_WEIGHT,
@@ -55,13 +55,14 @@ PLACEMENT_COLUMNS = ("date", "date_precision", "date_from", "date_to")
 
 
 def _select(columns: tuple[str, ...]) -> Any:
-    return lambda: select(*(entries.c[name] for name in columns))
+    """The entries' `columns`, then each one's `href` (by its type)."""
+    return lambda: select(*(entries.c[name] for name in columns), repo.href(KINDS))
 
 
 SEARCH = Scope("search", KINDS, None, _select((*SEARCH_COLUMNS, *PLACEMENT_COLUMNS)),
-               (*SEARCH_COLUMNS, *PLACEMENT_COLUMNS), ALL_FACETS)
-TIMELINE = Scope("timeline", KINDS, None, _select(TIMELINE_COLUMNS), TIMELINE_COLUMNS,
-                 ALL_FACETS, default_sort="date", dated_only=True)
+               (*SEARCH_COLUMNS, *PLACEMENT_COLUMNS, "href"), ALL_FACETS)
+TIMELINE = Scope("timeline", KINDS, None, _select(TIMELINE_COLUMNS),
+                 (*TIMELINE_COLUMNS, "href"), ALL_FACETS, default_sort="date", dated_only=True)
 
 
 def _params(scope: Scope) -> list[Param]:
@@ -90,7 +91,7 @@ def _register(path: str, scope: Scope, what: str, summary: str, description: str
     def endpoint(request: Request, engine: ReadDep, query: ScopeQuery) -> Response:
         with engine.connect() as connection:
             page = run.page(connection, scope, query.model_dump(by_alias=True))
-        return FastJSONResponse(page, headers=_next_link(request, page["next_cursor"]))
+        return list_response(request, page)
 
     endpoint.__name__ = f"{scope.name}_entries"
     router.add_api_route(path, endpoint, methods=["GET"], summary=summary,
@@ -145,9 +146,9 @@ SCORE = (int, Field(description=f"How related, best first: {TOPIC_WEIGHT} per sh
                                 f"{COUNTRY_WEIGHT} per shared country, {SESSION_WEIGHT} for the "
                                 f"same session, {TEXT_WEIGHT} for shared title words.",
                     examples=[8]))
-RELATED_ITEMS = [item_model(f"Related{spec.title}", spec.public_model, RELATED_COLUMNS,
+RELATED_ITEMS = [item_model(f"Related{spec.title}", spec.public_model, RELATED_FIELDS,
                             description=f"{spec.a_type.capitalize()} related to the entry.",
-                            required=(*RELATED_COLUMNS, "score"), score=SCORE)
+                            required=(*RELATED_FIELDS, "score"), score=SCORE)
                  for spec in KINDS]
 RelatedPage = create_model(
     "RelatedPage", __doc__="The entries most related to one entry, best first.",

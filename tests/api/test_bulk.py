@@ -153,7 +153,7 @@ def test_ndjson_export_round_trips_into_an_empty_database(client, auth, spec, db
     assert report["created"] == len(records) and report["failed"] == 0
     again = [json.loads(line) for line in client.get(
         f"/api/v1/{spec.plural}/export?format=ndjson").text.splitlines()]
-    server = {"id", "created_at", "updated_at", "version", "event_id"}
+    server = {"id", "href", "created_at", "updated_at", "version", "event_id"}
     assert [{k: v for k, v in r.items() if k not in server} for r in again] == [
         {k: v for k, v in r.items() if k not in server} for r in records]
 

@@ -114,11 +114,11 @@ class TestWithFields:
         page = client.get(f"{STATEMENTS}?include=event&fields=title&sort=id").json()
         first = events["first-forum"]
         later = next(item for item in page["items"] if item["title"] == "Later words")
-        assert set(later) == {"id", "type", "title", "event"}
+        assert set(later) == {"id", "type", "href", "title", "event"}
         assert later["event"] == client.get(f"{EVENTS}/{first['id']}").json()
         page = client.get(f"{EVENTS}?include=statements&fields=slug").json()
         forum = next(item for item in page["items"] if item["slug"] == "first-forum")
-        assert set(forum) == {"id", "type", "slug", "statements"}
+        assert set(forum) == {"id", "type", "href", "slug", "statements"}
         assert "body" in forum["statements"][0]  # embedded entries are whole
         # `fields=event` with include: the object, not the slug
         page = client.get(f"{STATEMENTS}?include=event&fields=event&slug=later").json()

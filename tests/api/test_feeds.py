@@ -183,11 +183,20 @@ def test_entry_links_authors_and_categories(client, auth):
     create(client, auth, STATEMENTS, title="Spoken statement", speaker="Chen Xu")
     items = {text(i, "title"): i for i in entries_of(feed(client, "all.atom"))}
     authored = items["Authored article"]
-    assert links(authored)["related"] == "https://example.org/a?x=1&y=2"
+    # A reader's item link is the original article; the JSON resource is `related`.
+    authored_links = {(link.get("rel"), link.get("type")): link.get("href")
+                      for link in authored.findall(f"{A}link")}
+    assert authored_links.keys() == {("alternate", None), ("related", "application/json")}
+    assert authored_links[("alternate", None)] == "https://example.org/a?x=1&y=2"
+    json_link = authored_links[("related", "application/json")]
+    assert client.get(json_link).json()["title"] == "Authored article"
     assert [text(a, "name") for a in authored.findall(f"{A}author")] == ["Li Yunlong", "Chen Xu"]
     assert [c.get("term") for c in authored.findall(f"{A}category")] == ["xinjiang"]
     assert [text(a, "name") for a in items["Sourced article"].findall(f"{A}author")] == ["CSHRS"]
-    assert "related" not in links(items["Sourced article"])
+    assert "related" not in links(items["Sourced article"])  # no url: the JSON is alternate
+    sourced = items["Sourced article"].find(f"{A}link")
+    assert (sourced.get("rel"), sourced.get("type")) == ("alternate", "application/json")
+    assert client.get(sourced.get("href")).json()["title"] == "Sourced article"
     spoken = items["Spoken statement"]
     assert [text(a, "name") for a in spoken.findall(f"{A}author")] == ["Chen Xu"]
 

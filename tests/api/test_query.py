@@ -274,7 +274,7 @@ class TestSearchAndTimeline:
                     headers=auth)
         items = client.get("/api/v1/timeline?limit=100").json()["items"]
         assert items and all(set(item) == {"type", "id", "title", "date", "date_precision",
-                                           "date_from", "date_to", "summary"}
+                                           "date_from", "date_to", "summary", "href"}
                              for item in items)
         dates = [item["date"] for item in items]
         assert dates == sorted(dates) and None not in dates
@@ -303,9 +303,9 @@ class TestRelated:
 @pytest.mark.usefixtures("seeded")
 def test_sparse_fieldsets(client):
     item = client.get("/api/v1/statements?fields=title,speaker&limit=1").json()["items"][0]
-    assert set(item) == {"id", "type", "title", "speaker"}
+    assert set(item) == {"id", "type", "href", "title", "speaker"}
     item = client.get("/api/v1/search?fields=date&limit=1").json()["items"][0]
-    assert set(item) == {"id", "type", "date"}
+    assert set(item) == {"id", "type", "href", "date"}
 
 
 @pytest.mark.usefixtures("seeded")

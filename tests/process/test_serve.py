@@ -1,5 +1,6 @@
 """`hrc-digest serve --workers 2` on one database: a real server in child processes."""
 
+import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -73,3 +74,41 @@ def test_revoked_key_is_refused_by_every_worker_at_once(server):
     statuses = {httpx.post(f"{base}/api/v1/articles", json={"title": f"after {i}"},
                            headers=headers, timeout=10).status_code for i in range(12)}
     assert statuses == {401}
+
+
+def _exchange(base: str, raw: bytes) -> bytes:
+    """Send raw HTTP/1.1 requests on one connection; what the server wrote back by the time
+    it has answered `/healthz` last."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(raw)
+        received = b""
+        while not received.endswith(b'{"status":"ok"}'):
+            chunk = connection.recv(65536)
+            assert chunk, received
+            received += chunk
+    return received
+
+
+def test_head_of_a_streamed_export_leaves_the_connection_clean(server):
+    """HEAD of an answer of unknown length (an export, gzipped or not) is framed as HEAD:
+    headers only, no chunked body, so the next answer on the connection reads whole."""
+    base = server[0]
+    for encoding in (b"gzip", b"identity"):
+        received = _exchange(base, b"HEAD /api/v1/events/export?format=csv HTTP/1.1\r\n"
+                             b"Host: x\r\nAccept-Encoding: " + encoding + b"\r\n\r\n"
+                             b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        head, rest = received.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 200") and b"transfer-encoding" not in head.lower()
+        assert rest.startswith(b"HTTP/1.1 200"), rest[:40]
+
+
+def test_a_real_client_gets_gzip_and_a_304_for_the_gzip_tag(server):
+    base = server[0]
+    url = f"{base}/api/v1/statements?limit=100"
+    with httpx.Client(timeout=10) as client:  # sends Accept-Encoding: gzip, deflate, …
+        first = client.get(url)
+        assert first.headers["content-encoding"] == "gzip"
+        assert first.json()["items"]
+        again = client.get(url, headers={"If-None-Match": first.headers["etag"]})
+        assert again.status_code == 304 and again.headers["etag"] == first.headers["etag"]

@@ -44,8 +44,9 @@ from app.entries.spec import KindSpec
 OnConflict = Literal["update", "skip", "error"]
 MAX_ITEMS = 10_000
 BATCH_SIZE = 1_000
-# Accepted from exports, ignored (date_from/date_to: derived from the placement).
-READ_ONLY = ("id", "created_at", "updated_at", "version", *PLACEMENT_DERIVED)
+# Accepted from exports, ignored (date_from/date_to: derived from the placement; href:
+# the id's URL here).
+READ_ONLY = ("id", "created_at", "updated_at", "version", "href", *PLACEMENT_DERIVED)
 # Counted batch by batch as the request goes, before its commit: a load's progress.
 BULK_ITEMS = Counter("hrc_bulk_items", "Bulk items processed (validated, and written into "
                      "the request's transaction unless it is atomic and already failed), "

@@ -169,7 +169,7 @@ def common_params(*, facets: tuple[str, ...], sort_keys: tuple[str, ...],
         Param("cursor", str | None, "`next_cursor` of the previous page (keyset paging: "
               "constant cost at any depth).", bounds={"max_length": 4096}),
         Param("fields", str | None, "Sparse fieldset: comma list of item fields "
-              "(`id` and `type` always come).", "title,summary", bounds={"max_length": 500},
+              "(`id`, `type` and `href` always come).", "title,summary", bounds={"max_length": 500},
               pattern=comma_list_pattern(fields) if fields else None),
         Param("facets", str | None, f"Comma list of {', '.join(facets)}: counts over the "
               "filtered set; each facet ignores its own filter (its exclusions too). `year`, "

@@ -72,7 +72,7 @@ def _facets(aggregates: Aggregates, scope: Scope, request: ListRequest,
 def _items(rows: list[Any], names: list[str], request: ListRequest) -> list[dict[str, Any]]:
     """Rows as items: their first `len(names)` columns (the sort values and checks after
     them dropped), highlights added, the sparse fieldset applied."""
-    keep = {"id", "type", "highlights", *request.fields} if request.fields else None
+    keep = {"id", "type", "href", "highlights", *request.fields} if request.fields else None
     text = request.criteria.text
     items = []
     for row in rows:
