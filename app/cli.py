@@ -460,6 +460,10 @@ def export_file(
     date_to: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
     date_precision: Annotated[list[str] | None, typer.Option(
         help="day, month, session or unknown (repeatable).")] = None,
+    entry_id: Annotated[list[str] | None, typer.Option(
+        "--id", help="Entry id or comma list; a leading - excludes (repeatable).")] = None,
+    slug: Annotated[list[str] | None, typer.Option(
+        help="Entry slug or comma list; a leading - excludes (repeatable).")] = None,
     where: Annotated[list[str] | None, typer.Option(
         help="A kind filter as NAME=VALUE, e.g. speaker='Chen Xu' (repeatable).")] = None,
 ) -> None:
@@ -476,7 +480,8 @@ def export_file(
     formats = ("ndjson", "csv", *citations.FORMATS)
     if file_format not in formats:
         fail(f"--format must be one of {', '.join(formats)}")
-    params: dict = {"q": q, "topic": topic, "country": country, "session": session_number}
+    params: dict = {"q": q, "topic": topic, "country": country, "session": session_number,
+                    "id": entry_id, "slug": slug}
     try:
         params["date_from"] = date.fromisoformat(date_from) if date_from else None
         params["date_to"] = date.fromisoformat(date_to) if date_to else None

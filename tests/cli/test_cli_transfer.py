@@ -63,6 +63,23 @@ def test_export_by_date_precision(url):
     assert len(either.stdout.splitlines()) == 8
 
 
+def test_export_by_id_and_slug(url):
+    every = [json.loads(line) for line in run("export", "--kind", "events",
+                                              database_url=url).stdout.splitlines()]
+    first, second, third = every[:3]
+    by_id = run("export", "--kind", "events", "--id", f"{first['id']},{second['id']}",
+                database_url=url)
+    assert by_id.returncode == 0, by_id.stderr
+    assert [json.loads(line)["id"] for line in by_id.stdout.splitlines()] == [
+        first["id"], second["id"]]
+    by_slug = run("export", "--kind", "events", "--slug", third["slug"].upper(),
+                  "--slug", f"-{first['slug']}", database_url=url)
+    assert [json.loads(line)["slug"] for line in by_slug.stdout.splitlines()] == [
+        third["slug"]]
+    not_first = run("export", "--kind", "events", "--id", f"-{first['id']}", database_url=url)
+    assert len(not_first.stdout.splitlines()) == len(every) - 1
+
+
 STATE = ".hrc-digest"  # the default state dir, in the current folder
 
 
@@ -244,6 +261,7 @@ def test_ctrl_c_says_how_to_resume_exits_130_and_the_command_resumes(url, tmp_pa
     (["export", "--kind", "articles", "--format", "xml"], "--format"),
     (["export", "--kind", "articles", "--where", "speaker=x"], "--where"),
     (["export", "--kind", "articles", "--date-precision", "week"], "--date-precision"),
+    (["export", "--kind", "articles", "--id", "abc"], "id"),
 ])
 def test_bad_arguments_are_one_line_exit_1(url, tmp_path, args, message):
     file = tmp_path / "data.ndjson"
