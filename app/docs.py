@@ -29,9 +29,8 @@ from pydantic import BaseModel, Field
 from starlette.responses import FileResponse, HTMLResponse, Response
 
 from app.core.errors import NotAcceptable, NotFound, problem_responses
-from app.core.links import public_link
 from app.core.negotiation import preferred
-from app.core.responses import FastJSONResponse
+from app.core.responses import FastJSONResponse, public_link
 from app.core.routing import API_PREFIX
 from app.entries.registry import KINDS
 

@@ -63,7 +63,7 @@ def create_app() -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False,
                    "operation_spans": False},
         # No redirect of `/path/` to `/path`: Starlette builds its Location from the Host
-        # header, which any client sets (see app/core/links.py); such a path is a 404.
+        # header, which any client sets (see app/core/responses.py); such a path is a 404.
         redirect_slashes=False,
         # Served by app.docs from local copies of their assets (no CDN): they work offline.
         docs_url=None,

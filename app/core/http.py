@@ -17,7 +17,7 @@ Starlette's CORS layer sits between the two, so every answer the inner layer giv
 5. conditional GET: a strong ETag (the route's own, else a hash of the exact bytes),
    Cache-Control, and 304 when `If-None-Match` names it. Streamed bodies get neither;
 6. gzip when the client accepts it, whole bodies and streamed ones alike, with the
-   compressed representation's own ETag (`app.core.compression`). An answer that could
+   compressed representation's own ETag (the gzip section below). An answer that could
    be compressed carries `Vary: Accept-Encoding`; for a request without Accept-Encoding
    that header and a few look-ups are all it costs.
 """
@@ -26,6 +26,8 @@ import logging
 import random
 import re
 import time
+import zlib
+from functools import lru_cache
 from hashlib import blake2b
 from typing import Any
 from urllib.parse import parse_qsl
@@ -36,10 +38,10 @@ from starlette.requests import Request
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core import compression, observability
+from app.core import observability
 from app.core.errors import PROBLEM_JSON, internal_error, problem_response, validation_problem
 from app.core.ratelimit import Decision, RateLimiter
-from app.core.responses import dumps
+from app.core.responses import GZIP, coded_tag, dumps
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -119,6 +121,82 @@ class RequestLog:
             observability.request_id_var.reset(token)
 
 
+# --- gzip content coding -----------------------------------------------------------
+# gzip content coding (RFC 9110 §8.4.1.3) of the app's text answers, decided by
+# app.core.http.HttpPolicies for every GET and HEAD.
+#
+# - What: JSON (pages, entries, problems, CSL-JSON), NDJSON, CSV, Atom, iCalendar, RIS,
+#   BibTeX and the docs' HTML, JavaScript and CSS; a whole body of at least
+#   `MINIMUM_SIZE` bytes, or a streamed one (an export: compressed as it streams, in
+#   constant memory).
+# - When: the request's Accept-Encoding accepts gzip (`gzip`, `x-gzip` or `*`, with a
+#   non-zero weight). Such an answer carries `Vary: Accept-Encoding` whether it was
+#   compressed or not, so that a shared cache keeps the two apart.
+# - Entity tags: a compressed representation is another representation, so it gets its own
+#   strong tag, the identity's with `-gzip` inside the quotes (`"27-3"` → `"27-3-gzip"`,
+#   as RFC 9110 §8.8.3.3 illustrates). If-None-Match matches either form (304), and
+#   If-Match on a write takes either form of the entry's current tag.
+#
+# Only gzip: every HTTP client decodes it, and zlib is in the standard library. Brotli or
+# Zstandard would take compiled dependencies and a middleware of their own; the one
+# maintained for Starlette (starlette-compress) leaves strong ETags unchanged on the
+# compressed bodies, which a conditional request then confuses with the identity bytes.
+
+MINIMUM_SIZE = 500  # bytes: smaller bodies gain little and cost a header more
+LEVEL = 6  # zlib's default: ~10x smaller pages at ~1 ms per 100 KB
+_GZIP_WBITS = 16 + zlib.MAX_WBITS  # a gzip header and trailer (mtime 0: same bytes each time)
+_TEXT_TYPES = frozenset({"application/javascript", "application/x-research-info-systems",
+                         "application/x-bibtex", "application/xml"})
+
+
+@lru_cache(maxsize=64)
+def compressible(content_type: str) -> bool:
+    """Whether a Content-Type is text that gzip shrinks (JSON, XML, CSV, …)."""
+    media_type = content_type.partition(";")[0].strip().lower()
+    return (media_type.startswith("text/") or media_type.endswith(("json", "+xml"))
+            or media_type in _TEXT_TYPES)
+
+
+def _weight(params: str) -> float:
+    """The `q` of one Accept-Encoding member (1 when absent; 0 when malformed)."""
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
+@lru_cache(maxsize=256)
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding field value accepts gzip (RFC 9110 §12.5.3): named
+    (`gzip`, or `x-gzip`, its alias) with a weight above 0, or else `*` with one."""
+    named = star = None
+    for member in accept_encoding.split(","):
+        coding, _, params = member.partition(";")
+        coding = coding.strip().lower()
+        if coding in ("gzip", "x-gzip"):
+            named = _weight(params)
+        elif coding == "*":
+            star = _weight(params)
+    if named is not None:
+        return named > 0
+    return star is not None and star > 0
+
+
+def compress(body: bytes) -> bytes:
+    """A whole body as gzip."""
+    encoder = zlib.compressobj(LEVEL, zlib.DEFLATED, _GZIP_WBITS)
+    return encoder.compress(body) + encoder.flush()
+
+
+def encoder() -> Any:
+    """A gzip stream for a body sent in parts (`.compress(part)`, then `.flush()`)."""
+    return zlib.compressobj(LEVEL, zlib.DEFLATED, _GZIP_WBITS)
+
+
 # --- conditional GET ------------------------------------------------------------------
 
 
@@ -146,28 +224,28 @@ def _gzip_wanted(scope: Scope, headers: MutableHeaders, size: int | None) -> boo
     """Whether to gzip an answer: compressible text of at least the minimum size (`size`
     None: streamed, of a size not known), not already coded, and the client accepts gzip.
     Such an answer varies by Accept-Encoding (`Vary`), whether it is compressed or not."""
-    if size is not None and size < compression.MINIMUM_SIZE:
+    if size is not None and size < MINIMUM_SIZE:
         return False
     content_type = headers.get("content-type")
-    if content_type is None or not compression.compressible(content_type) \
+    if content_type is None or not compressible(content_type) \
             or "content-encoding" in headers:
         return False
-    if size is None and int(headers.get("content-length", compression.MINIMUM_SIZE)) \
-            < compression.MINIMUM_SIZE:
+    if size is None and int(headers.get("content-length", MINIMUM_SIZE)) \
+            < MINIMUM_SIZE:
         return False  # a small file sent in parts
     headers.add_vary_header("Accept-Encoding")
     accepted = _header(scope, b"accept-encoding")
-    return accepted is not None and compression.accepts_gzip(accepted)
+    return accepted is not None and accepts_gzip(accepted)
 
 
 def _mark_gzip(headers: MutableHeaders, size: int | None) -> None:
     """The headers of a gzip answer: its coding, its length (unknown when streamed) and
     its own entity tag."""
-    headers["content-encoding"] = compression.GZIP
+    headers["content-encoding"] = GZIP
     if size is None:
         del headers["content-length"]
         if "etag" in headers:  # a file's (FileResponse): the identity bytes'
-            headers["etag"] = compression.coded_tag(headers["etag"])
+            headers["etag"] = coded_tag(headers["etag"])
     else:
         headers["content-length"] = str(size)
 
@@ -371,13 +449,13 @@ class HttpPolicies:
     async def _conditional(self, scope: Scope, held: Message, message: Message, head: bool,
                            state: dict[str, Any], send: Send) -> None:
         """Send a held 200 start with its ETag and Cache-Control, or a 304 in its place;
-        gzip the body when the client accepts it (app.core.compression)."""
+        gzip the body when the client accepts it (app.core.http)."""
         headers = MutableHeaders(scope=held)
         body: bytes = message.get("body", b"")
         if message.get("more_body", False):  # streamed: compressed as it goes, no 304
             if _gzip_wanted(scope, headers, None):
                 _mark_gzip(headers, None)
-                state["encoder"] = None if head else compression.encoder()
+                state["encoder"] = None if head else encoder()
             await send(held)
             await self._body(message, head, state, send)
             return
@@ -385,9 +463,9 @@ class HttpPolicies:
         if "no-store" not in headers.get("cache-control", ""):  # else not to be kept: no tag
             headers.setdefault("cache-control", self.policy)
             tag = headers.get("etag") or body_tag(body)
-            headers["etag"] = compression.coded_tag(tag) if gzip else tag
+            headers["etag"] = coded_tag(tag) if gzip else tag
             asked = _header(scope, b"if-none-match")
-            if asked and (none_match(asked, tag) or none_match(asked, compression.coded_tag(tag))):
+            if asked and (none_match(asked, tag) or none_match(asked, coded_tag(tag))):
                 kept = [(k, v) for k, v in held["headers"]
                         if k.decode().lower() in _KEPT_ON_304]
                 await send({"type": "http.response.start", "status": 304, "headers": kept})
@@ -395,7 +473,7 @@ class HttpPolicies:
                 state["ended"] = True
                 return
         if gzip:
-            message["body"] = body = compression.compress(body)
+            message["body"] = body = compress(body)
             _mark_gzip(headers, len(body))
         await send(held)
         await self._body(message, head, state, send)

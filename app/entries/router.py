@@ -17,10 +17,9 @@ from starlette.convertors import Convertor, register_url_convertor
 from app.core.config import get_settings
 from app.core.db import ReadDep, SessionDep, read_transaction
 from app.core.errors import NotAcceptable, Unprocessable, problem_responses
-from app.core.links import page_links
 from app.core.negotiation import preferred
 from app.core.openapi import answer
-from app.core.responses import FastJSONResponse
+from app.core.responses import FastJSONResponse, page_links
 from app.core.routing import api_router
 from app.core.security import WriterDep
 from app.entries import citations, embedding, service

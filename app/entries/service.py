@@ -11,8 +11,8 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from app.core.clock import as_utc, utcnow
-from app.core.compression import coded_tag
 from app.core.errors import BadRequest, Conflict, NotFound, PreconditionFailed, Unprocessable
+from app.core.responses import coded_tag
 from app.entries import repository as repo
 from app.entries.fields import PLACEMENT_DERIVED, PLACEMENT_INPUT
 from app.entries.placement import patch_base
@@ -159,7 +159,7 @@ def _for_write(session: Session, spec: KindSpec, entry_id: int, if_match: str | 
 
 def current_tags(row: dict[str, Any]) -> set[str]:
     """The strong tags of an entry's current representations: its JSON as is, and gzipped
-    (what a GET gave a client that accepts gzip, app.core.compression)."""
+    (what a GET gave a client that accepts gzip, app.core.http gzips it)."""
     tag = etag(row)
     return {tag, coded_tag(tag)}
 

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, Select, Table, select
 
 from app.core.db import ReadDep
 from app.core.errors import problem_responses
-from app.core.links import public_link
+from app.core.responses import public_link
 from app.core.routing import api_router
 from app.entries.listing import run
 from app.entries.listing.filters import entries

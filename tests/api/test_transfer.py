@@ -8,7 +8,7 @@ import json
 import pytest
 from starlette.responses import StreamingResponse
 
-from app.core import compression
+from app.core import http as compression
 from app.core.http import HttpPolicies
 from app.entries.registry import BY_PLURAL, KINDS
 from tests.helpers import KIND_IDS, sample

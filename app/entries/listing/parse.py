@@ -78,6 +78,7 @@ class ListRequest:
     fields: tuple[str, ...]  # sparse fieldset; empty: every field
     facets: tuple[str, ...]
     facet_limit: int
+    named: dict[str, list[Any]]  # the topic and session values the page checks (plan)
 
 
 def _title_key(dialect: str) -> ColumnElement[Any]:
@@ -313,7 +314,7 @@ def parse(connection: Connection, scope: Scope, params: dict[str, Any]) -> ListR
         nulls=nulls, limit=limit, offset=offset, count=params["count"],
         fields=chosen("fields", params.get("fields"), scope.item_fields),
         facets=chosen("facets", params.get("facets"), scope.facets),
-        facet_limit=params["facet_limit"])
+        facet_limit=params["facet_limit"], named=named_references(criteria))
 
 
 def parse_filters(connection: Connection, scope: Scope, params: dict[str, Any]

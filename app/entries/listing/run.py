@@ -19,7 +19,6 @@ from app.entries.listing.parse import (
     ListRequest,
     Scope,
     check_references,
-    named_references,
     parse,
     parse_filters,
 )
@@ -89,7 +88,7 @@ def page(connection: Connection, scope: Scope, params: dict[str, Any]) -> dict[s
     request = parse(connection, scope, params)
     shape, limit, mode = request.shape, request.limit, request.count
     cap = get_settings().count_cap
-    named = named_references(request.criteria)
+    named = request.named
     stmt = plan.page(scope, shape, request.dialect, request.sort, request.ranked,
                      request.nulls, mode, tuple(named))
     bound = request.values | {"limit": limit + 1, "offset": request.offset,
