@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 
 from app.entries.listing.parse import kind_scope
 from app.entries.registry import BY_TYPE, KINDS
-from app.search.related import RELATED_COLUMNS
+from app.search.related import RELATED_FIELDS
 from tests.helpers import assert_problem
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
@@ -87,7 +87,7 @@ def test_cross_kind_items_are_a_union_told_apart_by_type(document, path, member)
 def test_related_items_always_carry_their_fields_and_score(document):
     for spec in KINDS:
         schema = _schema(document, {"$ref": f"#/components/schemas/Related{spec.title}"})
-        assert schema["required"] == [*RELATED_COLUMNS, "score"]
+        assert schema["required"] == [*RELATED_FIELDS, "score"]
         assert schema["properties"]["score"]["type"] == "integer"
 
 
