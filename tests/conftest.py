@@ -22,10 +22,17 @@ from app.core.config import get_settings  # noqa: E402
 from app.core.migrations import upgrade  # noqa: E402
 from app.core.observability import configure_logging  # noqa: E402
 from app.core.security import create_key  # noqa: E402
+from app.entries.registry import KINDS  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.reference.seed import load_reference_data  # noqa: E402
 from tests.databases import BASE_URL  # noqa: E402
-from tests.helpers import Rewritable, empty_database, seed, statements_sent  # noqa: E402
+from tests.helpers import (  # noqa: E402
+    Rewritable,
+    empty_database,
+    sample,
+    seed,
+    statements_sent,
+)
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
@@ -126,6 +133,19 @@ def seed_rows(engine) -> Rewritable:
 def seeded(db, seed_rows) -> None:
     """The shipped digest page loaded (26 entries of the 46th session)."""
     seed_rows.write(db)
+
+
+@pytest.fixture
+def every_kind(seeded, client, auth) -> None:
+    """The shipped page, and three entries written from its example for each kind the page
+    holds none of (a kind added since): every kind's list has entries."""
+    for spec in KINDS:
+        if client.get(f"/api/v1/{spec.plural}?limit=1").json()["items"]:
+            continue
+        for n in range(3):
+            created = client.post(f"/api/v1/{spec.plural}", headers=auth, json=sample(
+                spec, title=f"{spec.title} example {n}", slug=f"{spec.type}-example-{n}"))
+            assert created.status_code == 201, created.text
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """Lookups: `id=` and `slug=` on every list, export and feed, and GET /{kind}/by-slug/{slug}.
 
-On the seeded digest, through HTTP; expectations are taken from the entries themselves
-(every item of the unfiltered list), so the same test holds on SQLite and PostgreSQL.
+On the seeded digest (and entries of any kind it lacks), through HTTP; expectations are
+taken from the entries themselves (every item of the unfiltered list), so the same test
+holds on SQLite and PostgreSQL.
 """
 
 import json
@@ -14,7 +15,7 @@ from app.entries.listing.params import MAX_LOOKUPS
 from app.entries.registry import KINDS
 from tests.helpers import KIND_IDS, assert_problem
 
-pytestmark = pytest.mark.usefixtures("seeded")
+pytestmark = pytest.mark.usefixtures("every_kind")
 
 API = "/api/v1"
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -258,7 +258,7 @@ def _check_item(client, item: dict) -> None:
         assert detail["date"] == detail[spec.primary_date]
 
 
-@pytest.mark.usefixtures("seeded")
+@pytest.mark.usefixtures("every_kind")
 @pytest.mark.parametrize("spec", KINDS, ids=KIND_IDS)
 def test_kind_list_items_carry_href_and_date(client, spec):
     items = client.get(f"/api/v1/{spec.plural}?limit=100").json()["items"]
