@@ -8,7 +8,7 @@ import json
 import pytest
 from starlette.responses import StreamingResponse
 
-from app.core import http as compression
+from app.core import http
 from app.core.http import HttpPolicies
 from app.entries.registry import BY_PLURAL, KINDS
 from tests.helpers import KIND_IDS, sample
@@ -52,7 +52,7 @@ def test_gzip_when_accepted_with_vary_and_an_etag_of_its_own(client, path):
     for response in (plain, coded):
         assert "Accept-Encoding" in response.headers["vary"]
     # Another representation, another strong tag: the identity's, suffixed.
-    assert coded.headers["etag"] == compression.coded_tag(plain.headers["etag"])
+    assert coded.headers["etag"] == http.coded_tag(plain.headers["etag"])
     assert not coded.headers["etag"].startswith("W/")
 
 
@@ -104,12 +104,12 @@ def test_no_accept_encoding_at_all_gets_identity(client, auth):
     ("gzip; q=0.0", False), ("*;q=0", False), ("*, gzip;q=0", False), ("identity", False),
     ("", False), ("br", False), ("gzip;q=oops", False)])
 def test_accept_encoding_is_read_with_its_weights(header, accepted):
-    assert compression.accepts_gzip(header) is accepted
+    assert http.accepts_gzip(header) is accepted
 
 
 def test_small_answers_stay_uncompressed(client):
     response, body = raw(client, ARTICLES, GZIP)  # an empty page
-    assert len(body) < compression.MINIMUM_SIZE
+    assert len(body) < http.MINIMUM_SIZE
     assert "content-encoding" not in response.headers
     # The same bytes whatever the encoding: no Vary on it.
     assert "Accept-Encoding" not in response.headers.get("vary", "")
@@ -174,7 +174,7 @@ def test_if_match_takes_either_form_of_the_entry_tag(client, auth):
     stale = client.patch(url, json={"summary": "three"}, headers=auth | {"If-Match": coded})
     assert stale.status_code == 412  # the tag of version 1
     weak = client.patch(url, json={"summary": "three"},
-                        headers=auth | {"If-Match": f"W/{compression.coded_tag(plain)}"})
+                        headers=auth | {"If-Match": f"W/{http.coded_tag(plain)}"})
     assert weak.status_code == 412  # If-Match compares strongly
 
 
