@@ -156,6 +156,21 @@ def count_or_zero(url: str, sql: str) -> int:
         conn.close()
 
 
+def rebuild_tallies(url: str) -> None:
+    """Count the product's tallies afresh (app/entries/tallies.py): `load_records` writes
+    the entries' rows directly, past the writes that keep them."""
+    from sqlalchemy import create_engine
+
+    from app.entries import tallies
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            tallies.rebuild(connection)
+    finally:
+        engine.dispose()
+
+
 def refresh_statistics(url: str) -> None:
     """`ANALYZE` (SQLite) or `VACUUM ANALYZE` (PostgreSQL: also sets the visibility map,
     so index-only scans need no heap fetches) on a whole database."""

@@ -18,7 +18,18 @@ join per row.
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -144,3 +155,24 @@ class EntryChange(SQLModel, table=True):
     version: int = Field(nullable=False)
     at: dt.datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
     txid: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class EntryTally(SQLModel, table=True):
+    """How many entries of a kind have a value: the counts behind exact totals and facets
+    of lists filtered by kind alone (app/entries/tallies.py).
+
+    `facet` is `type`, `topic`, `country`, `session`, `language`, `year`, `month` or
+    `day`, and `value` the value as a facet names it (`xinjiang`, `CN`, `46`, `2021-03`).
+    `dated`: whether those entries are placed in time (the timeline holds only those).
+    Kept current by every write of an entry, in its transaction (`tallies.queue`); a
+    write that bypasses the app (a bulk load, a migration that changes entries) ends
+    with `tallies.rebuild`.
+    """
+
+    __tablename__ = "entry_tallies"
+
+    facet: str = Field(sa_column=Column(String(16), primary_key=True))
+    value: str = Field(sa_column=Column(String(64), primary_key=True))
+    type: str = Field(sa_column=Column(String(16), primary_key=True))
+    dated: bool = Field(sa_column=Column(Boolean, primary_key=True))
+    n: int = Field(nullable=False)

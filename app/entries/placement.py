@@ -30,6 +30,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.entries import repository as repo
+from app.entries import tallies
 from app.entries.fields import PLACEMENT_DERIVED, PLACEMENT_INPUT
 from app.entries.models import Entry
 from app.entries.registry import BY_TYPE
@@ -45,6 +46,7 @@ Problem = tuple[list[str | int], str]  # (location within the record, message)
 SessionDates = dict[int, tuple[date, date]]  # session number -> (starts_on, ends_on)
 # The placements a session's dates decide: placed again when those dates change.
 SESSION_PLACED = ("session", "unknown")
+MOVED_PER_STATEMENT = 10_000  # ids bound in one statement (PostgreSQL takes 65,535)
 
 
 def session_dates(session: Session, numbers: Iterable[int | None]) -> SessionDates:
@@ -159,15 +161,23 @@ def replace_session(db: Session, number: int, now: datetime) -> None:
     row, like any other change to its stored fields."""
     bounds = session_dates(db, [number]).get(number)
     target = placed("session", bounds=bounds)
-    rows = db.execute(
-        update(entries)
-        .where(entries.c.session == number, entries.c.date_precision.in_(SESSION_PLACED),
-               (entries.c.date_precision != target["date_precision"])
-               | (entries.c.date_from.is_distinct_from(target["date_from"]))
-               | (entries.c.date_to.is_distinct_from(target["date_to"])))
-        .values(version=entries.c.version + 1, updated_at=now, **target)
-        .returning(entries.c.id, entries.c.type, entries.c.slug, entries.c.version)
-        .execution_options(synchronize_session=False)).all()
+    moved = (select(entries.c.id)
+             .where(entries.c.session == number, entries.c.date_precision.in_(SESSION_PLACED),
+                    (entries.c.date_precision != target["date_precision"])
+                    | (entries.c.date_from.is_distinct_from(target["date_from"]))
+                    | (entries.c.date_to.is_distinct_from(target["date_to"])))
+             .order_by(entries.c.id).with_for_update())
+    ids = list(db.scalars(moved))  # locked: the tallies read before are what is replaced
+    rows = []
+    for start in range(0, len(ids), MOVED_PER_STATEMENT):
+        chunk = ids[start:start + MOVED_PER_STATEMENT]
+        before = tallies.counted(db, chunk)
+        rows += db.execute(
+            update(entries).where(entries.c.id.in_(chunk))
+            .values(version=entries.c.version + 1, updated_at=now, **target)
+            .returning(entries.c.id, entries.c.type, entries.c.slug, entries.c.version)
+            .execution_options(synchronize_session=False)).all()
+        tallies.queue(db, tallies.counted(db, chunk), before)
     for row in rows:
         repo.record_changes(db, BY_TYPE[row.type], [(row.id, row.slug, row.version)],
                             "updated", now)

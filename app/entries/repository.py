@@ -3,6 +3,7 @@
 Nothing here names a kind; the spec says which detail table and fields apply.
 """
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from functools import cache
@@ -33,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
 from app.core.routing import API_PREFIX
+from app.entries import tallies
 from app.entries.fields import PLACEMENT_FIELDS
 from app.entries.listing import fulltext
 from app.entries.models import Entry, EntryChange, EntryCountry, EntryTopic
@@ -330,6 +332,7 @@ def insert_many(session: Session, spec: KindSpec, records: list[dict[str, Any]],
         session.execute(insert(spec.detail_table),
                         [{"id": ids[r["slug"]]} | detail_values(spec, r) for r in inserted])
         _write_links(session, spec, [(ids[r["slug"]], r) for r in inserted])
+        tallies.queue(session, tallies.counted(session, [ids[r["slug"]] for r in inserted]))
         record_changes(session, spec, [(ids[r["slug"]], r["slug"], 1) for r in inserted],
                        "created", now)
     return ids
@@ -359,6 +362,7 @@ def update_many(session: Session, spec: KindSpec, updates: list[tuple[int, dict[
     ids = [entry_id for entry_id, _ in updates]
     core = [{"_id": entry_id, **core_values(spec, r), "updated_at": now}
             for entry_id, r in updates]
+    before = tallies.counted(session, ids)  # the rows are locked by the caller
     if expected_version is not None:
         result = session.execute(_update_core(spec, True),
                                  core[0] | {"_version": expected_version})
@@ -374,6 +378,7 @@ def update_many(session: Session, spec: KindSpec, updates: list[tuple[int, dict[
     session.execute(delete(entry_topics).where(entry_topics.c.entry_id.in_(ids)))
     session.execute(delete(entry_countries).where(entry_countries.c.entry_id.in_(ids)))
     _write_links(session, spec, updates)
+    tallies.queue(session, tallies.counted(session, ids), before)
     versions = dict(session.execute(select(entries.c.id, entries.c.version)
                                     .where(entries.c.id.in_(ids))).all())
     record_changes(session, spec, [(i, r["slug"], versions[i]) for i, r in updates],
@@ -400,10 +405,12 @@ def delete_entry(session: Session, spec: KindSpec, entry_id: int, expected_versi
     stmt = (delete(entries).where(entries.c.id == entry_id, entries.c.type == spec.type,
                                   entries.c.version == expected_version)
             .returning(entries.c.slug, entries.c.version))
+    before = tallies.counted(session, [entry_id])  # the row is locked by the caller
     deleted = session.execute(stmt).first()
     # Detail and link rows go by ON DELETE CASCADE on PostgreSQL and SQLite alike.
     if deleted is None:
         return False
+    tallies.queue(session, Counter(), before)
     record_changes(session, spec, [(entry_id, deleted.slug, deleted.version + 1)], "deleted",
                    utcnow())
     return True
@@ -503,6 +510,7 @@ def _append_changes(session: Session) -> None:
         at = utcnow()
         rows = [row | {"at": at} for row in rows]
     session.execute(insert(entry_changes), rows)
+    tallies.apply(session)  # under the same lock: writers never wait on a tally row
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -510,3 +518,4 @@ def _forget_changes(session: Session, transaction: Any) -> None:
     """A rolled-back transaction's queued changes go with it."""
     if transaction.parent is None:
         session.info.pop(PENDING, None)
+        tallies.discard(session)

@@ -208,7 +208,20 @@ def build_family(
 class FacetValue(BaseModel):
     """How many matches have one value."""
 
-    value: str | int = Field(examples=["xinjiang"])
+    value: str | int = Field(examples=["article"])
+    count: int = Field(examples=[7])
+
+
+LABELLED_FACETS = ("topic", "country", "session")  # facets whose values have a name
+
+
+class LabelledFacetValue(BaseModel):
+    """How many matches have one topic, country or session, and its name."""
+
+    value: str | int = Field(description="The topic's slug, the country's code or the "
+                             "session's number.", examples=["xinjiang"])
+    label: str = Field(description="Its name in the reference data (/topics, /countries, "
+                       "/sessions).", examples=["Xinjiang"])
     count: int = Field(examples=[7])
 
 
@@ -224,21 +237,24 @@ class Page(BaseModel):
     """One page of a list: the fields beside `items` (see `page_model`)."""
 
     total: int | None = Field(
-        description="Matches counted; exact up to the count cap unless count=exact; null "
-        "with count=none.", examples=[26])
-    total_exact: bool = Field(description="False when counting stopped at the cap.")
+        description="Matches counted: every one (count=exact, the default), or up to the "
+        "count cap (count=capped); null with count=none.", examples=[26])
+    total_exact: bool = Field(description="True when `total` counts every match; false when "
+                              "counting stopped at the cap (count=capped) or with count=none.")
     limit: int = Field(examples=[20])
     offset: int = Field(examples=[0])
     next_cursor: str | None = Field(
         description="Opaque keyset cursor for the next page; null on the last page.",
         examples=["eyJzIjoiLWRhdGUsLWlkIiwidiI6WyIyMDIxLTAyLTIyIiwyNl19"])
     facets: dict[str, list[FacetValue]] | None = Field(
-        default=None, description="Counts per value, when `facets` was asked for.",
-        examples=[{"topic": [{"value": "xinjiang", "count": 7}]}])
+        default=None, description="Counts per value of each facet asked for (`facets`); "
+        "topics, countries and sessions with their names.",
+        examples=[{"topic": [{"value": "xinjiang", "label": "Xinjiang", "count": 7}],
+                   "type": [{"value": "statement", "count": 4}]}])
     facets_exact: bool | None = Field(
-        default=None, description="With `facets`: false when a facet had more matches than "
-        "the count cap and counted only the newest `count_cap` of them (never with "
-        "count=exact).", examples=[True])
+        default=None, description="With `facets`: true when every facet counted every match "
+        "(always, unless count=capped); false when a facet had more matches than the count "
+        "cap and counted only the newest `count_cap` of them.", examples=[True])
 
 
 # --- documentation-only shapes -----------------------------------------------------------
@@ -279,12 +295,23 @@ def by_type(models: Sequence[type[BaseModel]]) -> Any:
     return Annotated[Union[tuple(models)], Field(discriminator="type")]  # noqa: UP007
 
 
+def facets_model(name: str, facets: Sequence[str]) -> type[BaseModel]:
+    """`{name}Facets`: a list of counts for each facet a list takes (only those asked for
+    come); topics, countries and sessions carry their names."""
+    fields: dict[str, Any] = {
+        facet: (list[LabelledFacetValue if facet in LABELLED_FACETS else FacetValue],
+                Field(default_factory=list, description=f"Counts per {facet}."))
+        for facet in facets}
+    return create_model(f"{name}Facets", __doc__="Counts per value of each facet asked "
+                        "for.", __config__=DOCUMENTATION, **fields)
+
+
 def page_model(name: str, item: Any, facets: Sequence[str], *,
                description: str) -> type[BaseModel]:
     """A page whose `items` are `item`s and whose `facets` are keyed by `facets`."""
-    keys = Literal[tuple(facets)] if facets else str
     shared = {n: (info.annotation, info) for n, info in Page.model_fields.items()}
-    shared["facets"] = (dict[keys, list[FacetValue]] | None, Page.model_fields["facets"])
+    shared["facets"] = (facets_model(name.removesuffix("Page"), facets) | None,
+                        Page.model_fields["facets"])
     return create_model(
         name, __doc__=description, __config__=DOCUMENTATION,
         items=(list[item], Field(description="The page's entries, in the list's order.")),

@@ -18,7 +18,8 @@ const state = {
   cursors: [null], // the cursor of each page seen so far; the last is the page shown
   next: null,
 };
-// Names for facet values: filled from /topics, /countries and /sessions.
+// Names for facet values: topic, country and session counts carry their `label`; kept
+// here, so a chosen value beyond facet_limit still shows its name.
 const labels = {
   type: { article: "Article", event: "Event", statement: "Statement" },
   topic: {}, country: {}, session: {},
@@ -63,28 +64,6 @@ async function getJSON(url) {
     throw new ApiError(`${response.status} ${said || response.statusText}`, requestId);
   }
   return body;
-}
-
-// Reference lists: a bare array, or an envelope with `items`.
-const itemsOf = (body) => (Array.isArray(body) ? body : body.items || []);
-
-function ordinal(n) {
-  const suffix = n % 100 >= 11 && n % 100 <= 13 ? "th"
-    : { 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th";
-  return `${n}${suffix}`;
-}
-
-async function loadLabels() {
-  const [topics, countries, sessions] = await Promise.all([
-    getJSON(endpoint("/topics")),
-    getJSON(endpoint("/countries", { used: "true" })),
-    getJSON(endpoint("/sessions")),
-  ]);
-  for (const topic of itemsOf(topics)) labels.topic[topic.slug] = topic.name;
-  for (const country of itemsOf(countries)) labels.country[country.code] = country.name;
-  for (const session of itemsOf(sessions)) {
-    labels.session[session.number] = `${ordinal(session.number)} session`;
-  }
 }
 
 const labelFor = (facet, value) => labels[facet][value] || String(value);
@@ -204,6 +183,7 @@ function escapeText(text) {
 function renderFacets(facets) {
   for (const facet of FACETS) {
     const entries = facets[facet] || [];
+    for (const entry of entries) if (entry.label) labels[facet][entry.value] = entry.label;
     const listed = new Set(entries.map((entry) => String(entry.value)));
     const items = entries.map((entry) => facetItem(facet, entry.value, entry.count));
     // A chosen value beyond facet_limit stays visible, so it can be unchosen.
@@ -253,7 +233,7 @@ async function openEntry(item) {
   try {
     const [entry, related] = await Promise.all([getJSON(url), getJSON(relatedUrl)]);
     if (mine !== opened) return;
-    renderEntry({ ...item, ...entry }, itemsOf(related));
+    renderEntry({ ...item, ...entry }, related.items);
     document.body.dataset.detail = "ready";
     document.body.dataset.opened = mine;
   } catch (error) {
@@ -338,9 +318,7 @@ function start() {
     state.cursors.pop();
     search();
   });
-  // Names are a nicety: without them the facets show slugs and codes.
-  const named = loadLabels().catch(showError);
-  named.then(() => search());
+  search();
 }
 
 start();

@@ -62,16 +62,20 @@ export async function xinjiangTitles(api: Api): Promise<{ total: number | null; 
   return { total: page.total, titles: page.items.map((item) => item.title ?? `#${item.id}`) };
 }
 
-/** How many entries per topic and per kind match a search (facet counts). */
+/** How many entries per topic and per kind match a search (exact facet counts), each
+ * topic under its name: topic, country and session counts carry their `label`. */
 export async function facetCounts(api: Api, q: string): Promise<Map<string, number>> {
   const { data, error } = await api.GET("/api/v1/search", {
     params: { query: { q, facets: "topic,type", limit: 1 } },
   });
   if (error) throw new ApiError(error);
   const counts = new Map<string, number>();
-  for (const [facet, values] of Object.entries(data.facets ?? {})) {
-    for (const { value, count } of values ?? []) counts.set(`${facet}:${value}`, count);
-  }
+  for (const { label, count } of data.facets?.topic ?? []) counts.set(`topic:${label}`, count);
+  for (const { value, count } of data.facets?.type ?? []) counts.set(`type:${value}`, count);
+  // @ts-expect-error: a kind's counts carry no name
+  data.facets?.type?.[0]?.label;
+  // @ts-expect-error: /search has no facet `author`
+  data.facets?.author;
   return counts;
 }
 

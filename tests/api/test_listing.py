@@ -147,15 +147,22 @@ def test_bad_sort_is_400(client, sort):
 
 
 def test_count_modes(client, auth, monkeypatch):
+    """`total` is exact by default, past any cap; `count=capped` stops at the cap where it
+    would read the matches to count them, and says so; `none` counts nothing."""
     from app.core.config import get_settings
 
     make_entries(client, auth, KINDS[0], 5)
     monkeypatch.setattr(get_settings(), "count_cap", 3)
-    capped = client.get("/api/v1/articles?limit=1").json()
+    dated = "/api/v1/articles?limit=1&date_from=2021-01-01"  # counted by reading the matches
+    for url in ("/api/v1/articles?limit=1", dated, f"{dated}&count=exact"):
+        body = client.get(url).json()
+        assert (body["total"], body["total_exact"]) == (5, True), url
+    capped = client.get(f"{dated}&count=capped").json()
     assert capped["total"] == 3 and capped["total_exact"] is False
-    exact = client.get("/api/v1/articles?limit=1&count=exact").json()
-    assert exact["total"] == 5 and exact["total_exact"] is True
-    none = client.get("/api/v1/articles?limit=1&count=none").json()
+    # A kind's list filtered by kind alone is counted from the tallies: exact at no cost.
+    tallied = client.get("/api/v1/articles?limit=1&count=capped").json()
+    assert tallied["total"] == 5 and tallied["total_exact"] is True
+    none = client.get(f"{dated}&count=none").json()
     assert none["total"] is None and none["total_exact"] is False
 
 
@@ -259,11 +266,19 @@ def test_topic_and_country_counts_are_per_kind_and_distinct(client, auth, monkey
     assert counted("/api/v1/articles?topic=xinjiang") == (1, True, 1)
     assert counted("/api/v1/articles?country=CN") == (1, True, 1)
     monkeypatch.setattr(get_settings(), "count_cap", 1)
-    assert counted("/api/v1/articles?topic=tibet") == (1, False, 2)
+    assert counted("/api/v1/articles?topic=tibet") == (2, True, 2)  # exact by default
+    for url, total in (("/api/v1/articles?topic=tibet", (2, True)),  # from the tallies
+                       ("/api/v1/articles?topic=tibet&topic=xinjiang", (1, False))):
+        for offset in (0, 50):  # the page's count, and the count of its own
+            body = client.get(f"{url}&count=capped&offset={offset}").json()
+            assert (body["total"], body["total_exact"]) == total
 
 
-def test_facets_past_the_count_cap_count_the_newest_matches(client, auth, monkeypatch):
-    """Over the cap, facets count the newest `count_cap` matches and say they are not exact."""
+def test_facets_are_exact_and_capped_facets_count_the_newest_matches(client, auth,
+                                                                      monkeypatch):
+    """Facets count every match, past any cap; with `count=capped`, a facet whose matches
+    are read to be counted and outnumber the cap counts the newest `count_cap` of them and
+    says it is not exact."""
     from app.core.config import get_settings
 
     articles = KINDS[0]
@@ -278,20 +293,23 @@ def test_facets_past_the_count_cap_count_the_newest_matches(client, auth, monkey
         return {f["value"]: f["count"] for f in body["facets"]["topic"]}, body["facets_exact"]
 
     everything = {"xinjiang": 2, "tibet": 2, "poverty-alleviation": 1}
-    assert facet("/api/v1/articles?facets=topic") == (everything, True)
+    read = "/api/v1/articles?facets=topic&date_from=2021-01-01"  # counted by reading them
+    assert facet(read) == (everything, True)
     monkeypatch.setattr(get_settings(), "count_cap", 3)
     newest = {"xinjiang": 1, "poverty-alleviation": 1, "tibet": 1}
-    assert facet("/api/v1/articles?facets=topic") == (newest, False)
-    assert facet("/api/v1/articles?facets=topic&count=none") == (newest, False)
-    assert facet("/api/v1/articles?facets=topic&count=exact") == (everything, True)
+    for url in (read, "/api/v1/articles?facets=topic", f"{read}&count=exact",
+                f"{read}&count=none", "/api/v1/articles?facets=topic&count=capped"):
+        assert facet(url) == (everything, True), url  # the last from the tallies
+    assert facet(f"{read}&count=capped") == (newest, False)
     # The facet ignores its own filter: its matches are all 5 articles, over the cap,
     # though the list's own (xinjiang: 2) are within it.
-    body = client.get("/api/v1/articles?topic=xinjiang&facets=topic,type").json()
+    dated = "/api/v1/articles?date_from=2021-01-01&topic=xinjiang&count=capped"
+    body = client.get(f"{dated}&facets=topic,type").json()
     assert body["total"] == 2 and body["total_exact"] is True
     assert body["facets_exact"] is False
     assert body["facets"]["type"] == [{"value": "article", "count": 2}]
     # Within the cap everywhere: exact.
-    body = client.get("/api/v1/articles?topic=xinjiang&facets=type").json()
+    body = client.get(f"{dated}&facets=type").json()
     assert body["facets_exact"] is True
     monkeypatch.setattr(get_settings(), "count_cap", 5)
-    assert facet("/api/v1/articles?facets=topic") == (everything, True)
+    assert facet(f"{read}&count=capped") == (everything, True)

@@ -63,8 +63,22 @@ def test_each_kind_lists_a_page_of_its_own_items(document):
             assert item["properties"][name] == field, (spec.type, name)
         assert item["required"] == ["id", "type"]
         assert item["properties"]["type"]["const"] == spec.type
-        facets = page["properties"]["facets"]["anyOf"][0]
-        assert facets["propertyNames"]["enum"] == list(kind_scope(spec).facets)
+        facets = _schema(document, page["properties"]["facets"]["anyOf"][0])
+        assert list(facets["properties"]) == list(kind_scope(spec).facets)
+        assert "required" not in facets  # only the facets asked for come
+
+
+@pytest.mark.parametrize("path", ["/api/v1/articles", "/api/v1/search", "/api/v1/timeline"])
+def test_topic_country_and_session_counts_are_typed_with_their_names(document, path):
+    page = _schema(document, _answer(document, path))
+    facets = _schema(document, page["properties"]["facets"]["anyOf"][0])
+    for name, counts in facets["properties"].items():
+        bucket = _schema(document, counts["items"])
+        named = name in ("topic", "country", "session")
+        assert counts["type"] == "array"
+        assert bucket["required"] == (["value", "label", "count"] if named
+                                      else ["value", "count"]), name
+        assert ("label" in bucket["properties"]) is named
 
 
 @pytest.mark.parametrize(("path", "member"), [

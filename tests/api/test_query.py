@@ -221,8 +221,33 @@ class TestFacets:
         assert {f["value"] for f in facets["type"]} == {"article", "event", "statement"}
         assert {"value": "Chen Xu", "count": 2} in facets["speaker"]
         assert {"value": "Xinhua", "count": 1} in facets["source"]
-        assert facets["session"] == [{"value": 46, "count": 26}]
+        assert facets["session"] == [{"value": 46, "label": "46th regular session of the "
+                                      "Human Rights Council", "count": 26}]
         assert sum(f["count"] for f in facets["type"]) == 26
+
+    @pytest.mark.parametrize("query", ["", "q=human%20rights&", "topic=xinjiang&",
+                                       "date_from=2021-01-01&"])
+    def test_topics_countries_and_sessions_carry_their_names(self, client, query):
+        """Each topic, country and session bucket names its value as the reference data
+        does, from the tallies or from the matches alike; other facets carry no label."""
+        body = client.get(f"/api/v1/search?{query}facets=topic,country,session,type,year"
+                          "&facet_limit=100").json()
+        def named(path: str, key: str) -> dict:
+            listed = client.get(f"/api/v1/{path}").json()
+            rows = listed if isinstance(listed, list) else listed["items"]  # or an envelope
+            return {row[key]: row["name"] for row in rows}
+
+        names = {"topic": named("topics", "slug"), "country": named("countries", "code"),
+                 "session": named("sessions", "number")}
+        for facet, labels in names.items():
+            assert body["facets"][facet], facet
+            for bucket in body["facets"][facet]:
+                assert list(bucket) == ["value", "label", "count"]
+                assert bucket["label"] == labels[bucket["value"]]
+        for facet in ("type", "year"):
+            assert all(set(bucket) == {"value", "count"} for bucket in body["facets"][facet])
+        assert {"value": "CN", "label": "China", "count": body["facets"]["country"][0]["count"]
+                } in body["facets"]["country"]
 
     def test_type_facet_ignores_the_type_filter(self, client):
         body = client.get("/api/v1/search?type=event&facets=type").json()

@@ -162,7 +162,7 @@ def test_the_page_searches_filters_pages_and_opens_entries(browser, api, site,
     agrees(start, everything)
     assert len(start["titles"]) == PAGE_SIZE and everything["next_cursor"]
     topics = driver.find_element("id", "facet-topic").text
-    assert "Xinjiang" in topics and "Poverty alleviation" in topics  # names, from /topics
+    assert "Xinjiang" in topics and "Poverty alleviation" in topics  # the facets' labels
 
     # A search: the API's ranked matches, the matched words marked (not shown as tags).
     hits = after(driver, search(driver, "poverty"))
@@ -225,6 +225,9 @@ def test_the_page_searches_filters_pages_and_opens_entries(browser, api, site,
     made = [r for r in requests(driver) if r["url"].startswith(("http:", "https:"))]
     assert {origin(r["url"]) for r in made} == {site, api}
     assert [r for r in made if r.get("error") is not None] == []
+    # Names come with the counts: no request for the reference data.
+    assert not [r for r in made if "/topics" in r["url"] or "/countries" in r["url"]
+                or "/sessions" in r["url"]]
 
 
 # --- the API's docs ----------------------------------------------------------------------

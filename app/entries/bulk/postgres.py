@@ -29,6 +29,7 @@ from sqlalchemy import JSON, Table, exc
 from sqlalchemy.orm import Session
 
 from app.entries import repository as repo
+from app.entries import tallies
 from app.entries.fields import PLACEMENT_FIELDS
 from app.entries.spec import KindSpec
 
@@ -177,6 +178,7 @@ def insert_many(session: Session, spec: KindSpec, records: list[dict[str, Any]],
                   [{"id": entry_id} | repo.detail_values(spec, r) for entry_id, r in inserted])
             _copy_links_and_changes(session, cursor, spec, inserted,
                                     dict.fromkeys(ids.values(), 1), "created", now)
+            tallies.queue(session, tallies.counted(session, [i for i, _ in inserted]))
     return ids
 
 
@@ -186,8 +188,11 @@ def update_many(session: Session, spec: KindSpec, updates: list[tuple[int, dict[
     versions, replace their links, log the changes."""
     if not updates:
         return
+    ids = [entry_id for entry_id, _ in updates]
+    before = tallies.counted(session, ids)  # the rows are locked by the caller
     with _writing(session) as cursor:
         _update_from_stage(session, cursor, spec, updates, now)
+    tallies.queue(session, tallies.counted(session, ids), before)
 
 
 def _update_from_stage(session: Session, cursor: Any, spec: KindSpec,

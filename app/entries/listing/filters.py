@@ -471,15 +471,17 @@ def text_filter(form: str, dialect: str) -> TextMatch:
 BUCKETS = {"month": ("%Y-%m", "YYYY-MM"), "day": ("%Y-%m-%d", "YYYY-MM-DD")}
 
 
-def date_bucket(interval: str, dialect: str) -> ColumnElement[Any]:
-    """The bucket of an entry's placement date (`entries.date`; NULL when undated): the
-    year as an integer, the month as `2021-03`, the day as `2021-03-05`."""
+def date_bucket(interval: str, dialect: str, day: Any = None) -> ColumnElement[Any]:
+    """The bucket of a date (by default the entry's placement date, `entries.date`; NULL
+    when undated): the year as an integer, the month as `2021-03`, the day as
+    `2021-03-05`."""
+    day = entries.c.date if day is None else day
     if interval == "year":
         if dialect == "postgresql":
-            return cast(func.extract("year", entries.c.date), Integer)
-        return cast(func.strftime("%Y", entries.c.date), Integer)
+            return cast(func.extract("year", day), Integer)
+        return cast(func.strftime("%Y", day), Integer)
     sqlite_format, postgres_format = BUCKETS[interval]
     if dialect == "postgresql":  # the format inline: a GROUP BY matches the same text
-        return func.to_char(entries.c.date, literal_column(f"'{postgres_format}'"))
-    return func.strftime(literal_column(f"'{sqlite_format}'"), entries.c.date)
+        return func.to_char(day, literal_column(f"'{postgres_format}'"))
+    return func.strftime(literal_column(f"'{sqlite_format}'"), day)
 

@@ -178,9 +178,12 @@ def common_params(*, facets: tuple[str, ...], sort_keys: tuple[str, ...],
               bounds={"max_length": 300}, pattern=comma_list_pattern(facets)),
         Param("facet_limit", int, "Values per facet, most frequent first; a date histogram "
               "keeps its newest buckets.", 20, default=20, bounds={"ge": 1, "le": 100}),
-        Param("count", Literal["capped", "exact", "none"], "`capped`: exact up to 10,000 "
-              "matches, then `total_exact: false`; `exact`; `none`.", "capped",
-              default="capped"),
+        Param("count", Literal["exact", "capped", "none"], "`exact` (default): `total` and "
+              "facets count every match. `capped`: faster on very large match sets, "
+              f"approximate there: `total` exact up to {get_settings().count_cap:,} matches, "
+              "then that number with `total_exact: false`, and a facet over more matches "
+              "counts only the newest that many (`facets_exact: false`). `none`: no "
+              "`total` (facets stay exact).", "exact", default="exact"),
     ]
 
 

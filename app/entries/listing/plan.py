@@ -14,27 +14,42 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    Integer,
     Select,
+    String,
     Text,
     bindparam,
+    case,
     cast,
     false,
     func,
     literal,
     literal_column,
+    null,
     select,
     true,
+    tuple_,
     union_all,
 )
 
+from app.entries import tallies
 from app.entries.listing import filters
 from app.entries.listing.aggregates import version_column
 from app.entries.listing.filters import Shape, entries
 from app.entries.listing.paging import SortKey, keyset_after
 from app.entries.listing.params import HISTOGRAMS
 from app.entries.listing.parse import REFERENCES, SEARCHING, Scope, sort_keys
+from app.entries.schemas import LABELLED_FACETS
+from app.reference.models import CouncilSession, Country, Topic
 
 KEPT = 512  # statements kept per kind of statement (least recently used out first)
+INTEGER_FACETS = frozenset({"session", "year"})  # facets whose values are numbers
+tally = tallies.tallies
+TOPICS, COUNTRIES, SESSIONS = (model.__table__ for model in  # type: ignore[attr-defined]
+                               (Topic, Country, CouncilSession))
 
 
 def _filtered(scope: Scope, shape: Shape, dialect: str, stmt: Select[Any],
@@ -152,38 +167,93 @@ def _count_statement(scope: Scope, shape: Shape, dialect: str, capped: bool) -> 
     return select(func.count()).select_from(inner.subquery())
 
 
-def folds_count(shape: Shape, mode: str) -> bool:
-    """Whether the page statement carries the count itself (see `_counted`)."""
-    return mode == "capped" and shape.text not in SEARCHING
+KINDS_ONLY = frozenset({"type", filters.excluding("type")})
+TALLIED_FILTERS = ("topic", "country")  # with one value, a count is one tally
+
+
+def tallied_count(shape: Shape, values: dict[str, Any]) -> bool:
+    """Whether the tallies hold the shape's count: no text query, and no filter but the
+    kind's and at most one topic or one country (an entry counts once per value, so the
+    tally of one value is the count of its entries)."""
+    if shape.text is not None:
+        return False
+    rest = shape.filters - KINDS_ONLY
+    return not rest or (len(rest) == 1 and (name := next(iter(rest))) in TALLIED_FILTERS
+                        and len(values[name]) == 1)
+
+
+def tallied_facets(shape: Shape, names: tuple[str, ...]) -> bool:
+    """Whether the tallies hold these facets over the shape's matches (kind filters only)."""
+    return (shape.text is None and shape.filters <= KINDS_ONLY
+            and all(name in tallies.FACETS for name in names))
+
+
+def _constant(name: str) -> Any:
+    """A facet's name as an SQL string literal (names come from an allow-list)."""
+    assert name.replace("_", "").isalnum() or name == "", name
+    return literal_column(f"'{name}'", String)
+
+
+def _tally_kinds(scope: Scope, shape: Shape) -> list[Any]:
+    """The tallies of the kinds (and placement) a shape keeps."""
+    terms = []
+    if scope.joined is not None:
+        terms.append(tally.c.type == _constant(scope.joined.type))
+    if "type" in shape.filters:
+        terms.append(tally.c.type.in_(bindparam("type", expanding=True)))
+    if filters.excluding("type") in shape.filters:
+        terms.append(tally.c.type.not_in(bindparam(filters.excluding("type"), expanding=True)))
+    if shape.dated_only:
+        terms.append(tally.c.dated == true())
+    return terms
+
+
+def _tally_count(scope: Scope, shape: Shape) -> Select[Any]:
+    """The shape's count from the tallies (see `tallied_count`)."""
+    terms = [tally.c.facet == _constant("type")]
+    for name in TALLIED_FILTERS:
+        if name in shape.filters:
+            terms = [tally.c.facet == _constant(name),
+                     tally.c.value.in_(bindparam(name, expanding=True))]
+    return select(func.coalesce(func.sum(tally.c.n), 0)).where(
+        *terms, *_tally_kinds(scope, shape))
+
+
+FOLDS = ("capped", "tallied")  # the counts a page statement may carry (see `_counted`)
 
 
 def _counted(page: Select[Any], scope: Scope, shape: Shape, dialect: str,
-             mode: str) -> Select[Any]:
+             fold: str | None) -> Select[Any]:
     """The page with its count as one more column (`_total`): one statement, one round trip.
 
     The count is an uncorrelated scalar subquery, which both engines run once per
-    statement. A page with no rows carries no count; `run` then asks `_count`. Only the
-    capped count of a list without a text query (bounded, index-served work) is folded
-    in: `count=exact` keeps its own statement, so it gets its own statement time-out, and
-    a text query's count reads its matches, so it is one `aggregates` may keep.
+    statement. A page with no rows carries no count; `run` then asks `_count`. Folded in:
+    a count from the tallies (`tallied`), and the capped count of a list without a text
+    query (`capped`: bounded, index-served work). An exact count that reads the matches
+    keeps its own statement, so it gets its own statement time-out and `aggregates` may
+    keep it.
     """
-    if not folds_count(shape, mode):
+    if fold is None:
         return page
-    count = _count_statement(scope, shape, dialect, capped=True)
-    return page.add_columns(count.scalar_subquery().label("_total"))
+    if fold == "tallied":
+        count: Select[Any] = _tally_count(scope, shape)
+    else:
+        count = _count_statement(scope, shape, dialect, capped=True)
+    return page.add_columns(cast(count.scalar_subquery(), BigInteger).label("_total"))
 
 
-LINK_LISTS = {"topic": "topics", "country": "countries"}  # facet -> the entry's JSON list
-
-
-def _facet_column(name: str, scope: Scope, dialect: str) -> tuple[Any, Any, Any]:
-    """The column a facet (not a link list) groups by, its table, and its entry id column."""
+def _facet_column(name: str, scope: Scope) -> tuple[str, Any, Any]:
+    """What a facet is counted from: the group its matches are counted in (a histogram's
+    the placement date's, which serves all three), the value grouped (a link list: the
+    entry's JSON list), and the detail table it is read from (None: the entry's row)."""
+    if name in tallies.LINK_LISTS:
+        return name, entries.c[tallies.LINK_LISTS[name]], None
     if name in HISTOGRAMS:
-        return filters.date_bucket(name, dialect), entries, entries.c.id
+        return "date", entries.c.date, None
     if name in ("session", "type", "language"):
-        return entries.c[name], entries, entries.c.id
+        return name, entries.c[name], None
     detail = next(s for s in scope.kinds if name in s.facets).detail_table
-    return detail.c[name], detail, detail.c.id
+    return name, detail.c[name], detail
 
 
 def facet_shape(scope: Scope, shape: Shape, name: str) -> Shape:
@@ -195,51 +265,135 @@ def facet_shape(scope: Scope, shape: Shape, name: str) -> Shape:
     return dataclasses.replace(shape, filters=shape.filters - own)
 
 
-def _facets_statement(scope: Scope, shape: Shape, dialect: str, names: tuple[str, ...],
-                      capped: bool) -> Any:
-    """Counts per value of several facets over the same matches, in one statement.
+def _matched_values(scope: Scope, shape: Shape, dialect: str, names: tuple[str, ...],
+                    capped: bool) -> tuple[Select[Any], dict[str, str]]:
+    """The matches, with a column `group_<group>` per group the facets are counted in, and
+    each facet's group (see `_facet_column`).
 
-    The matches are read once (a CTE holding their ids and the entry columns the facets
-    group by); each facet is one branch of a UNION ALL: (facet, value as text, count).
-    Capped: over the newest `count_cap` matches only, found as a page is (the date
-    index, stopping at the cap), so facets never read more rows than a capped count.
+    A kind's detail table is joined when a facet reads it (left-joined across kinds: an
+    entry of another kind has no value). Capped: the newest `count_cap` matches only,
+    found as a page is (the date index, stopping at the cap).
     """
-    ids = _filtered(scope, shape, dialect, _base_from(scope, shape), _matched(shape, dialect))
-    on_entries = {}
-    for name in names:
-        if name in LINK_LISTS:  # the entry's own JSON copy of its links: no join
-            on_entries[name] = entries.c[LINK_LISTS[name]].label(f"facet_{name}")
-            continue
-        value, table, _ = _facet_column(name, scope, dialect)
-        if table is entries:
-            on_entries[name] = value.label(f"facet_{name}")
-    ids = ids.add_columns(*on_entries.values())
+    columns = {name: _facet_column(name, scope) for name in names}
+    values = {group: value for group, value, _ in columns.values()}
+    details = {table for _, _, table in columns.values() if table is not None}
+    own = scope.joined.detail_table if scope.joined is not None else None
+    ids = _filtered(scope, shape, dialect, _base_from(scope, shape, detail=own in details),
+                    _matched(shape, dialect))
+    for table in details - {own}:
+        ids = ids.outerjoin(table, table.c.id == entries.c.id)
+    ids = ids.add_columns(*(value.label(f"group_{group}") for group, value in values.items()))
     if capped:
         ids = (ids.order_by(filters.sort_date(dialect).desc(), entries.c.id.desc())
                .limit(bindparam("count_cap")))
-    matched = ids.cte("matched")
+    return ids, {name: group for name, (group, _, _) in columns.items()}
+
+
+def _grouped(matched: Any, dialect: str, groups: tuple[str, ...], total: bool) -> Any:
+    """(facet, key, n): the matches counted per value of each group (named as its facet,
+    a date as `date`), a link list per JSON list (few distinct lists: they are split into
+    values after counting), and with `total` the count of all of them as facet ''.
+
+    PostgreSQL groups them all in one pass over the matches (GROUPING SETS); SQLite, which
+    has none, in a GROUP BY per group over the matches kept as a CTE.
+    """
+    keys = {group: cast(matched.c[f"group_{group}"], Text) for group in groups}
+    if dialect == "postgresql":
+        facet = case(*((func.grouping(key) == 0, _constant(group))
+                       for group, key in keys.items()), else_=_constant(""))
+        key = case(*((func.grouping(key) == 0, key) for key in keys.values()), else_=null())
+        sets = [tuple_(key) for key in keys.values()] + ([tuple_()] if total else [])
+        return (select(facet.label("facet"), key.label("key"), func.count().label("n"))
+                .select_from(matched).group_by(func.grouping_sets(*sets)))
+    branches = [select(_constant(group).label("facet"), key.label("key"),
+                       func.count().label("n")).group_by(key) for group, key in keys.items()]
+    if total:
+        branches.append(select(_constant("").label("facet"), null().label("key"),
+                               func.count().label("n")).select_from(matched))
+    return union_all(*branches)
+
+
+def _facet_values(grouped: Any, dialect: str, name: str, group: str | None
+                  ) -> tuple[Select[Any], Any, Any]:
+    """A facet's counts from `grouped`: (SELECT with its FROM, WHERE and GROUP BY, the
+    value, the count). `group`: the group its matches were counted in (None: `grouped`
+    holds the facet's values as they are, as the tallies do)."""
+    if group is None or group == name and name not in tallies.LINK_LISTS:
+        value, n = grouped.c.key, grouped.c.n
+        return (select().select_from(grouped)
+                .where(grouped.c.facet == _constant(group or name), value.is_not(None)),
+                value, n)
+    n = cast(func.sum(grouped.c.n), BigInteger)
+    source: Any = grouped
+    if name in tallies.LINK_LISTS:  # split each JSON list into its values
+        listed_in = grouped.c.key if dialect != "postgresql" else cast(grouped.c.key, JSON)
+        elements = filters.json_elements(dialect, listed_in)
+        value, source = elements.c.value, grouped.join(elements, true())
+    else:  # a histogram's bucket of each date
+        day = cast(grouped.c.key, Date) if dialect == "postgresql" else grouped.c.key
+        value = filters.date_bucket(name, dialect, day)
+    stmt = (select().select_from(source).where(grouped.c.facet == _constant(group),
+                                               value.is_not(None))
+            .group_by(value))
+    return stmt, value, n
+
+
+def _listed(grouped: Any, dialect: str, groups: dict[str, str | None], *, total: bool,
+            versioned: bool) -> Any:
+    """Each facet's kept values in order, from `grouped` (facet, key, n): a UNION ALL of
+    (facet, value as text, count, branch, position), and `grouped`'s total last (facet '').
+
+    `groups`: each facet's group in `grouped` (see `_facet_values`).
+    A histogram keeps its newest `facet_limit` buckets and lists them oldest first; any
+    other facet its most frequent values (ties by value).
+    """
+    version = [version_column(dialect)] if versioned else []
     branches = []
-    for name in names:
-        if name in LINK_LISTS:
-            elements = filters.json_elements(dialect, matched.c[f"facet_{name}"])
-            value, source = elements.c.value, matched.join(elements, true())
-        elif name in on_entries:
-            value, source = matched.c[f"facet_{name}"], matched
-        else:
-            value, table, entry_id = _facet_column(name, scope, dialect)
-            source = matched.join(table, entry_id == matched.c.id)
-        # A histogram keeps its newest `facet_limit` buckets and lists them oldest first;
-        # any other facet its most frequent values (ties by value).
-        kept = (value.desc(),) if name in HISTOGRAMS else (func.count().desc(), value)
-        listed = (value,) if name in HISTOGRAMS else kept
-        counted = (select(literal(name).label("facet"), cast(value, Text).label("value"),
-                          func.count().label("n"), literal(len(branches)).label("branch"),
-                          func.row_number().over(order_by=listed).label("position"))
-                   .select_from(source).where(value.is_not(None)).group_by(value)
-                   .order_by(*kept).limit(bindparam("facet_limit"))
-                   .subquery(f"counted_{name}"))
-        branches.append(select(counted, version_column(dialect)))
+    for name, group in groups.items():
+        source, value, n = _facet_values(grouped, dialect, name, group)
+        typed = cast(value, Integer) if name in INTEGER_FACETS else value
+        kept = (typed.desc(),) if name in HISTOGRAMS else (n.desc(), typed)
+        listed = (typed,) if name in HISTOGRAMS else kept
+        counted = (source.add_columns(
+            _constant(name).label("facet"), cast(value, Text).label("value"), n.label("n"),
+            literal(len(branches)).label("branch"),
+            func.row_number().over(order_by=listed).label("position"))
+            .order_by(*kept).limit(bindparam("facet_limit")).subquery(f"counted_{name}"))
+        branches.append(select(counted, *version))
+    if total:
+        branches.append(select(_constant("").label("facet"), null().label("value"),
+                               grouped.c.n.label("n"), literal(len(branches)).label("branch"),
+                               literal(0).label("position"), *version)
+                        .where(grouped.c.facet == _constant("")))
     return union_all(*branches).order_by(literal_column("branch"), literal_column("position"))
+
+
+def _facets_statement(scope: Scope, shape: Shape, dialect: str, names: tuple[str, ...],
+                      capped: bool) -> Any:
+    """Counts per value of several facets over the same matches, in one statement, and
+    (unless capped) the count of the matches: a list that asks for facets over its own
+    matches needs no count statement of its own.
+
+    The matches are read once (`_grouped`); each facet is then one branch of a UNION ALL.
+    Capped: over the newest `count_cap` matches only, so facets never read more rows than
+    a capped count.
+    """
+    matched, groups = _matched_values(scope, shape, dialect, names, capped)
+    matched = matched.subquery("matched") if dialect == "postgresql" else matched.cte("matched")
+    grouped = _grouped(matched, dialect, tuple(dict.fromkeys(groups.values())),
+                       not capped).cte("grouped")
+    return _listed(grouped, dialect, dict(groups), total=not capped, versioned=True)
+
+
+def _tallied_facets_statement(scope: Scope, shape: Shape, dialect: str,
+                              names: tuple[str, ...]) -> Any:
+    """Counts per value of several facets from the tallies (see `tallied_facets`)."""
+    n = cast(func.sum(tally.c.n), BigInteger)
+    grouped = (select(tally.c.facet, tally.c.value.label("key"), n.label("n"))
+               .where(tally.c.facet.in_([_constant(name) for name in names]),
+                      *_tally_kinds(scope, shape))
+               .group_by(tally.c.facet, tally.c.value).having(n > 0).cte("grouped"))
+    return _listed(grouped, dialect, dict.fromkeys(names), total=False, versioned=False)
 
 
 def _referenced(page: Select[Any], named: tuple[str, ...]) -> Select[Any]:
@@ -257,13 +411,14 @@ def _referenced(page: Select[Any], named: tuple[str, ...]) -> Select[Any]:
 
 @lru_cache(maxsize=KEPT)
 def page(scope: Scope, shape: Shape, dialect: str, sort: str, ranked: bool,
-         nulls: tuple[bool, ...] | None, mode: str, named: tuple[str, ...] = ()
+         nulls: tuple[bool, ...] | None, fold: str | None, named: tuple[str, ...] = ()
          ) -> Select[Any]:
-    """The page statement of a request of this shape (`sort`: its canonical text), checking
-    the reference values of the filters in `named` (see `_referenced`)."""
+    """The page statement of a request of this shape (`sort`: its canonical text), with the
+    count `fold` names (see `_counted`), checking the reference values of the filters in
+    `named` (see `_referenced`)."""
     keys = sort_keys(sort, dialect)
     stmt = _counted(_page_statement(scope, shape, dialect, keys, ranked, nulls),
-                    scope, shape, dialect, mode)
+                    scope, shape, dialect, fold)
     return _referenced(stmt, named)
 
 
@@ -276,8 +431,39 @@ def count(scope: Scope, shape: Shape, dialect: str, capped: bool) -> Select[Any]
 @lru_cache(maxsize=KEPT)
 def facets(scope: Scope, shape: Shape, dialect: str, names: tuple[str, ...],
            capped: bool) -> Any:
-    """Counts per value of these facets over a shape's matches, with the data version."""
+    """Counts per value of these facets over a shape's matches (and unless capped, the
+    count of the matches as facet ''), with the data version."""
     return _facets_statement(scope, shape, dialect, names, capped)
+
+
+@lru_cache(maxsize=KEPT)
+def tally_count(scope: Scope, shape: Shape) -> Select[Any]:
+    """The count of a shape's matches from the tallies (see `tallied_count`)."""
+    return _tally_count(scope, shape)
+
+
+# facet -> (value, name) in its reference table
+LABELLED = dict(zip(LABELLED_FACETS, ((TOPICS.c.slug, TOPICS.c.name),
+                                      (COUNTRIES.c.code, COUNTRIES.c.name),
+                                      (SESSIONS.c.number, SESSIONS.c.name)), strict=True))
+
+
+@lru_cache(maxsize=KEPT)
+def labels(names: tuple[str, ...]) -> Any:
+    """(facet, value as text, name) of the values bound as `<facet>_values`, for each of
+    these facets (keys of LABELLED)."""
+    return union_all(*(select(_constant(name), cast(LABELLED[name][0], Text),
+                              LABELLED[name][1])
+                       .where(LABELLED[name][0].in_(bindparam(f"{name}_values",
+                                                              expanding=True)))
+                       for name in names))
+
+
+@lru_cache(maxsize=KEPT)
+def tallied_facets_statement(scope: Scope, shape: Shape, dialect: str,
+                             names: tuple[str, ...]) -> Any:
+    """Counts per value of these facets from the tallies (see `tallied_facets`)."""
+    return _tallied_facets_statement(scope, shape, dialect, names)
 
 
 @lru_cache(maxsize=KEPT)

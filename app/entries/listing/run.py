@@ -16,6 +16,7 @@ from app.entries.listing.aggregates import Aggregates
 from app.entries.listing.filters import Shape
 from app.entries.listing.paging import encode_cursor
 from app.entries.listing.parse import (
+    SEARCHING,
     ListRequest,
     Scope,
     check_references,
@@ -23,12 +24,15 @@ from app.entries.listing.parse import (
     parse_filters,
 )
 
-INTEGER_FACETS = frozenset({"session", "year"})
+Counts = dict[str, list[dict[str, Any]]]
 
 
-def _count(aggregates: Aggregates, scope: Scope, shape: Shape, request: ListRequest,
-           mode: str) -> tuple[int, bool]:
-    """`total` and `total_exact` by a statement of their own (`mode`: capped or exact)."""
+def _count(connection: Connection, aggregates: Aggregates, scope: Scope, shape: Shape,
+           request: ListRequest, mode: str) -> tuple[int, bool]:
+    """`total` and `total_exact` by a statement of their own (`mode`: capped or exact):
+    exact whenever the tallies hold it."""
+    if plan.tallied_count(shape, request.values):
+        return connection.execute(plan.tally_count(scope, shape), request.values).scalar_one(), True
     capped = mode == "capped"
     cap = get_settings().count_cap
     stmt = plan.count(scope, shape, request.dialect, capped)
@@ -38,34 +42,63 @@ def _count(aggregates: Aggregates, scope: Scope, shape: Shape, request: ListRequ
     return counted, True
 
 
-def _facets(aggregates: Aggregates, scope: Scope, request: ListRequest,
-            within_cap: bool | None) -> tuple[dict[str, list], bool]:
-    """Counts per value for each facet (ignoring its own filter), and whether all are exact.
+def _facets(connection: Connection, aggregates: Aggregates, scope: Scope,
+            request: ListRequest, within_cap: bool | None
+            ) -> tuple[Counts, bool, dict[Shape, int]]:
+    """Counts per value for each facet (ignoring its own filter), whether all are exact,
+    and the count of the matches of each shape whose facets were counted by reading them.
 
-    Facets whose matches are the same (no own filter in the request) share one statement.
-    Unless `count=exact`, a facet whose matches outnumber the count cap counts the newest
-    `count_cap` of them (`facets_exact: false`), as `total` stops at the cap.
+    Facets whose matches are the same (no own filter in the request) share one statement:
+    from the tallies when they hold them (exact), else by reading the matches. Only with
+    `count=capped` does a facet read that way, whose matches outnumber the count cap,
+    count the newest `count_cap` of them (`facets_exact: false`), as `total` stops there.
     `within_cap`: whether the list's own matches are within the cap, when known.
     """
-    capped = request.count != "exact"
+    capped = request.count == "capped"
     known = {request.shape: within_cap} if within_cap is not None else {}
     bound = request.values | {"facet_limit": request.facet_limit,
                               "count_cap": get_settings().count_cap}
-    groups: dict[Shape, list[str]] = {}
+    groups: dict[tuple[Shape, bool], list[str]] = {}
     for name in request.facets:
-        groups.setdefault(plan.facet_shape(scope, request.shape, name), []).append(name)
-    counts: dict[str, list[dict[str, Any]]] = {name: [] for name in request.facets}
+        own = plan.facet_shape(scope, request.shape, name)
+        groups.setdefault((own, plan.tallied_facets(own, (name,))), []).append(name)
+    counts: Counts = {name: [] for name in request.facets}
+    totals: dict[Shape, int] = {}
     exact = True
-    for own, group in groups.items():
-        stmt = plan.facets(scope, own, request.dialect, tuple(group), capped)
-        for facet, value, n, *_ in aggregates.rows(stmt, bound):
-            counts[facet].append({"value": int(value) if facet in INTEGER_FACETS else value,
-                                  "count": n})
-        if capped:
+    for (own, tallied), group in groups.items():
+        if tallied:
+            stmt = plan.tallied_facets_statement(scope, own, request.dialect, tuple(group))
+            rows = list(connection.execute(stmt, bound))
+        else:
+            rows = aggregates.rows(plan.facets(scope, own, request.dialect, tuple(group),
+                                               capped), bound)
+        for facet, value, n, *_ in rows:
+            if facet == "":
+                totals[own] = n
+                continue
+            counts[facet].append({"value": int(value) if facet in plan.INTEGER_FACETS
+                                  else value, "count": n})
+        if capped and not tallied:
             if known.get(own) is None:
-                known[own] = _count(aggregates, scope, own, request, "capped")[1]
+                known[own] = _count(connection, aggregates, scope, own, request, "capped")[1]
             exact = exact and bool(known[own])
-    return counts, exact
+    return counts, exact, totals
+
+
+def _labelled(connection: Connection, counts: Counts) -> Counts:
+    """Each topic, country and session value with its name from the reference data (one
+    statement for them all), as `{"value", "label", "count"}`."""
+    named = tuple(name for name in plan.LABELLED if counts.get(name))
+    if not named:
+        return counts
+    values = {f"{name}_values": [entry["value"] for entry in counts[name]] for name in named}
+    labels = {(facet, key): label
+              for facet, key, label in connection.execute(plan.labels(named), values)}
+    for name in named:
+        counts[name] = [{"value": entry["value"],
+                         "label": labels.get((name, str(entry["value"])), str(entry["value"])),
+                         "count": entry["count"]} for entry in counts[name]]
+    return counts
 
 
 def _items(rows: list[Any], names: list[str], request: ListRequest) -> list[dict[str, Any]]:
@@ -89,8 +122,9 @@ def page(connection: Connection, scope: Scope, params: dict[str, Any]) -> dict[s
     shape, limit, mode = request.shape, request.limit, request.count
     cap = get_settings().count_cap
     named = request.named
+    fold = _fold(request)
     stmt = plan.page(scope, shape, request.dialect, request.sort, request.ranked,
-                     request.nulls, mode, tuple(named))
+                     request.nulls, fold, tuple(named))
     bound = request.values | {"limit": limit + 1, "offset": request.offset,
                               "count_cap": cap + 1}
     bound |= {f"known_{name}": values for name, values in named.items()}
@@ -108,24 +142,41 @@ def page(connection: Connection, scope: Scope, params: dict[str, Any]) -> dict[s
         last = rows[-1]
         next_cursor = encode_cursor(request.keys,
                                     [last[at[f"_sort{i}"]] for i in range(len(request.keys))])
-    aggregates = None
-    if mode == "none":
-        total, exact = None, False
-    elif rows and "_total" in at:  # counted by the page statement itself (plan)
-        counted = rows[0][at["_total"]]
-        total, exact = (cap, False) if counted > cap else (counted, True)
-    else:  # exact, a text query's, or no row to carry it (past the end, or no match)
-        aggregates = Aggregates(connection)
-        total, exact = _count(aggregates, scope, shape, request, mode)
+    total: int | None = None
+    exact = mode != "none"
+    if rows and "_total" in at:  # counted by the page statement itself (plan)
+        total = rows[0][at["_total"]]
+        if fold == "capped" and total > cap:
+            total, exact = cap, False
+    aggregates = Aggregates(connection)
+    if total is None and mode == "capped":  # a text query's, or no row to carry it
+        total, exact = _count(connection, aggregates, scope, shape, request, mode)
     answer: dict[str, Any] = {"items": _items(rows, columns[:at["_sort0"]], request),
-                              "total": total,
-                              "total_exact": exact, "limit": limit, "offset": request.offset,
-                              "next_cursor": next_cursor}
+                              "total": total, "total_exact": exact, "limit": limit,
+                              "offset": request.offset, "next_cursor": next_cursor}
     if request.facets:
         within_cap = exact if mode == "capped" else None
-        answer["facets"], answer["facets_exact"] = _facets(
-            aggregates or Aggregates(connection), scope, request, within_cap)
+        facets, facets_exact, totals = _facets(connection, aggregates, scope, request,
+                                               within_cap)
+        answer["facets"], answer["facets_exact"] = _labelled(connection, facets), facets_exact
+        if total is None and mode == "exact":
+            total = totals.get(shape)
+    if total is None and mode == "exact":  # not carried by the page or the facets
+        total, exact = _count(connection, aggregates, scope, shape, request, mode)
+    answer["total"], answer["total_exact"] = total, exact
     return answer
+
+
+def _fold(request: ListRequest) -> str | None:
+    """The count the page statement carries (plan._counted), if any: the tallies' whenever
+    they hold it (exact, whatever the mode), else a capped count without a text query."""
+    if request.count == "none":
+        return None
+    if plan.tallied_count(request.shape, request.values):
+        return "tallied"
+    if request.count == "capped" and request.shape.text not in SEARCHING:
+        return "capped"
+    return None
 
 
 def stream(connection: Connection, scope: Scope, params: dict[str, Any]
