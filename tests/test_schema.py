@@ -259,3 +259,55 @@ def test_fielded_search_migration_fills_search_fields_and_reverts():
             assert _text_matches(connection, fulltext.parse('"chen xu"')) == [1, 2]
     finally:
         engine.dispose()
+
+
+def test_tallies_migration_counts_existing_entries_as_the_app_does():
+    """0012 fills `entry_tallies` from the entries there are, as the app's recount gives
+    them (year, month, day, session, topics and countries alike); on PostgreSQL 0013 keeps
+    `search_vector` in the row and 0014 adds the covering placement index; all revert."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+    from sqlalchemy.orm import Session
+
+    from app.entries import tallies
+
+    config, engine = database_at("0011")
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO sessions (number, name, starts_on, ends_on, description) VALUES "
+                "(46, 'HRC46', '2021-02-22', '2021-03-23', '')"))
+            connection.execute(text("INSERT INTO topics (slug, name, description, keywords) "
+                                    "VALUES ('tibet', 'Tibet', '', '[]')"))
+            for entry_id, kind, session, day, topics, countries in (
+                    (1, "statement", 46, "2021-03-01", '["tibet"]', '["CN", "US"]'),
+                    (2, "statement", None, "0999-12-31", "[]", '["CN"]'),
+                    (3, "article", 46, None, '["tibet"]', "[]")):
+                connection.execute(text(
+                    "INSERT INTO entries (id, type, slug, title, summary, language, session, "
+                    "date, topics, countries, search_names, created_at, updated_at, version) "
+                    "VALUES (:id, :type, :slug, 'T', 'S', 'en', :session, :day, :topics, "
+                    ":countries, '', :at, :at, 1)"),
+                    {"id": entry_id, "type": kind, "slug": f"e{entry_id}", "session": session,
+                     "day": day, "topics": topics, "countries": countries,
+                     "at": "2021-01-01 00:00:00"})
+        command.upgrade(config, "head")
+        with Session(engine) as session:
+            stored = tallies.stored(session)
+            assert stored == tallies.recounted(session)
+        assert stored[("year", "999", "statement", True)] == 1
+        assert stored[("month", "0999-12", "statement", True)] == 1
+        assert stored[("country", "CN", "statement", True)] == 2
+        assert stored[("topic", "tibet", "article", False)] == 1
+        assert stored[("session", "46", "article", False)] == 1
+        if engine.dialect.name == "postgresql":  # 0013 and 0014
+            storage = ("SELECT attstorage FROM pg_attribute WHERE attname = 'search_vector' "
+                       "AND attrelid = 'entries'::regclass")
+            with engine.connect() as connection:
+                assert connection.execute(text(storage)).scalar() == "m"
+            assert "ix_entries_placement" in {index["name"] for index in
+                                              inspect(engine).get_indexes("entries")}
+        command.downgrade(config, "0011")
+        assert "entry_tallies" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()

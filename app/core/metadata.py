@@ -12,9 +12,10 @@ metadata = SQLModel.metadata
 
 # Full-text objects and the date-order expression indexes are engine-specific and
 # written by hand in the migrations (FTS5 tables and triggers on SQLite, a tsvector
-# column and GIN index on PostgreSQL, coalesce() indexes); the drift check leaves
-# them out on purpose.
-ENGINE_SPECIFIC_PREFIXES = ("entries_fts", "ix_entries_search", "ix_entries_by_date")
+# column and GIN index on PostgreSQL, coalesce() indexes, PostgreSQL's covering
+# `ix_entries_placement`); the drift check leaves them out on purpose.
+ENGINE_SPECIFIC_PREFIXES = ("entries_fts", "ix_entries_search", "ix_entries_by_date",
+                            "ix_entries_placement")
 ENGINE_SPECIFIC_COLUMNS = frozenset({"search_vector"})
 
 

@@ -297,15 +297,20 @@ def _grouped(matched: Any, dialect: str, groups: tuple[str, ...], total: bool) -
     PostgreSQL groups them all in one pass over the matches (GROUPING SETS); SQLite, which
     has none, in a GROUP BY per group over the matches kept as a CTE.
     """
-    keys = {group: cast(matched.c[f"group_{group}"], Text) for group in groups}
+    # Grouped by the values as they are (a date, a number), but for JSON, which has no
+    # equality: by its text. Turned into text per group, not per match.
+    keys = {group: matched.c[f"group_{group}"] for group in groups}
+    keys = {group: cast(key, Text) if isinstance(key.type, JSON) else key
+            for group, key in keys.items()}
     if dialect == "postgresql":
         facet = case(*((func.grouping(key) == 0, _constant(group))
                        for group, key in keys.items()), else_=_constant(""))
-        key = case(*((func.grouping(key) == 0, key) for key in keys.values()), else_=null())
+        key = case(*((func.grouping(key) == 0, cast(key, Text)) for key in keys.values()),
+                   else_=null())
         sets = [tuple_(key) for key in keys.values()] + ([tuple_()] if total else [])
         return (select(facet.label("facet"), key.label("key"), func.count().label("n"))
                 .select_from(matched).group_by(func.grouping_sets(*sets)))
-    branches = [select(_constant(group).label("facet"), key.label("key"),
+    branches = [select(_constant(group).label("facet"), cast(key, Text).label("key"),
                        func.count().label("n")).group_by(key) for group, key in keys.items()]
     if total:
         branches.append(select(_constant("").label("facet"), null().label("key"),
