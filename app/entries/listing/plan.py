@@ -168,18 +168,20 @@ def _count_statement(scope: Scope, shape: Shape, dialect: str, capped: bool) -> 
 
 
 KINDS_ONLY = frozenset({"type", filters.excluding("type")})
+LANGUAGES = frozenset({"language", filters.excluding("language")})
 TALLIED_FILTERS = ("topic", "country")  # with one value, a count is one tally
 
 
 def tallied_count(shape: Shape, values: dict[str, Any]) -> bool:
     """Whether the tallies hold the shape's count: no text query, and no filter but the
-    kind's and at most one topic or one country (an entry counts once per value, so the
-    tally of one value is the count of its entries)."""
+    kind's and either languages (an entry has one: their tallies add up) or one topic or
+    one country (an entry counts once per value: its tally is the count)."""
     if shape.text is not None:
         return False
     rest = shape.filters - KINDS_ONLY
-    return not rest or (len(rest) == 1 and (name := next(iter(rest))) in TALLIED_FILTERS
-                        and len(values[name]) == 1)
+    return not rest or rest <= LANGUAGES or (
+        len(rest) == 1 and (name := next(iter(rest))) in TALLIED_FILTERS
+        and len(values[name]) == 1)
 
 
 def tallied_facets(shape: Shape, names: tuple[str, ...]) -> bool:
@@ -215,6 +217,14 @@ def _tally_count(scope: Scope, shape: Shape) -> Select[Any]:
         if name in shape.filters:
             terms = [tally.c.facet == _constant(name),
                      tally.c.value.in_(bindparam(name, expanding=True))]
+    if shape.filters & LANGUAGES:  # matched as the filter matches them: case-insensitive
+        terms = [tally.c.facet == _constant("language")]
+        language = func.lower(tally.c.value)
+        if "language" in shape.filters:
+            terms.append(language.in_(bindparam("language", expanding=True)))
+        if filters.excluding("language") in shape.filters:
+            terms.append(language.not_in(bindparam(filters.excluding("language"),
+                                                   expanding=True)))
     return select(func.coalesce(func.sum(tally.c.n), 0)).where(
         *terms, *_tally_kinds(scope, shape))
 
