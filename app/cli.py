@@ -163,6 +163,21 @@ def migrate() -> None:
 
 
 @cli.command()
+def recount() -> None:
+    """Count the tallies behind exact totals and facets afresh from the entries (after
+    writes that bypassed the app: SQL by hand, a partial restore)."""
+    from app.entries import tallies
+
+    require_database()
+    with database_session() as session:
+        before = tallies.stored(session)
+        tallies.rebuild(session)
+        after = tallies.stored(session)
+    changed = sum(before.get(key) != after.get(key) for key in before.keys() | after.keys())
+    typer.echo(f"tallies recounted: {len(after)} values, {changed} corrected")
+
+
+@cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,

@@ -34,7 +34,7 @@ def generate(url: str, n: int, seed: int = SEED, replace: bool = False) -> dict[
         load_s = time.perf_counter() - started
     finally:
         conn.close()
-    store.rebuild_tallies(url)
+    store.recount(url)
     started = time.perf_counter()
     store.refresh_statistics(url)
     analyze_s = time.perf_counter() - started

@@ -156,19 +156,11 @@ def count_or_zero(url: str, sql: str) -> int:
         conn.close()
 
 
-def rebuild_tallies(url: str) -> None:
-    """Count the product's tallies afresh (app/entries/tallies.py): `load_records` writes
-    the entries' rows directly, past the writes that keep them."""
-    from sqlalchemy import create_engine
-
-    from app.entries import tallies
-
-    engine = create_engine(url)
-    try:
-        with engine.begin() as connection:
-            tallies.rebuild(connection)
-    finally:
-        engine.dispose()
+def recount(url: str, timeout: float = 600) -> None:
+    """`hrc-digest recount`: the product's tallies (exact totals and facets) counted afresh,
+    as `load_records` writes the entries' rows directly, past the writes that keep them."""
+    subprocess.run([hrc_digest_cli(), "recount"], cwd=ROOT, env=product_env(url), check=True,
+                   timeout=timeout, stdout=subprocess.DEVNULL)
 
 
 def refresh_statistics(url: str) -> None:

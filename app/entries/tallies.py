@@ -162,7 +162,15 @@ def _dialect(connection: Connection | Session) -> str:
 
 
 def rebuild(connection: Connection | Session) -> None:
-    """Count every tally afresh from the entries (after writes that bypassed the app)."""
+    """Count every tally afresh from the entries (after writes that bypassed the app).
+
+    On PostgreSQL under the change log's lock, as a write's final step (`apply`): no
+    write commits meanwhile, and one that commits later adds its difference to the
+    recount, which did not see it."""
+    if _dialect(connection) == "postgresql":
+        from app.entries.repository import CHANGE_LOG_LOCK  # it imports this module
+
+        connection.execute(select(func.pg_advisory_xact_lock(CHANGE_LOG_LOCK)))
     connection.execute(delete(tallies))
     connection.execute(insert(tallies).from_select(list(KEY) + ["n"],
                                                    _tallied(_dialect(connection), [])))

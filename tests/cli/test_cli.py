@@ -82,3 +82,27 @@ def test_bad_database_url_is_one_line_exit_1():
 def test_usage_errors_exit_2(fresh_url):
     assert run("keys", "revoke", "not-a-number", database_url=fresh_url).returncode == 2
     assert run("no-such-command", database_url=fresh_url).returncode == 2
+
+
+def test_recount_corrects_tallies_that_writes_past_the_app_left_behind(fresh_url):
+    """`recount` gives the tallies a recount from the entries gives, and says how many
+    it corrected; run again, it corrects none."""
+    seeded = run("seed", database_url=fresh_url)
+    assert seeded.returncode == 0, seeded.stderr
+    engine = create_engine(fresh_url)
+    try:
+        with engine.begin() as connection:  # as SQL run by hand would leave them
+            connection.execute(text("UPDATE entry_tallies SET n = n + 5 WHERE facet = 'type'"))
+            connection.execute(text("DELETE FROM entry_tallies WHERE facet = 'topic'"))
+            topics = connection.execute(text(
+                "SELECT count(DISTINCT topic || type) FROM entry_topics")).scalar()
+        first = run("recount", database_url=fresh_url)
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.strip().endswith(f"{3 + topics} corrected"), first.stdout
+        again = run("recount", database_url=fresh_url)
+        assert again.stdout.strip().endswith(" 0 corrected"), again.stdout
+        with engine.connect() as connection:
+            assert connection.execute(text(
+                "SELECT sum(n) FROM entry_tallies WHERE facet = 'type'")).scalar() == 26
+    finally:
+        engine.dispose()
