@@ -4,7 +4,7 @@
     python -m bench.plans --engine sqlite --n 10000 --product     # the product's
 
 With `--product` the product answers each list path in this process, and every
-statement it sends (the page, the capped count, a reference lookup) is captured as
+statement it sends (the page, its count, the facets, a reference lookup) is captured as
 sent, with its bound values, then explained.
 """
 
@@ -52,7 +52,8 @@ PRODUCT_PATHS = [
     ("cursor 5000", None),  # the cursor the page at offset 4980 hands out
     ("q common", "/api/v1/articles?q=human%20rights"),
     ("q rare", "/api/v1/articles?q=sericulture"),
-    ("search+facets", "/api/v1/search?q=human%20rights&facets=type,topic"),
+    ("search+facets", "/api/v1/search?q=human%20rights&facets=type,topic,country,year"),
+    ("facets", "/api/v1/search?facets=type,topic,country,year"),
 ]
 
 
