@@ -1,11 +1,11 @@
 """Counts and facets remembered until the data changes.
 
-A count or a set of facets costs the same on every request for the same query: for a
-common word the capped count reads `count_cap` + 1 matching rows and the facets the
-newest `count_cap`, many times the cost of the page itself. Each process keeps its
-latest such answers (`HRC_DIGEST_AGGREGATE_CACHE` of them), keyed by statement and
-bound values, each with the **data version** it was computed at, read from the change
-log, which every write of an entry adds to in the same transaction
+A count or a set of facets read from the matches costs the same on every request for
+the same query: for a common word, every match is read, many times the cost of the page
+itself (counts the tallies hold are not kept here: they cost one index probe). Each
+process keeps its latest such answers (`HRC_DIGEST_AGGREGATE_CACHE` of them), keyed by
+statement and bound values, each with the **data version** it was computed at, read
+from the change log, which every write of an entry adds to in the same transaction
 (`repository.record_changes`; the log mirrors follow). A request
 reads the current version (one index probe, only when it needs a count or facets) and
 uses an answer kept at that version as it is; any other version means a write landed.

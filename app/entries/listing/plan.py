@@ -1,12 +1,13 @@
 """Plan: the statements that answer a list request, built once per shape and kept.
 
 A request becomes one SELECT (filters, full-text match and score, keyset or offset
-page, and for a capped list its count as one more column), a count of its own when
-the page cannot carry it, and one UNION ALL for its facets. Each is built from the
-request's shape alone, with every value a bound parameter, and kept (`functools.cache`
-keyed by scope, shape, engine, sort and count mode): building a SELECT costs more than
-the database needs to answer a page, and a kept statement also finds its compiled SQL
-in SQLAlchemy's cache at once.
+page, and its count as one more column when the tallies hold it or it is capped), a
+count of its own when the page cannot carry it and no facet statement gives it, and one
+UNION ALL for its facets (from the tallies, or from one pass over the matches). Each is
+built from the request's shape alone, with every value a bound parameter, and kept
+(`functools.cache` keyed by scope, shape, engine, sort and count source): building a
+SELECT costs more than the database needs to answer a page, and a kept statement also
+finds its compiled SQL in SQLAlchemy's cache at once.
 """
 
 import dataclasses
