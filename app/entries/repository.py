@@ -332,7 +332,7 @@ def insert_many(session: Session, spec: KindSpec, records: list[dict[str, Any]],
         session.execute(insert(spec.detail_table),
                         [{"id": ids[r["slug"]]} | detail_values(spec, r) for r in inserted])
         _write_links(session, spec, [(ids[r["slug"]], r) for r in inserted])
-        tallies.queue(session, tallies.counted(session, [ids[r["slug"]] for r in inserted]))
+        tallies.queue(session, tallies.written(spec.type, inserted))
         record_changes(session, spec, [(ids[r["slug"]], r["slug"], 1) for r in inserted],
                        "created", now)
     return ids
@@ -378,7 +378,7 @@ def update_many(session: Session, spec: KindSpec, updates: list[tuple[int, dict[
     session.execute(delete(entry_topics).where(entry_topics.c.entry_id.in_(ids)))
     session.execute(delete(entry_countries).where(entry_countries.c.entry_id.in_(ids)))
     _write_links(session, spec, updates)
-    tallies.queue(session, tallies.counted(session, ids), before)
+    tallies.queue(session, tallies.written(spec.type, (r for _, r in updates)), before)
     versions = dict(session.execute(select(entries.c.id, entries.c.version)
                                     .where(entries.c.id.in_(ids))).all())
     record_changes(session, spec, [(i, r["slug"], versions[i]) for i, r in updates],

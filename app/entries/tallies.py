@@ -1,26 +1,27 @@
 """Tallies: how many entries of each kind have each value, kept current by every write.
 
-A list filtered by kind alone (or by kind and one topic or one country) takes its exact
-`total` and facets from these few rows (`entry_tallies`) instead of counting its
+A list filtered by kind alone (or by kind and languages, one topic or one country) takes
+its exact `total` and facets from these few rows (`entry_tallies`) instead of counting its
 matches: at 500,000 entries, counting every entry per topic, country and year reads
 every row (docs/benchmarks.md), a tally is one index probe.
 
 How they stay exact:
-- A write reads the tallied columns of the entries it changes before and after the
-  change (`counted`: one statement per batch, by id), and queues the difference with its
-  session (`queue`): each value as the facets name it (`_keys`, checked against the SQL
-  recount `rebuild` uses). Rows it changes are locked by then
-  (the write paths lock before they read), so what it read is what it replaced.
+- A write reads the tallied columns of the entries it changes or deletes before it does
+  (`counted`: one statement per batch, by id), takes those it writes from its records
+  (`written`), and queues the difference with its session (`queue`): each value as the
+  facets name it (`_keys`, checked against the SQL recount `rebuild` uses). Rows it
+  changes are locked by then (the write paths lock before they read), so what it read
+  is what it replaced.
 - The change log's final step (`repository._append_changes`, under its advisory lock on
   PostgreSQL, the database's write lock on SQLite) applies the queued differences as one
   upsert (`apply`): writers never wait for each other on a tally row, and a reader's
   snapshot sees a write's entries and its tallies together or neither.
 - A write that bypasses the app (the bench's bulk loader, a migration that changes
-  entries) ends with `rebuild`.
+  entries) ends with `rebuild` (`hrc-digest recount`).
 """
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -108,11 +109,21 @@ def _keys(kind: str, day: date | None, session: int | None, language: str,
 
 
 def counted(session: Session, ids: Sequence[int]) -> Counter[Key]:
-    """What these entries add to the tallies as they are now (one statement, by id)."""
+    """What these entries add to the tallies as they are stored now (one statement)."""
     found: Counter[Key] = Counter()
     if ids:
         for row in session.execute(_TALLIED_COLUMNS, {"ids": list(ids)}):
             found.update(_keys(*row))
+    return found
+
+
+def written(kind: str, records: Iterable[Mapping[str, Any]]) -> Counter[Key]:
+    """What entries of a kind add to the tallies once written with these records (their
+    `entries` columns, placed: no statement needed)."""
+    found: Counter[Key] = Counter()
+    for record in records:
+        found.update(_keys(kind, record["date"], record["session"], record["language"],
+                           record["topics"], record["countries"]))
     return found
 
 

@@ -120,7 +120,7 @@ def test_bulk_writes_reach_search_and_facets_at_once(client, auth):
     client.post("/api/v1/articles/bulk", json=items, headers=auth)
     assert client.get("/api/v1/articles?q=bulk").json()["total"] == 3
     facet = client.get("/api/v1/articles?facets=topic").json()["facets"]["topic"]
-    assert {"value": "tibet", "count": 1} in facet
+    assert {"value": "tibet", "label": "Tibet", "count": 1} in facet
 
 
 def test_concurrent_bulk_requests_on_overlapping_slugs(client, auth):

@@ -178,7 +178,7 @@ def insert_many(session: Session, spec: KindSpec, records: list[dict[str, Any]],
                   [{"id": entry_id} | repo.detail_values(spec, r) for entry_id, r in inserted])
             _copy_links_and_changes(session, cursor, spec, inserted,
                                     dict.fromkeys(ids.values(), 1), "created", now)
-            tallies.queue(session, tallies.counted(session, [i for i, _ in inserted]))
+            tallies.queue(session, tallies.written(spec.type, (r for _, r in inserted)))
     return ids
 
 
@@ -192,7 +192,7 @@ def update_many(session: Session, spec: KindSpec, updates: list[tuple[int, dict[
     before = tallies.counted(session, ids)  # the rows are locked by the caller
     with _writing(session) as cursor:
         _update_from_stage(session, cursor, spec, updates, now)
-    tallies.queue(session, tallies.counted(session, ids), before)
+    tallies.queue(session, tallies.written(spec.type, (r for _, r in updates)), before)
 
 
 def _update_from_stage(session: Session, cursor: Any, spec: KindSpec,
