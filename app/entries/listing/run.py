@@ -80,9 +80,16 @@ def _facets(connection: Connection, aggregates: Aggregates, scope: Scope,
                                   else value, "count": n})
         if capped and not tallied:
             if known.get(own) is None:
-                known[own] = _count(connection, aggregates, scope, own, request, "capped")[1]
+                known[own] = _within_cap(*_count(connection, aggregates, scope, own, request,
+                                                 "capped"))
             exact = exact and bool(known[own])
     return counts, exact, totals
+
+
+def _within_cap(total: int | None, exact: bool) -> bool:
+    """Whether a count says its matches are at most the count cap (a count from the
+    tallies is exact past it too)."""
+    return exact and total is not None and total <= get_settings().count_cap
 
 
 def _labelled(connection: Connection, counts: Counts) -> Counts:
@@ -155,7 +162,7 @@ def page(connection: Connection, scope: Scope, params: dict[str, Any]) -> dict[s
                               "total": total, "total_exact": exact, "limit": limit,
                               "offset": request.offset, "next_cursor": next_cursor}
     if request.facets:
-        within_cap = exact if mode == "capped" else None
+        within_cap = _within_cap(total, exact) if mode == "capped" else None
         facets, facets_exact, totals = _facets(connection, aggregates, scope, request,
                                                within_cap)
         answer["facets"], answer["facets_exact"] = _labelled(connection, facets), facets_exact
