@@ -28,22 +28,43 @@ def coded_tag(tag: str, coding: str = GZIP) -> str:
     return f'{tag[:-1]}-{coding}"'
 
 
-def _iso(value: Any) -> str:
-    """What orjson writes for a date or time (UTC as Z, naive as UTC)."""
+class StoredJSON:
+    """A JSON column's text as the database keeps it, to be written into an answer as it
+    is: neither decoded into Python values nor encoded again (a list page's topics,
+    countries, provenance …; `app.entries.listing.run`)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _embedded(value: Any) -> Any:
+    """orjson's hook for what it does not know: stored JSON, embedded as it is."""
+    if type(value) is StoredJSON:
+        return orjson.Fragment(value.text)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _iso(value: Any) -> Any:
+    """For the standard library: dates and times as orjson writes them (UTC as Z, naive
+    as UTC); stored JSON decoded."""
     if isinstance(value, datetime | time):
         return orjson.dumps(value, option=_OPTIONS).decode()[1:-1]
     if isinstance(value, date):
         return value.isoformat()
+    if type(value) is StoredJSON:
+        return json.loads(value.text)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def dumps(content: Any) -> bytes:
     """Serialise to JSON bytes the way every response does.
 
-    orjson refuses integers past 64 bits (a stored record's provenance may hold one);
-    such content is written by the standard library instead, with the same dates."""
+    orjson refuses integers past 64 bits (a decoded provenance may hold one); such
+    content is written by the standard library instead, with the same dates."""
     try:
-        return orjson.dumps(content, option=_OPTIONS)
+        return orjson.dumps(content, default=_embedded, option=_OPTIONS)
     except TypeError:
         return json.dumps(content, default=_iso, ensure_ascii=False,
                           separators=(",", ":")).encode()
