@@ -8,11 +8,11 @@ into items with highlights and the sparse fieldset; the next cursor).
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection
 
 from app.core.config import get_settings
 from app.core.db import json_loads
-from app.core.responses import StoredJSON
 from app.entries.listing import fulltext, plan
 from app.entries.listing.aggregates import Aggregates
 from app.entries.listing.filters import Shape
@@ -70,18 +70,27 @@ def _facets(aggregates: Aggregates, scope: Scope, request: ListRequest,
     return counts, exact
 
 
+def _stored(text: str) -> Any:
+    """A JSON column's text, to be written into a JSON answer as it is (`orjson.Fragment`:
+    neither decoded nor encoded again). Text holding NaN or Infinity, which SQLite may
+    keep but JSON has no word for, is decoded instead (orjson then writes null)."""
+    if "NaN" in text or "Infinity" in text:
+        return json_loads(text)
+    return orjson.Fragment(text)
+
+
 def _items(rows: list[Any], names: list[str], request: ListRequest, json_names: frozenset[str],
            embed_json: bool) -> list[dict[str, Any]]:
     """Rows as items: their first `len(names)` columns (the sort values and checks after
     them dropped), highlights added, the sparse fieldset applied.
 
     JSON columns come as the text stored (`json_names`): with `embed_json`, the JSON
-    answer embeds it as it is (`StoredJSON`: neither decoded nor encoded again), else it
-    is decoded for a caller that reads the values (feeds)."""
+    answer embeds it as it is (`_stored`), else it is decoded for a caller that reads the
+    values (feeds)."""
     keep = {"id", "type", "href", "highlights", *request.fields} if request.fields else None
     text = request.criteria.text
     raw = [name for name in names if name in json_names]
-    load = StoredJSON if embed_json else json_loads
+    load = _stored if embed_json else json_loads
     items = []
     for row in rows:
         item = dict(zip(names, row))  # noqa: B905 - the row's extra columns are left out
