@@ -3,30 +3,14 @@
 import time
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from app.core.config import get_settings
-from app.core.db import get_read_engine
-from app.entries.listing.aggregates import Remembered
+from app.entries.listing.kept import Remembered
 from app.entries.registry import KINDS
 from tests.helpers import sample
 
 SEARCH = "/api/v1/search?q=poverty&facets=type,topic"
-
-
-@pytest.fixture
-def aggregate_runs():
-    """The aggregate statements (counts, facets) the read pool sends, as they are sent."""
-    sent: list[str] = []
-
-    def before(_conn, _cursor, statement, _parameters, _context, _many):
-        if "_version" in statement:
-            sent.append(statement)
-
-    engine = get_read_engine()
-    event.listen(engine, "before_cursor_execute", before)
-    yield sent
-    event.remove(engine, "before_cursor_execute", before)
 
 
 def kept_answer(client, url: str, sent: list[str]) -> dict:
@@ -132,11 +116,11 @@ def test_no_answer_is_kept_when_the_cache_is_off(client, monkeypatch, aggregate_
 
 
 def test_answers_are_kept_per_version_and_the_least_recently_used_go_first():
-    kept = Remembered()
-    kept.put("a", 7, ["A"], size=2)
-    kept.put("b", 7, ["B"], size=2)
+    kept = Remembered(size=2)
+    kept.put("a", 7, ["A"])
+    kept.put("b", 7, ["B"])
     assert kept.get("a", 7) == ["A"] and kept.get("a", 8) is None
-    kept.put("c", 7, ["C"], size=2)  # "b" was used least recently
+    kept.put("c", 7, ["C"])  # "b" was used least recently
     assert kept.get("b", 7) is None and kept.get("a", 7) == ["A"] and kept.get("c", 7) == ["C"]
     kept.clear()
     assert kept.get("a", 7) is None
