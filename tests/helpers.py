@@ -171,3 +171,15 @@ def redis_keys(prefix: str) -> list[bytes]:
     """The keys stored under a prefix in the tests' Redis."""
     with redis.Redis.from_url(REDIS_URL, socket_timeout=2) as client:
         return list(client.scan_iter(match=f"{prefix}*", count=1000))
+
+
+_QUIET = text("SELECT pg_snapshot_xmin(s) = pg_snapshot_xmax(s) FROM pg_current_snapshot() s")
+
+
+def cluster_quiet(engine) -> bool:
+    """Whether no transaction of the database cluster is running now (always on SQLite):
+    on PostgreSQL, counts and facets are kept only then (app/entries/listing/aggregates)."""
+    if engine.dialect.name != "postgresql":
+        return True
+    with engine.connect() as connection:
+        return bool(connection.execute(_QUIET).scalar())

@@ -13,15 +13,17 @@ are killed at the end.
 
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import httpx
 import pytest
+from sqlalchemy import Engine, create_engine
 
 from tests.databases import new_database_url
-from tests.helpers import REDIS_URL
+from tests.helpers import REDIS_URL, cluster_quiet
 from tests.process.server import cli, create_key, metric, server_env, side_by_side
 
 ARTICLES = "/api/v1/articles"
@@ -59,7 +61,15 @@ def create(client: httpx.Client, base: str, key: str, title: str, topic: str) ->
     return created.json()["id"]
 
 
-def test_an_answer_one_process_computed_is_served_by_another_from_redis(database,
+@pytest.fixture(scope="module")
+def watcher(database) -> Iterator[Engine]:
+    """An engine of the test's own on the database, to see whether its cluster is quiet."""
+    engine = create_engine(database[0])
+    yield engine
+    engine.dispose()
+
+
+def test_an_answer_one_process_computed_is_served_by_another_from_redis(database, watcher,
                                                                          redis_prefix):
     url, key = database
     with two_servers(url, HRC_DIGEST_REDIS_URL=REDIS_URL,
@@ -69,7 +79,9 @@ def test_an_answer_one_process_computed_is_served_by_another_from_redis(database
         # On PostgreSQL an answer is kept only when computed while no transaction of the
         # cluster runs (aggregates), which other databases' work can hold off: each try
         # asks a question not asked before (another facet_limit).
+        quiet_seen = False
         for limit in range(1, 61):
+            quiet_seen = quiet_seen or cluster_quiet(watcher)
             question = f"{COUNTED}&facet_limit={limit}"
             computed = client.get(one + question)
             assert computed.status_code == 200, computed.text
@@ -83,6 +95,9 @@ def test_an_answer_one_process_computed_is_served_by_another_from_redis(database
                 break
             time.sleep(0.5)
         else:
+            if not quiet_seen:
+                pytest.skip("PostgreSQL: another transaction of the cluster ran throughout, "
+                            "and no count is kept while one runs (aggregates.py)")
             pytest.fail("the second server computed every answer the first one had kept")
 
 
