@@ -280,7 +280,7 @@ async def _on_database(request: Request, exc: DBAPIError) -> JSONResponse:
             headers={"Retry-After": "5"},
         )
     return problem_response(request, 500, "internal server error", title="Internal server error",
-                            code="internal-error")
+                            code="internal-error", headers={"Cache-Control": "no-store"})
 
 
 async def _on_pool_timeout(request: Request, exc: SQLAlchemyTimeoutError) -> JSONResponse:
@@ -293,7 +293,7 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     """Log an unexpected error with its traceback; answer a 500 that shows none of it."""
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(request, 500, "internal server error", title="Internal server error",
-                            code="internal-error")
+                            code="internal-error", headers={"Cache-Control": "no-store"})
 
 
 

@@ -4,10 +4,11 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, NotFound
+from app.entries.listing.aggregates import Aggregates, version_column
 from app.entries.models import Entry, EntryCountry, EntryTopic
 from app.reference.models import CouncilSession, Country, Topic
 
@@ -32,8 +33,10 @@ def missing(session: Session, column: Any, values: Iterable[Any]) -> set[Any]:
     return wanted - found
 
 
-def _counts(session: Session, key: Any, link_table: Any | None) -> dict[Any, dict[str, int]]:
-    """Entries per kind for each key value (a link table's or the entry's own column)."""
+@cache
+def _count_statement(key: Any, link_table: Any | None, dialect: str) -> Select[Any]:
+    """Entries per kind for each value of a key (a link table's or the entry's own column),
+    with the data version: built once, so `Aggregates` keeps its answers."""
     if link_table is not None:
         stmt = (select(key, entries.c.type, func.count())
                 .select_from(link_table.join(entries, entries.c.id == link_table.c.entry_id))
@@ -41,8 +44,22 @@ def _counts(session: Session, key: Any, link_table: Any | None) -> dict[Any, dic
     else:
         stmt = select(key, entries.c.type, func.count()).where(key.is_not(None)).group_by(
             key, entries.c.type)
+    return stmt.add_columns(version_column(dialect))
+
+
+def _counts(session: Session | Connection, key: Any, link_table: Any | None
+            ) -> dict[Any, dict[str, int]]:
+    """Entries per kind for each key value. On a read's connection the counts are kept
+    until the data changes (they read every link: the whole cost of a reference list);
+    a curator's write counts in its own transaction, never kept."""
+    if isinstance(session, Connection):
+        stmt = _count_statement(key, link_table, session.dialect.name)
+        rows = Aggregates(session).rows(stmt, {})
+    else:
+        rows = session.execute(_count_statement(key, link_table,
+                                                session.get_bind().dialect.name))
     result: dict[Any, dict[str, int]] = {}
-    for value, kind, number in session.execute(stmt):
+    for value, kind, number, _version in rows:
         result.setdefault(value, {})[kind] = number
     return result
 
