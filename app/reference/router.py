@@ -26,7 +26,9 @@ router = api_router()
 KIND_TYPES = tuple(spec.type for spec in KINDS)
 TopicSlugPath = Annotated[str, Path(max_length=64, description="The topic's slug.",
                                     examples=["xinjiang"])]
-CountryCodePath = Annotated[str, Path(pattern="^[A-Za-z]{2}$", description="The country's "
+COUNTRY_CODE = "^[A-Za-z]{2}$"
+NOT_A_CODE = f"String should match pattern '{COUNTRY_CODE}'"
+CountryCodePath = Annotated[str, Path(pattern=COUNTRY_CODE, description="The country's "
                                      "ISO 3166-1 alpha-2 code, either case.", examples=["CN"])]
 SessionNumberPath = Annotated[int, Path(ge=1, le=10_000, description="The session's number "
                                         "(46 for HRC46).", examples=[46])]
@@ -152,7 +154,10 @@ def list_countries(request: Request, engine: ReadDep, query: CountriesQuery) -> 
 
 @router.get("/countries/{code}", tags=["countries"], summary="Get a country",
             response_model=schemas.CountryPublic,
-            responses=problem_responses(404, 422, examples={404: {"detail": NO_COUNTRY}}))
+            responses=problem_responses(404, 422, examples={
+                404: {"detail": NO_COUNTRY, "instance": "/api/v1/countries/XK"},
+                422: {"detail": f"path.code: {NOT_A_CODE}", "instance": "/api/v1/countries/CHN",
+                      "errors": [{"loc": ["path", "code"], "msg": NOT_A_CODE}]}}))
 def get_country(engine: ReadDep, code: CountryCodePath) -> Response:
     with engine.connect() as connection:
         return FastJSONResponse(listing.member(connection, listing.COUNTRIES, KIND_TYPES,
