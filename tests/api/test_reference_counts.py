@@ -1,6 +1,7 @@
 """The entries per kind that topics, countries and sessions report are right after every
 kind of write, and a read after no write does not count them again."""
 
+import time
 from collections import Counter
 
 import pytest
@@ -145,22 +146,41 @@ def _counting(statement: str) -> bool:
         or "entries.session" in statement)
 
 
+def _kept(client, path: str, seen: list[str]):
+    """The path's answer once its counts are kept: asked again, it counts nothing.
+
+    PostgreSQL keeps counts only when computed while no transaction of the cluster runs
+    (app.entries.listing.aggregates); other databases' work can hold that off a moment."""
+    deadline = time.monotonic() + 10
+    while True:
+        answer = client.get(path)
+        seen.clear()
+        again = client.get(path)
+        if not seen:
+            assert again.json() == answer.json()
+            return answer
+        assert time.monotonic() < deadline, "no counts were kept within 10 s"
+        time.sleep(0.2)
+
+
 @pytest.mark.parametrize("path", ["/api/v1/topics", "/api/v1/topics/tibet",
                                   "/api/v1/countries?used=true", "/api/v1/countries/CN",
                                   "/api/v1/sessions", "/api/v1/sessions/46"])
 def test_reads_after_no_write_count_nothing_not_even_for_a_304(client, auth, path):
     _post(client, auth, ARTICLE, topics=["tibet"], countries=["CN"], session=46)
     with statements_sent(_counting) as seen:
-        first = client.get(path)
-        assert len(seen) == 1  # the first read after a write counts, once
+        client.get(path)
+        assert seen  # the first read after a write counts
+        first = _kept(client, path, seen)
         assert client.get(path, headers={"If-None-Match": first.headers["etag"]}
                           ).status_code == 304
         assert client.get(path).json() == first.json()
-        assert len(seen) == 1
+        assert not seen
         _post(client, auth, ARTICLE, title="Another", topics=["tibet"], countries=["CN"],
               session=46)
         again = client.get(path, headers={"If-None-Match": first.headers["etag"]})
-        assert again.status_code == 200 and len(seen) == 2
+        assert again.status_code == 200 and seen
+        assert again.json() != first.json()
 
 
 def test_with_the_cache_off_every_read_counts(client, auth, monkeypatch):
