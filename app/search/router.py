@@ -92,7 +92,7 @@ def _register(path: str, scope: Scope, what: str, summary: str, description: str
 
     def endpoint(request: Request, engine: ReadDep, query: ScopeQuery) -> Response:
         with engine.connect() as connection:
-            page = run.page(connection, scope, query.model_dump(by_alias=True))
+            page = run.page(connection, scope, query.model_dump(by_alias=True), embed_json=True)
         return list_response(request, page)
 
     endpoint.__name__ = f"{scope.name}_entries"
