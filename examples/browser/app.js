@@ -65,8 +65,19 @@ async function getJSON(url) {
   return body;
 }
 
-// Reference lists: a bare array, or an envelope with `items`.
-const itemsOf = (body) => (Array.isArray(body) ? body : body.items || []);
+// Every member of a reference collection (topics, countries, sessions): its pages, in
+// the list envelope every collection answers, followed by `next_cursor`.
+async function allItems(path, params) {
+  const items = [];
+  let cursor = null;
+  do {
+    const page = await getJSON(endpoint(path, { ...params, limit: "1000",
+                                                ...(cursor ? { cursor } : {}) }));
+    items.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return items;
+}
 
 function ordinal(n) {
   const suffix = n % 100 >= 11 && n % 100 <= 13 ? "th"
@@ -76,13 +87,13 @@ function ordinal(n) {
 
 async function loadLabels() {
   const [topics, countries, sessions] = await Promise.all([
-    getJSON(endpoint("/topics")),
-    getJSON(endpoint("/countries", { used: "true" })),
-    getJSON(endpoint("/sessions")),
+    allItems("/topics"),
+    allItems("/countries", { used: "true" }),
+    allItems("/sessions"),
   ]);
-  for (const topic of itemsOf(topics)) labels.topic[topic.slug] = topic.name;
-  for (const country of itemsOf(countries)) labels.country[country.code] = country.name;
-  for (const session of itemsOf(sessions)) {
+  for (const topic of topics) labels.topic[topic.slug] = topic.name;
+  for (const country of countries) labels.country[country.code] = country.name;
+  for (const session of sessions) {
     labels.session[session.number] = `${ordinal(session.number)} session`;
   }
 }
@@ -253,7 +264,7 @@ async function openEntry(item) {
   try {
     const [entry, related] = await Promise.all([getJSON(url), getJSON(relatedUrl)]);
     if (mine !== opened) return;
-    renderEntry({ ...item, ...entry }, itemsOf(related));
+    renderEntry({ ...item, ...entry }, related.items);
     document.body.dataset.detail = "ready";
     document.body.dataset.opened = mine;
   } catch (error) {
