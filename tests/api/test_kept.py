@@ -206,7 +206,6 @@ def test_reference_counts_are_kept_until_an_entry_is_written(client, auth, aggre
     assert articles_counted(after) == articles_counted(before) + 1
 
 
-def articles_counted(answer: list[dict] | dict) -> int:
-    """The articles a reference list (or one row) counts, over all its rows."""
-    return sum(row["counts"]["article"] for row in (answer if isinstance(answer, list)
-                                                    else [answer]))
+def articles_counted(answer: dict) -> int:
+    """The articles a reference list's page (or one member) counts, over all its rows."""
+    return sum(row["counts"]["article"] for row in answer.get("items", [answer]))

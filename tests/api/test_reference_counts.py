@@ -7,9 +7,10 @@ from collections import Counter
 import pytest
 
 from app.core.config import get_settings
+from app.core.db import get_read_engine
 from app.entries.registry import KINDS
 from app.reference import listing
-from tests.helpers import sample, seed, statements_sent
+from tests.helpers import cluster_quiet, sample, seed, statements_sent
 
 ARTICLE, EVENT, STATEMENT = KINDS
 
@@ -150,17 +151,24 @@ def _kept(client, path: str, seen: list[str]):
     """The path's answer once its counts are kept: asked again, it counts nothing.
 
     PostgreSQL keeps counts only when computed while no transaction of the cluster runs
-    (app.entries.listing.aggregates); other databases' work can hold that off a moment."""
-    deadline = time.monotonic() + 10
+    (app.entries.listing.aggregates); other databases' work can hold that off. If it does
+    for all of 20 s, the test is skipped, naming why; if the cluster was quiet at times
+    and still nothing was kept, it fails (as tests/api/test_aggregates.kept_answer)."""
+    deadline, quiet_seen = time.monotonic() + 20, False
     while True:
+        quiet_seen = quiet_seen or cluster_quiet(get_read_engine())
         answer = client.get(path)
         seen.clear()
         again = client.get(path)
         if not seen:
             assert again.json() == answer.json()
             return answer
-        assert time.monotonic() < deadline, "no counts were kept within 10 s"
-        time.sleep(0.2)
+        if time.monotonic() > deadline:
+            if not quiet_seen:
+                pytest.skip("PostgreSQL: another transaction of the cluster ran throughout "
+                            "20 s, and no count is kept while one runs (aggregates.py)")
+            pytest.fail("no counts were kept within 20 s, though the cluster was quiet")
+        time.sleep(0.1)
 
 
 @pytest.mark.parametrize("path", ["/api/v1/topics", "/api/v1/topics/tibet",
