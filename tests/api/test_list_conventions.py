@@ -95,7 +95,7 @@ class TestBrackets:
             items, lambda i: first in i["topics"] and second not in i["topics"])
 
     @routes
-    @pytest.mark.parametrize("name", ["q[]", "date_from[]", "nosuch[]", "topic[x]"])
+    @pytest.mark.parametrize("name", ["q[]", "date_from[]", "nosuch[]", "topic[0]"])
     def test_brackets_on_a_single_valued_or_unknown_name_are_400_naming_it(
             self, client, route, name):
         body = assert_problem(client.get(f"{url(route)}?{quote(name)}=x"), 400, f"'{name}'")
