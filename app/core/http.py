@@ -11,8 +11,8 @@ Starlette's CORS layer sits between the two, so every answer the inner layer giv
 2. the body cap: 413 at once by Content-Length, else as soon as the body streams past it
    (before authentication; only the bulk routes get the larger cap);
 3. the query string: a NUL in a path or query value is a 422 naming the parameter, a
-   single-valued parameter given twice a 400 (only on a path some route answers: any
-   other gets its 404 or 405);
+   single-valued parameter given twice a 400 (a blank repeat is dropped instead: blank
+   means absent) (only on a path some route answers: any other gets its 404 or 405);
 4. HEAD answered as the GET it stands for, without the body (RFC 9110 §9.3.2);
 5. conditional GET: a strong ETag (the route's own, else a hash of the exact bytes),
    Cache-Control, and 304 when `If-None-Match` names it. Streamed bodies get the
@@ -294,8 +294,7 @@ def _query_problem(scope: Scope) -> tuple[int, list[dict[str, Any]]] | None:
     nul = "\x00" in scope["path"] or b"%00" in query or b"\x00" in query
     pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True) if query else []
     names = [name for name, _ in pairs]
-    repeated = len(names) != len(set(names)) and sorted(
-        {n for n in names if n in SINGLE_VALUED and names.count(n) > 1})
+    repeated = len(names) != len(set(names)) and _repeated(scope, pairs)
     if not nul and not repeated:
         return None  # the common case: decided without matching a route
     params = _route_params(scope)
@@ -315,6 +314,29 @@ def _query_problem(scope: Scope) -> tuple[int, list[dict[str, Any]]] | None:
     if repeated:
         return 400, [{"loc": ["query", n], "msg": "given more than once"} for n in repeated]
     return None
+
+
+def _repeated(scope: Scope, pairs: list[tuple[str, str]]) -> list[str]:
+    """The single-valued parameters given more than once with a value. A blank one is no
+    value (the list conventions: app.entries.listing.params): when all but one of a name's
+    repeats are blank, they leave the query string, so the route reads the one value."""
+    names = [name for name, _ in pairs if name in SINGLE_VALUED]
+    doubled = {name for name in names if names.count(name) > 1}
+    valued = [name for name, value in pairs if name in doubled and value.strip()]
+    refused = sorted({name for name in valued if valued.count(name) > 1})
+    if doubled and not refused:
+        scope["query_string"] = _without_blanks(scope["query_string"], doubled)
+    return refused
+
+
+def _without_blanks(query: bytes, names: set[str]) -> bytes:
+    """The query string without the blank values of these parameters, as it was sent."""
+    kept = []
+    for part in query.split(b"&"):
+        pair = parse_qsl(part.decode("latin-1"), keep_blank_values=True)
+        if not (pair and pair[0][0] in names and not pair[0][1].strip()):
+            kept.append(part)
+    return b"&".join(kept)
 
 
 async def _refuse_query(scope: Scope, receive: Receive, send: Send,
