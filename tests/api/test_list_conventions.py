@@ -220,7 +220,7 @@ class TestBlankIsAbsent:
         its query parameters."""
         statement = client.get(f"{API}/statements?limit=1").json()["items"][0]
         fill = {"{entry_id}": str(statement["id"]), "{slug}": statement["slug"],
-                "{kind}": "statements", "{number}": "46"}
+                "{kind}": "statements", "{number}": "46", "{code}": "CN"}
         found = []
         for path, item in client.get("/openapi.json").json()["paths"].items():
             operation = item.get("get")
