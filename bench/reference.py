@@ -141,7 +141,10 @@ def load_product(url: str, data: Path, ref_dir: Path, python: str, kinds: str, p
     """A fresh product database, loaded through POST /api/v1/{kind}/bulk (load_bulk.py)."""
     store.drop_database(url)
     store.migrate(url)
-    env = store.product_env(url, HRC_DIGEST_LOG_LEVEL="warning")
+    # No statement time-out for the load: a 10,000-item request on a busy machine may run
+    # past the 15 s a read gets (a 503 would stop the load half done).
+    env = store.product_env(url, HRC_DIGEST_LOG_LEVEL="warning",
+                            HRC_DIGEST_STATEMENT_TIMEOUT_MS="0")
     server = procs.start([store.hrc_digest_cli(), "serve", "--host", "127.0.0.1", "--port",
                           str(port)], cpu=run.SERVER_CPU, env=env, cwd=store.ROOT,
                          log=logs / "product-load.log")

@@ -55,6 +55,13 @@ PATHS = [
     BenchPath("search+facets", "/api/v1/search?q=human%20rights&facets=type,topic",
               "/api/v1/search?q=human%20rights&facets=type,topic"),
     BenchPath("naive search", None, "/naive-search?q=human%20rights"),
+    # Reference data and related entries: the product alone (the floor serves neither);
+    # the bar compares their req/s with the list page's.
+    BenchPath("topics", "/api/v1/topics", None),
+    BenchPath("countries", "/api/v1/countries", None),
+    BenchPath("sessions", "/api/v1/sessions", None),
+    BenchPath("topic detail", "/api/v1/topics/xinjiang", None),
+    BenchPath("related", f"{PRODUCT}/{{id}}/related", None),
 ]
 
 

@@ -8,9 +8,13 @@ costs about 0.1 s, and some 700 tests use one); each test still gets what a new 
 that changed a setting the app reads when built gets an app of its own; a test that adds
 routes takes `fresh_app`."""
 
+import os
+import uuid
 from collections.abc import Iterator
 
 import pytest
+import redis
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from tests.databases import ROOT, configure_environment, drop_created_databases
@@ -27,6 +31,7 @@ from app.main import create_app  # noqa: E402
 from app.reference.seed import load_reference_data  # noqa: E402
 from tests.databases import BASE_URL  # noqa: E402
 from tests.helpers import (  # noqa: E402
+    REDIS_URL,
     Rewritable,
     empty_database,
     sample,
@@ -153,3 +158,39 @@ def key_lookups(engine) -> Iterator[list[str]]:
     """Every statement sent to the database that reads the API keys, while the test runs."""
     with statements_sent(lambda statement: "api_keys" in statement) as seen:
         yield seen
+
+
+@pytest.fixture
+def aggregate_runs():
+    """The aggregate statements (counts, facets) the read pool sends, as they are sent."""
+    sent: list[str] = []
+
+    def before(_conn, _cursor, statement, _parameters, _context, _many):
+        if "_version" in statement:
+            sent.append(statement)
+
+    engine = core_db.get_read_engine()
+    event.listen(engine, "before_cursor_execute", before)
+    yield sent
+    event.remove(engine, "before_cursor_execute", before)
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix for this test alone in a reachable Redis (TEST_REDIS_URL, by default
+    127.0.0.1:6379); its keys are deleted after. Unreachable: the test is skipped, naming
+    why, except under CI (`CI=true`, .ci/run starts Redis), where it fails."""
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        reason = f"Redis unreachable at {REDIS_URL} ({error}); start redis-server to run this"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)  # CI starts Redis (.ci/run): never skip silently there
+        pytest.skip(reason)
+    prefix = f"hrc-test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()

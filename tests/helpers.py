@@ -1,18 +1,22 @@
 """Shared test helpers: sample payloads per kind, problem+json assertions, database resets."""
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import redis
 from sqlalchemy import event, select, text, update
 from sqlalchemy.orm import Session
 
 from app.core import db as core_db
 from app.core.metadata import metadata
-from app.entries.listing.aggregates import remembered
+from app.entries.listing.kept import remembered
 from app.entries.registry import KINDS
 from app.reference.seed import load_reference_data
 from tests.databases import ROOT
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 KIND_IDS = [spec.plural for spec in KINDS]
 
@@ -161,3 +165,21 @@ class Rewritable:
             remembered.clear()
             return
         self._copy(db)
+
+
+def redis_keys(prefix: str) -> list[bytes]:
+    """The keys stored under a prefix in the tests' Redis."""
+    with redis.Redis.from_url(REDIS_URL, socket_timeout=2) as client:
+        return list(client.scan_iter(match=f"{prefix}*", count=1000))
+
+
+_QUIET = text("SELECT pg_snapshot_xmin(s) = pg_snapshot_xmax(s) FROM pg_current_snapshot() s")
+
+
+def cluster_quiet(engine) -> bool:
+    """Whether no transaction of the database cluster is running now (always on SQLite):
+    on PostgreSQL, counts and facets are kept only then (app/entries/listing/aggregates)."""
+    if engine.dialect.name != "postgresql":
+        return True
+    with engine.connect() as connection:
+        return bool(connection.execute(_QUIET).scalar())

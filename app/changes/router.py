@@ -94,7 +94,7 @@ def _first_at_or_after(session: Connection, moment: datetime) -> int:
 ChangesQuery = query_values("changes_query", [
     Param("since", Since | None, "`next_since` of the previous page, or an ISO 8601 time.",
           "2021-03-01T00:00:00Z", bounds={"max_length": 40}),
-    Param("type", Literal[TYPES], "Only these kinds (repeatable).",  # type: ignore[valid-type]
+    Param("type", Literal[TYPES], "Only these kinds (repeated or a comma list).",  # type: ignore[valid-type]
           "statement", True),
     Param("limit", int, "Page size.", default=100, bounds={"ge": 1, "le": 1000}),
 ])

@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     rate_limit: int = Field(default=600, ge=0)
     rate_limit_keyed: int = Field(default=3000, ge=0)
     rate_limit_window: int = Field(default=60, ge=1)
-    # Rate-limit counters in Redis, shared by every process; unset: each process counts alone.
+    # Rate-limit counters and kept counts and facets in Redis, shared by every process;
+    # unset: each process counts and keeps alone.
     redis_url: str | None = None
     redis_prefix: str = Field(default="hrc-digest", min_length=1)  # key prefix in that Redis
     trust_proxy: bool = False
@@ -56,6 +57,8 @@ class Settings(BaseSettings):
     cache_max_age: int = Field(default=0, ge=0)
     rank_window: int = Field(default=1000, ge=1, le=100_000)
     aggregate_cache: int = Field(default=1024, ge=0)  # counts and facets kept per process
+    # Seconds Redis keeps a count or facets (with redis_url; 0: kept per process only).
+    aggregate_cache_ttl: int = Field(default=600, ge=0, le=30 * 86400)
     # Where clients reach the API root (scheme, host, any path prefix): the base of the
     # absolute links the app writes. Unset: links are root-relative, never from `Host`.
     public_url: str | None = None

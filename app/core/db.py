@@ -327,6 +327,19 @@ def _finish(session: Session, commit: bool) -> None:
         session.close()
 
 
+async def bounded_read(engine: Engine, read: Callable[..., Any], *args: Any) -> Any:
+    """Run a read whose work is bounded by an index lookup (one entry by id or slug).
+
+    On SQLite, on the event loop: the database is a library in this process, and such a
+    read takes tens of microseconds of CPU, while handing it to a worker thread and back
+    costs about 100 µs more (docs/benchmarks.md). In WAL mode a reader never waits for a
+    writer, and the statement time-out bounds it. On PostgreSQL, which answers over a
+    socket, in a worker thread as every other read (FastAPI's thread pool)."""
+    if engine.dialect.name == "sqlite":
+        return read(*args)
+    return await run_in_threadpool(read, *args)
+
+
 async def read_engine() -> Engine:
     """What a read route (GET, HEAD) queries: the read engine (the replica when one is
     configured), whose connections are in autocommit. A route takes one connection for

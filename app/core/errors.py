@@ -156,10 +156,12 @@ _ECHOED = frozenset({"literal_error", "enum"})  # "should be 'a' or 'b'": say wh
 
 
 def _message(err: dict[str, Any]) -> str:
-    """Pydantic's message; for a choice among values, the short value given is named too."""
+    """Pydantic's message; for a choice among values, or one item of a repeatable query
+    parameter (`session=46,abc`: which one?), the short value given is named too."""
     msg = err.get("msg", "invalid")
-    given = err.get("input")
-    if err.get("type") in _ECHOED and isinstance(given, str) and len(given) <= 64:
+    given, loc = err.get("input"), err.get("loc", ())
+    item = len(loc) == 3 and loc[0] == "query" and isinstance(loc[2], int)
+    if (err.get("type") in _ECHOED or item) and isinstance(given, str) and len(given) <= 64:
         msg += f", not '{given}'"
     return msg
 
@@ -280,7 +282,7 @@ async def _on_database(request: Request, exc: DBAPIError) -> JSONResponse:
             headers={"Retry-After": "5"},
         )
     return problem_response(request, 500, "internal server error", title="Internal server error",
-                            code="internal-error")
+                            code="internal-error", headers={"Cache-Control": "no-store"})
 
 
 async def _on_pool_timeout(request: Request, exc: SQLAlchemyTimeoutError) -> JSONResponse:
@@ -293,7 +295,7 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     """Log an unexpected error with its traceback; answer a 500 that shows none of it."""
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(request, 500, "internal server error", title="Internal server error",
-                            code="internal-error")
+                            code="internal-error", headers={"Cache-Control": "no-store"})
 
 
 

@@ -11,11 +11,14 @@ Starlette's CORS layer sits between the two, so every answer the inner layer giv
 2. the body cap: 413 at once by Content-Length, else as soon as the body streams past it
    (before authentication; only the bulk routes get the larger cap);
 3. the query string: a NUL in a path or query value is a 422 naming the parameter, a
-   single-valued parameter given twice a 400 (only on a path some route answers: any
-   other gets its 404 or 405);
+   single-valued parameter given twice a 400 (a blank repeat is dropped instead: blank
+   means absent) (only on a path some route answers: any other gets its 404 or 405);
 4. HEAD answered as the GET it stands for, without the body (RFC 9110 §9.3.2);
 5. conditional GET: a strong ETag (the route's own, else a hash of the exact bytes),
-   Cache-Control, and 304 when `If-None-Match` names it. Streamed bodies get neither;
+   Cache-Control, and 304 when `If-None-Match` names it. Streamed bodies get the
+   Cache-Control alone. A request with `Authorization` is answered `private` (a shared
+   cache must not hand one key's answer, its RateLimit headers included, to another
+   client); every other answer (writes, problems, refusals) is `no-store`;
 6. gzip when the client accepts it, whole bodies and streamed ones alike, with the
    compressed representation's own ETag (the gzip section below). An answer that could
    be compressed carries `Vary: Accept-Encoding`; for a request without Accept-Encoding
@@ -200,9 +203,20 @@ def encoder() -> Any:
 # --- conditional GET ------------------------------------------------------------------
 
 
+UNCACHED = "no-store"  # writes, problems and refusals: never kept by any cache
+
+
 def cache_control(max_age: int) -> str:
     """The reads' policy: revalidate every time (0), or let caches keep a page `max_age` s."""
     return "no-cache" if max_age <= 0 else f"public, max-age={max_age}"
+
+
+def _read_policy(scope: Scope, headers: MutableHeaders, policy: str) -> None:
+    """Cache-Control on a successful read: the route's own, else `policy`; `private` for a
+    request with an API key, whatever the route said."""
+    value = headers.setdefault("cache-control", policy)
+    if "public" in value and _header(scope, b"authorization") is not None:
+        headers["cache-control"] = value.replace("public", "private")
 
 
 def body_tag(body: bytes) -> str:
@@ -280,8 +294,7 @@ def _query_problem(scope: Scope) -> tuple[int, list[dict[str, Any]]] | None:
     nul = "\x00" in scope["path"] or b"%00" in query or b"\x00" in query
     pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True) if query else []
     names = [name for name, _ in pairs]
-    repeated = len(names) != len(set(names)) and sorted(
-        {n for n in names if n in SINGLE_VALUED and names.count(n) > 1})
+    repeated = len(names) != len(set(names)) and _repeated(scope, pairs)
     if not nul and not repeated:
         return None  # the common case: decided without matching a route
     params = _route_params(scope)
@@ -301,6 +314,29 @@ def _query_problem(scope: Scope) -> tuple[int, list[dict[str, Any]]] | None:
     if repeated:
         return 400, [{"loc": ["query", n], "msg": "given more than once"} for n in repeated]
     return None
+
+
+def _repeated(scope: Scope, pairs: list[tuple[str, str]]) -> list[str]:
+    """The single-valued parameters given more than once with a value. A blank one is no
+    value (the list conventions: app.entries.listing.params): when all but one of a name's
+    repeats are blank, they leave the query string, so the route reads the one value."""
+    names = [name for name, _ in pairs if name in SINGLE_VALUED]
+    doubled = {name for name in names if names.count(name) > 1}
+    valued = [name for name, value in pairs if name in doubled and value.strip()]
+    refused = sorted({name for name in valued if valued.count(name) > 1})
+    if doubled and not refused:
+        scope["query_string"] = _without_blanks(scope["query_string"], doubled)
+    return refused
+
+
+def _without_blanks(query: bytes, names: set[str]) -> bytes:
+    """The query string without the blank values of these parameters, as it was sent."""
+    kept = []
+    for part in query.split(b"&"):
+        pair = parse_qsl(part.decode("latin-1"), keep_blank_values=True)
+        if not (pair and pair[0][0] in names and not pair[0][1].strip()):
+            kept.append(part)
+    return b"&".join(kept)
 
 
 async def _refuse_query(scope: Scope, receive: Receive, send: Send,
@@ -324,7 +360,8 @@ async def _send_problem(send: Send, scope: Scope, status: int, title: str, code:
     body = dumps({"type": f"/problems/{code}", "title": title, "status": status,
                   "detail": detail, "instance": scope["path"]})
     headers = [(b"content-type", PROBLEM_JSON.encode()),
-               (b"content-length", str(len(body)).encode()), *extra]
+               (b"content-length", str(len(body)).encode()),
+               (b"cache-control", UNCACHED.encode()), *extra]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -426,6 +463,8 @@ class HttpPolicies:
                 if conditional and message["status"] == 200:
                     state["start"] = message  # held until the body shows whether it is whole
                     return
+                if message["status"] != 304:  # a 304 repeats its 200's policy
+                    MutableHeaders(scope=message).setdefault("cache-control", UNCACHED)
                 await self._body(message, head, state, send)
                 return
             held = state["start"]
@@ -453,6 +492,7 @@ class HttpPolicies:
         headers = MutableHeaders(scope=held)
         body: bytes = message.get("body", b"")
         if message.get("more_body", False):  # streamed: compressed as it goes, no 304
+            _read_policy(scope, headers, self.policy)
             if _gzip_wanted(scope, headers, None):
                 _mark_gzip(headers, None)
                 state["encoder"] = None if head else encoder()
@@ -460,8 +500,8 @@ class HttpPolicies:
             await self._body(message, head, state, send)
             return
         gzip = _gzip_wanted(scope, headers, len(body))
-        if "no-store" not in headers.get("cache-control", ""):  # else not to be kept: no tag
-            headers.setdefault("cache-control", self.policy)
+        if UNCACHED not in headers.get("cache-control", ""):  # else not to be kept: no tag
+            _read_policy(scope, headers, self.policy)
             tag = headers.get("etag") or body_tag(body)
             headers["etag"] = coded_tag(tag) if gzip else tag
             asked = _header(scope, b"if-none-match")

@@ -6,8 +6,6 @@ cache that does not key on it would serve one client's links to everyone (feeds 
 `Cache-Control: public`).
 """
 
-import json
-from datetime import date, datetime, time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,25 +26,25 @@ def coded_tag(tag: str, coding: str = GZIP) -> str:
     return f'{tag[:-1]}-{coding}"'
 
 
-def _iso(value: Any) -> str:
-    """What orjson writes for a date or time (UTC as Z, naive as UTC)."""
-    if isinstance(value, datetime | time):
-        return orjson.dumps(value, option=_OPTIONS).decode()[1:-1]
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+def _writable(value: Any) -> Any:
+    """Content as orjson can write it: integers past 64 bits as their digits (a decoded
+    provenance may hold one), mapping keys as plain `str` (a str subclass is refused)."""
+    if isinstance(value, dict):
+        return {str(key): _writable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_writable(item) for item in value]
+    if type(value) is int and not -(2**63) <= value < 2**64:
+        return orjson.Fragment(str(value))
+    return value
 
 
 def dumps(content: Any) -> bytes:
-    """Serialise to JSON bytes the way every response does.
-
-    orjson refuses integers past 64 bits (a stored record's provenance may hold one);
-    such content is written by the standard library instead, with the same dates."""
+    """Serialise to JSON bytes the way every response does (orjson; stored JSON a page
+    embeds as `orjson.Fragment` is written as it is)."""
     try:
         return orjson.dumps(content, option=_OPTIONS)
-    except TypeError:
-        return json.dumps(content, default=_iso, ensure_ascii=False,
-                          separators=(",", ":")).encode()
+    except TypeError:  # rare: walk the content once and write it again
+        return orjson.dumps(_writable(content), option=_OPTIONS)
 
 
 class FastJSONResponse(JSONResponse):

@@ -132,8 +132,12 @@ def embed(connection: Connection, included: tuple[Relation, ...],
         if owners:
             stmt = _statement(relation, connection.dialect.name)
             bound = {"owners": owners, "per_owner": MAX_EMBEDDED}
-            for row in connection.execute(stmt, bound).mappings():
-                entry = dict(row)
+            result = connection.execute(stmt, bound)
+            # Plain `str` names: SQLAlchemy's own label strings are a str subclass, which
+            # orjson refuses as keys (the response would fall back to the slow encoder).
+            names = list(map(str, result.keys()))
+            for row in result:
+                entry = dict(zip(names, row, strict=True))
                 found.setdefault(entry.pop(OWNER), []).append(entry)
         for item in items:
             related = found.get(item["id"], [])

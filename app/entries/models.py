@@ -39,7 +39,7 @@ class Entry(SQLModel, table=True):
     __tablename__ = "entries"
     __table_args__ = (
         Index("uq_entries_type_slug", "type", "slug", unique=True),
-        Index("ix_entries_session", "session"),
+        Index("ix_entries_session_type", "session", "type"),
         # Never reuse a deleted entry's id on SQLite (PostgreSQL sequences never do):
         # an old ETag or /changes record must not match a new entry.
         {"sqlite_autoincrement": True},

@@ -15,7 +15,7 @@ from starlette import status
 from starlette.convertors import Convertor, register_url_convertor
 
 from app.core.config import get_settings
-from app.core.db import ReadDep, SessionDep, read_transaction
+from app.core.db import ReadDep, SessionDep, bounded_read, read_transaction
 from app.core.errors import NotAcceptable, Unprocessable, problem_responses
 from app.core.negotiation import preferred
 from app.core.openapi import answer
@@ -323,7 +323,7 @@ def build_router(spec: KindSpec) -> APIRouter:
         include = values.pop("include", None)
         included = embedding.requested(spec, include) if include else ()
         with engine.connect() as connection:
-            page = run.page(connection, scope, values)
+            page = run.page(connection, scope, values, embed_json=True)
             if included:
                 embedding.embed(connection, included, page["items"])
         return list_response(request, page)
@@ -370,15 +370,17 @@ def build_router(spec: KindSpec) -> APIRouter:
     # Before the id route, so that no `/by-slug/...` path is read as an id.
     @router.get("/by-slug/{slug}", summary=f"Get {one} by its slug",
                 operation_id=f"get_{spec.type}_by_slug", **detail_route)
-    def get_entry_by_slug(request: Request, engine: ReadDep, slug: EntrySlug,
-                          included: Included) -> Response:
-        return _detail(request, engine, spec, ("slug", slug.lower()), included)
+    async def get_entry_by_slug(request: Request, engine: ReadDep, slug: EntrySlug,
+                                included: Included) -> Response:
+        return await bounded_read(engine, _detail, request, engine, spec,
+                                  ("slug", slug.lower()), included)
 
     @router.get(ITEM_PATH, summary=f"Get {one}", operation_id=f"get_{spec.type}",
                 name=f"get_{spec.type}", **detail_route)
-    def get_entry(request: Request, engine: ReadDep, entry_id: EntryId,
-                  included: Included) -> Response:
-        return _detail(request, engine, spec, ("id", entry_id), included)
+    async def get_entry(request: Request, engine: ReadDep, entry_id: EntryId,
+                        included: Included) -> Response:
+        return await bounded_read(engine, _detail, request, engine, spec, ("id", entry_id),
+                                  included)
 
     @router.put(ITEM_PATH, summary=f"Replace {one}", responses={200: entry} | write_errors,
                 operation_id=f"replace_{spec.type}")

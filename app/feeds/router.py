@@ -41,7 +41,6 @@ DEFAULT_LIMIT = 50
 PAGING = {"offset": 0, "cursor": None, "fields": None, "facets": None, "facet_limit": 1,
           "count": "none"}
 NOT_FILTERS = frozenset({"limit", "sort"})  # presentation, not which entries: not in feed ids
-COMMA_LISTS = frozenset({"type", "id", "slug"})  # filters that take comma lists
 CASE_INSENSITIVE = frozenset({"language", "slug"} | {
     f.param for spec in KINDS for f in spec.filters if f.match in ("text", "list", "slug")})
 AUTHOR_FIELDS = ("authors", "source", "speaker")
@@ -96,19 +95,17 @@ ALL_SCOPE = Scope("all_feed", KINDS, None, _all_select, ALL_COLUMNS, (),
                   default_sort=FEED_SORT)
 
 
-def _normalised(name: str, value: Any) -> list[str]:
-    """One validated parameter value in canonical form (a comma list gives several)."""
+def _normalised(name: str, value: Any) -> str:
+    """One validated parameter value (a comma list's item: the query model splits them) in
+    canonical form."""
     if isinstance(value, date):
-        return [value.isoformat()]
+        return value.isoformat()
     text = " ".join(str(value).split())
-    if name in COMMA_LISTS:  # `id=12,-015` names 12 and excludes 15
-        parts = [part.strip() for part in text.split(",") if part.strip()]
-        if name == "id":  # leading zeros dropped (a calendar may not have validated it)
-            return [re.sub(r"^(-?)0+(?=[0-9])", r"\1", part) for part in parts]
-        return [part.lower() for part in parts] if name in CASE_INSENSITIVE else parts
+    if name == "id":  # `id=-015` excludes 15: leading zeros dropped
+        return re.sub(r"^(-?)0+(?=[0-9])", r"\1", text)
     if name == "country":
-        return [text.upper()]
-    return [text.lower()] if name in CASE_INSENSITIVE else [text]
+        return text.upper()
+    return text.lower() if name in CASE_INSENSITIVE else text
 
 
 def canonical_filters(query: dict[str, Any]) -> list[tuple[str, str]]:
@@ -118,7 +115,7 @@ def canonical_filters(query: dict[str, Any]) -> list[tuple[str, str]]:
         if name in NOT_FILTERS or name in PAGING or value is None:
             continue
         for one in value if isinstance(value, list) else [value]:
-            pairs.update((name, part) for part in _normalised(name, one) if part)
+            pairs.add((name, _normalised(name, one)))
     return sorted(pairs)
 
 

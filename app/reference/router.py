@@ -1,22 +1,24 @@
 """Topics, countries and sessions: read by everyone, curated with an API key."""
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Path, Request, Response
-from pydantic import ValidationError
-from sqlalchemy import select
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection, Engine, select
 
 from app.core.clock import utcnow
 from app.core.db import ReadDep, SessionDep
 from app.core.errors import Unprocessable, problem_responses
-from app.core.responses import FastJSONResponse
+from app.core.openapi import answer
+from app.core.responses import FastJSONResponse, page_links
 from app.core.routing import api_router
 from app.core.security import WriterDep
 from app.entries.listing.params import Param, query_values
 from app.entries.models import Entry, EntryTopic
 from app.entries.placement import replace_session
 from app.entries.registry import KINDS
-from app.reference import schemas
+from app.reference import listing, schemas
 from app.reference import service as ref
 from app.reference.service import sessions, topics
 
@@ -24,6 +26,10 @@ router = api_router()
 KIND_TYPES = tuple(spec.type for spec in KINDS)
 TopicSlugPath = Annotated[str, Path(max_length=64, description="The topic's slug.",
                                     examples=["xinjiang"])]
+COUNTRY_CODE = "^[A-Za-z]{2}$"
+NOT_A_CODE = f"String should match pattern '{COUNTRY_CODE}'"
+CountryCodePath = Annotated[str, Path(pattern=COUNTRY_CODE, description="The country's "
+                                     "ISO 3166-1 alpha-2 code, either case.", examples=["CN"])]
 SessionNumberPath = Annotated[int, Path(ge=1, le=10_000, description="The session's number "
                                         "(46 for HRC46).", examples=[46])]
 
@@ -35,19 +41,17 @@ def _write_errors(*codes: int, **said: str) -> dict[int | str, dict[str, Any]]:
 
 
 NO_TOPIC, NO_SESSION = "topic 'xinjiang' does not exist", "session '46' does not exist"
+NO_COUNTRY = "country 'XK' does not exist"
 
 
-def _topic(session, slug: str) -> dict[str, Any]:
+def _topic(connection: Connection, slug: str) -> dict[str, Any]:
     """A topic with its counts, or 404."""
-    rows = ref.list_topics(session, KIND_TYPES, only=slug)
-    return rows[0] if rows else ref.get_row(session, topics, topics.c.slug, slug, "topic")
+    return listing.member(connection, listing.TOPICS, KIND_TYPES, slug)
 
 
-def _session(session, number: int) -> dict[str, Any]:
+def _session(connection: Connection, number: int) -> dict[str, Any]:
     """A session with its counts, or 404."""
-    rows = ref.list_sessions(session, KIND_TYPES, only=number)
-    return rows[0] if rows else ref.get_row(session, sessions, sessions.c.number, number,
-                                            "session")
+    return listing.member(connection, listing.SESSIONS, KIND_TYPES, number)
 
 
 def _validate_merged(model, current: dict, changes: dict) -> dict:
@@ -61,17 +65,44 @@ def _validate_merged(model, current: dict, changes: dict) -> dict:
                                       for e in errors), errors=errors) from None
 
 
-# Lists that take no parameter still refuse one they do not know (400).
-NoQuery = query_values("no_query", [])
+# Reference collections are small lookup tables a client often loads whole: pages of up
+# to 1,000 (every country in one), 100 by default. Any other parameter is a 400.
+PAGING = [
+    Param("limit", int, "Page size.", 100, default=100, bounds={"ge": 1, "le": 1000}),
+    Param("offset", int, "Members to skip (at most 10,000); or page with `cursor`.", 0,
+          default=0, bounds={"ge": 0, "le": 10_000}),
+    Param("cursor", str | None, "`next_cursor` of the previous page.",
+          bounds={"max_length": 4096}),
+]
+PageQuery = query_values("reference_page_query", PAGING)
 CountriesQuery = query_values("countries_query", [
-    Param("used", bool, "Only countries some entry concerns.", default=False)])
+    Param("used", bool, "Only countries some entry concerns.", default=False), *PAGING])
 
 
-@router.get("/topics", tags=["topics"], summary="List topics",
-            response_model=list[schemas.TopicPublic], responses=problem_responses(400))
-def list_topics(engine: ReadDep, _query: NoQuery) -> Response:
+def _page(request: Request, engine: Engine, collection: listing.Collection,
+          query: BaseModel, **filters: Any) -> Response:
+    """A page of a collection as JSON, with its `Link` header (first, prev, next)."""
+    values = query.model_dump(by_alias=True)
     with engine.connect() as connection:
-        return FastJSONResponse(ref.list_topics(connection, KIND_TYPES))
+        page = listing.page(connection, collection, KIND_TYPES, limit=values["limit"],
+                            offset=values["offset"], cursor=values["cursor"], **filters)
+    return FastJSONResponse(page, headers=page_links(request, page["next_cursor"],
+                                                     page["offset"], page["limit"]))
+
+
+def _list_route(collection: listing.Collection, page: type[BaseModel], summary: str,
+                description: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """GET on a collection: a page of its members in the list envelope."""
+    return router.get(f"/{collection.path}", tags=[collection.path], summary=summary,
+                      description=description,
+                      responses={200: answer(page, f"A page of {collection.path}")}
+                      | problem_responses(400, 422))
+
+
+@_list_route(listing.TOPICS, schemas.TopicPage, "List topics",
+             "Every topic by name, with its entries per kind.")
+def list_topics(request: Request, engine: ReadDep, query: PageQuery) -> Response:
+    return _page(request, engine, listing.TOPICS, query)
 
 
 @router.get("/topics/{slug}", tags=["topics"], summary="Get a topic",
@@ -88,7 +119,7 @@ def get_topic(engine: ReadDep, slug: TopicSlugPath) -> Response:
 def create_topic(request: Request, session: SessionDep, _key: WriterDep,
                  payload: schemas.TopicCreate) -> Response:
     ref.create_row(session, topics, topics.c.slug, payload.model_dump(), "topic")
-    row = _topic(session, payload.slug)
+    row = _topic(session.connection(), payload.slug)
     location = str(request.url_for("get_topic", slug=payload.slug).path)
     return FastJSONResponse(row, status_code=201, headers={"Location": location})
 
@@ -101,7 +132,7 @@ def update_topic(session: SessionDep, _key: WriterDep, slug: TopicSlugPath,
     current = ref.get_row(session, topics, topics.c.slug, slug, "topic")
     values = _validate_merged(schemas.TopicFields, current, payload.model_dump(exclude_unset=True))
     ref.update_row(session, topics, topics.c.slug, slug, values, "topic")
-    return FastJSONResponse(_topic(session, slug))
+    return FastJSONResponse(_topic(session.connection(), slug))
 
 
 @router.delete("/topics/{slug}", tags=["topics"], status_code=204, summary="Delete a topic",
@@ -113,19 +144,30 @@ def delete_topic(session: SessionDep, _key: WriterDep, slug: TopicSlugPath) -> R
     return Response(status_code=204)
 
 
-@router.get("/countries", tags=["countries"], summary="List countries",
-            response_model=list[schemas.CountryPublic], responses=problem_responses(400, 422))
-def list_countries(engine: ReadDep, query: CountriesQuery) -> Response:
-    with engine.connect() as connection:
-        return FastJSONResponse(ref.list_countries(connection, KIND_TYPES,
-                                                   used_only=query.model_dump(by_alias=True)["used"]))
+@_list_route(listing.COUNTRIES, schemas.CountryPage, "List countries",
+             "Every ISO 3166-1 country by name (or, with `used=true`, those some entry "
+             "concerns), with its entries per kind.")
+def list_countries(request: Request, engine: ReadDep, query: CountriesQuery) -> Response:
+    return _page(request, engine, listing.COUNTRIES, query,
+                 used_only=query.model_dump(by_alias=True)["used"])
 
 
-@router.get("/sessions", tags=["sessions"], summary="List Council sessions",
-            response_model=list[schemas.SessionPublic], responses=problem_responses(400))
-def list_sessions(engine: ReadDep, _query: NoQuery) -> Response:
+@router.get("/countries/{code}", tags=["countries"], summary="Get a country",
+            response_model=schemas.CountryPublic,
+            responses=problem_responses(404, 422, examples={
+                404: {"detail": NO_COUNTRY, "instance": "/api/v1/countries/XK"},
+                422: {"detail": f"path.code: {NOT_A_CODE}", "instance": "/api/v1/countries/CHN",
+                      "errors": [{"loc": ["path", "code"], "msg": NOT_A_CODE}]}}))
+def get_country(engine: ReadDep, code: CountryCodePath) -> Response:
     with engine.connect() as connection:
-        return FastJSONResponse(ref.list_sessions(connection, KIND_TYPES))
+        return FastJSONResponse(listing.member(connection, listing.COUNTRIES, KIND_TYPES,
+                                               code.upper()))
+
+
+@_list_route(listing.SESSIONS, schemas.SessionPage, "List Council sessions",
+             "Every session, newest first, with its entries per kind.")
+def list_sessions(request: Request, engine: ReadDep, query: PageQuery) -> Response:
+    return _page(request, engine, listing.SESSIONS, query)
 
 
 @router.get("/sessions/{number}", tags=["sessions"], summary="Get a session",
@@ -142,7 +184,7 @@ def get_session(engine: ReadDep, number: SessionNumberPath) -> Response:
 def create_session(request: Request, session: SessionDep, _key: WriterDep,
                    payload: schemas.SessionCreate) -> Response:
     ref.create_row(session, sessions, sessions.c.number, payload.model_dump(), "session")
-    row = _session(session, payload.number)
+    row = _session(session.connection(), payload.number)
     location = str(request.url_for("get_session", number=payload.number).path)
     return FastJSONResponse(row, status_code=201, headers={"Location": location})
 
@@ -158,7 +200,7 @@ def update_session(session: SessionDep, _key: WriterDep, number: SessionNumberPa
     ref.update_row(session, sessions, sessions.c.number, number, values, "session")
     # Its entries placed by its dates move along (only those whose placement changes).
     replace_session(session, number, utcnow())
-    return FastJSONResponse(_session(session, number))
+    return FastJSONResponse(_session(session.connection(), number))
 
 
 @router.delete("/sessions/{number}", tags=["sessions"], status_code=204,

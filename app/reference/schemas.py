@@ -1,6 +1,6 @@
 """Request and response shapes of topics, countries and sessions."""
 
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
@@ -69,9 +69,15 @@ class TopicUpdate(BaseModel):
     keywords: list[Keyword] = omittable(max_length=200)
 
 
+def href_field(example: str) -> Any:
+    """A member's own URL (read-only)."""
+    return Field(description="Its own URL, root-relative (read-only).", examples=[example])
+
+
 class TopicPublic(TopicCreate):
     """A topic with its entry counts."""
 
+    href: str = href_field("/api/v1/topics/xinjiang")
     counts: KindCounts
 
 
@@ -81,6 +87,7 @@ class CountryPublic(BaseModel):
     code: str = Field(examples=["CN"])
     name: str = Field(examples=["China"])
     official_name: str | None = Field(examples=["People's Republic of China"])
+    href: str = href_field("/api/v1/countries/CN")
     counts: KindCounts
 
 
@@ -123,4 +130,33 @@ class SessionUpdate(BaseModel):
 class SessionPublic(SessionCreate):
     """A session with its entry counts."""
 
+    href: str = href_field("/api/v1/sessions/46")
     counts: KindCounts
+
+
+class ReferencePage(BaseModel):
+    """One page of a reference collection: the fields beside `items` (see `page_model`)."""
+
+    total: int = Field(description="Members in the collection (with its filters).",
+                       examples=[14])
+    total_exact: bool = Field(description="Always true: reference data is counted whole.",
+                              examples=[True])
+    limit: int = Field(examples=[100])
+    offset: int = Field(examples=[0])
+    next_cursor: str | None = Field(
+        description="Opaque cursor for the next page; null on the last page.",
+        examples=["eyJzIjoibmFtZSxzbHVnIiwidiI6WyJUaWJldCIsInRpYmV0Il19"])
+
+
+def page_model(item: type[BaseModel], plural: str) -> type[BaseModel]:
+    """`{Item}Page`: a page of these members, in the envelope every list answers."""
+    shared = {n: (info.annotation, info) for n, info in ReferencePage.model_fields.items()}
+    name = item.__name__.removesuffix("Public")
+    return create_model(f"{name}Page", __doc__=f"One page of {plural}.",
+                        items=(list[item], Field(description=f"The page's {plural}, in "
+                                                 "the collection's order.")), **shared)
+
+
+TopicPage = page_model(TopicPublic, "topics")
+CountryPage = page_model(CountryPublic, "countries")
+SessionPage = page_model(SessionPublic, "sessions")

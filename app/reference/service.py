@@ -1,4 +1,5 @@
-"""Reference data: lookups the entry service validates against, and the curators' CRUD."""
+"""Reference data: lookups the entry service validates against, and the curators' CRUD
+(the collections with their counts: app.reference.listing)."""
 
 from collections.abc import Iterable
 from functools import cache
@@ -8,7 +9,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, NotFound
-from app.entries.models import Entry, EntryCountry, EntryTopic
+from app.entries.models import Entry
 from app.reference.models import CouncilSession, Country, Topic
 
 topics = Topic.__table__
@@ -30,62 +31,6 @@ def missing(session: Session, column: Any, values: Iterable[Any]) -> set[Any]:
         return set()
     found = set(session.scalars(_held(column), {"wanted": list(wanted)}))
     return wanted - found
-
-
-def _counts(session: Session, key: Any, link_table: Any | None) -> dict[Any, dict[str, int]]:
-    """Entries per kind for each key value (a link table's or the entry's own column)."""
-    if link_table is not None:
-        stmt = (select(key, entries.c.type, func.count())
-                .select_from(link_table.join(entries, entries.c.id == link_table.c.entry_id))
-                .group_by(key, entries.c.type))
-    else:
-        stmt = select(key, entries.c.type, func.count()).where(key.is_not(None)).group_by(
-            key, entries.c.type)
-    result: dict[Any, dict[str, int]] = {}
-    for value, kind, number in session.execute(stmt):
-        result.setdefault(value, {})[kind] = number
-    return result
-
-
-def with_counts(rows: list[dict[str, Any]], key: str, counts: dict[Any, dict[str, int]],
-                kinds: Iterable[str]) -> list[dict[str, Any]]:
-    """Attach `counts: {article: n, event: n, statement: n}` to each row."""
-    kinds = tuple(kinds)
-    for row in rows:
-        per_kind = counts.get(row[key], {})
-        row["counts"] = {kind: per_kind.get(kind, 0) for kind in kinds}
-    return rows
-
-
-def list_topics(session: Session, kinds: Iterable[str], only: str | None = None
-                ) -> list[dict[str, Any]]:
-    """All topics (or the one named), by name, with entry counts per kind."""
-    stmt = select(topics).order_by(topics.c.name)
-    if only is not None:
-        stmt = stmt.where(topics.c.slug == only)
-    rows = [dict(r) for r in session.execute(stmt).mappings()]
-    return with_counts(rows, "slug", _counts(session, EntryTopic.__table__.c.topic,
-                                             EntryTopic.__table__), kinds)
-
-
-def list_countries(session: Session, kinds: Iterable[str], *, used_only: bool) -> list[dict]:
-    """All countries (or only those some entry concerns), by name, with counts per kind."""
-    counts = _counts(session, EntryCountry.__table__.c.country, EntryCountry.__table__)
-    stmt = select(countries).order_by(countries.c.name)
-    if used_only:
-        stmt = stmt.where(countries.c.code.in_(list(counts)) if counts else False)
-    rows = [dict(r) for r in session.execute(stmt).mappings()]
-    return with_counts(rows, "code", counts, kinds)
-
-
-def list_sessions(session: Session, kinds: Iterable[str], only: int | None = None
-                  ) -> list[dict[str, Any]]:
-    """All sessions (or the one numbered), newest first, with counts per kind."""
-    stmt = select(sessions).order_by(sessions.c.number.desc())
-    if only is not None:
-        stmt = stmt.where(sessions.c.number == only)
-    rows = [dict(r) for r in session.execute(stmt).mappings()]
-    return with_counts(rows, "number", _counts(session, entries.c.session, None), kinds)
 
 
 def get_row(session: Session, table: Any, key_column: Any, key: Any, what: str) -> dict:

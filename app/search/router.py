@@ -37,9 +37,11 @@ from app.entries.router import (
 from app.entries.schemas import DOCUMENTATION, HIGHLIGHTED, by_type, item_model, page_model
 from app.search.related import (
     COUNTRY_WEIGHT,
+    PER_VALUE,
     RELATED_FIELDS,
     SESSION_WEIGHT,
     TEXT_WEIGHT,
+    TITLE_WINDOW,
     TOPIC_WEIGHT,
     related,
 )
@@ -90,7 +92,7 @@ def _register(path: str, scope: Scope, what: str, summary: str, description: str
 
     def endpoint(request: Request, engine: ReadDep, query: ScopeQuery) -> Response:
         with engine.connect() as connection:
-            page = run.page(connection, scope, query.model_dump(by_alias=True))
+            page = run.page(connection, scope, query.model_dump(by_alias=True), embed_json=True)
         return list_response(request, page)
 
     endpoint.__name__ = f"{scope.name}_entries"
@@ -144,8 +146,17 @@ RelatedQuery = query_values("related_query", [
     Param("limit", int, "How many.", default=10, bounds={"ge": 1, "le": 50})])
 SCORE = (int, Field(description=f"How related, best first: {TOPIC_WEIGHT} per shared topic, "
                                 f"{COUNTRY_WEIGHT} per shared country, {SESSION_WEIGHT} for the "
-                                f"same session, {TEXT_WEIGHT} for shared title words.",
+                                f"same session, {TEXT_WEIGHT} for a word of the title shared "
+                                f"(among the {TITLE_WINDOW:,} entries added last).",
                     examples=[8]))
+RELATED_DESCRIPTION = (
+    f"Across kinds, best first. Candidates (so the cost does not grow with the table): for "
+    f"each topic and country of the entry, the {PER_VALUE} entries added last that share "
+    f"it; and of the {TITLE_WINDOW:,} entries added last, the {PER_VALUE} latest that share "
+    f"a significant word of its title. Each is scored: {TOPIC_WEIGHT} per shared topic, "
+    f"{COUNTRY_WEIGHT} per shared country, {SESSION_WEIGHT} for the same session, "
+    f"{TEXT_WEIGHT} for a shared title word (among those {TITLE_WINDOW:,}); ties go to the "
+    "entry with the later date.")
 RELATED_ITEMS = [item_model(f"Related{spec.title}", spec.public_model, RELATED_FIELDS,
                             description=f"{spec.a_type.capitalize()} related to the entry.",
                             required=(*RELATED_FIELDS, "score"), score=SCORE)
@@ -163,8 +174,7 @@ Kind = Annotated[str, WithJsonSchema({"type": "string", "enum": list(BY_PLURAL),
 
 
 @router.get("/{kind}/{entry_id}/related", summary="Entries related to one entry",
-            description="Across kinds, ranked by shared topics (3 each), countries (2 each), "
-                        "the same session (1) and shared title words (2).",
+            description=RELATED_DESCRIPTION,
             responses={200: answer(RelatedPage, "The related entries, best first")}
             | problem_responses(400, 404, 422, examples={
                 404: {"detail": "statement 1 does not exist"}}),

@@ -14,6 +14,8 @@ type Schemas = components["schemas"];
 export type Article = Schemas["ArticleItem"];
 export type ArticlePage = Schemas["ArticlePage"];
 export type Problem = Schemas["Problem"];
+export type Topic = Schemas["TopicPublic"];
+export type TopicPage = Schemas["TopicPage"];
 export type SearchItem = Schemas["SearchPage"]["items"][number];
 export type Kind = paths["/api/v1/{kind}/{entry_id}/related"]["get"]["parameters"]["path"]["kind"];
 export type ArticleFilters = NonNullable<
@@ -92,6 +94,38 @@ export function describe(item: SearchItem): string {
     default: // a kind the server added since this client was written
       return `${type} ${id}`;
   }
+}
+
+/** One page of topics, each with its entries per kind and its own URL (`href`). */
+export async function topicPage(api: Api, cursor: string | null): Promise<TopicPage> {
+  const { data, error } = await api.GET("/api/v1/topics", {
+    params: { query: { limit: 1000, cursor } },
+  });
+  if (error) throw new ApiError(error);
+  return data;
+}
+
+/** Every topic by slug: the pages of `/topics`, following `next_cursor`. */
+export async function allTopics(api: Api): Promise<Map<string, Topic>> {
+  const topics = new Map<string, Topic>();
+  let cursor: string | null = null;
+  do {
+    const page: TopicPage = await topicPage(api, cursor);
+    for (const topic of page.items) topics.set(topic.slug, topic);
+    cursor = page.next_cursor;
+  } while (cursor !== null);
+  return topics;
+}
+
+/** How many statements a country's entries hold, by its own URL (`href`). */
+export async function statementsAbout(api: Api, code: string): Promise<number> {
+  const { data, error } = await api.GET("/api/v1/countries/{code}", {
+    params: { path: { code } },
+  });
+  if (error) throw new ApiError(error);
+  // @ts-expect-error: counts are per kind, and "speech" is no kind
+  void data.counts.speech;
+  return data.counts.statement;
 }
 
 /** The entries related to one, best first. */

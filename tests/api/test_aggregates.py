@@ -3,40 +3,29 @@
 import time
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from app.core.config import get_settings
 from app.core.db import get_read_engine
-from app.entries.listing.aggregates import Remembered
+from app.entries.listing.kept import Remembered
 from app.entries.registry import KINDS
-from tests.helpers import sample
+from tests.helpers import cluster_quiet, sample
 
 SEARCH = "/api/v1/search?q=poverty&facets=type,topic"
-
-
-@pytest.fixture
-def aggregate_runs():
-    """The aggregate statements (counts, facets) the read pool sends, as they are sent."""
-    sent: list[str] = []
-
-    def before(_conn, _cursor, statement, _parameters, _context, _many):
-        if "_version" in statement:
-            sent.append(statement)
-
-    engine = get_read_engine()
-    event.listen(engine, "before_cursor_execute", before)
-    yield sent
-    event.remove(engine, "before_cursor_execute", before)
 
 
 def kept_answer(client, url: str, sent: list[str]) -> dict:
     """The answer once the process keeps it: asked again, it runs no aggregate statement.
 
     On PostgreSQL an answer is kept only when computed while no transaction of the
-    cluster is running; other databases' work can hold that off for a moment.
+    cluster is running; other databases' work (other test runs sharing the server, a
+    long load) can hold that off for a while. If it does for all of 20 s, the test is
+    skipped, naming why; if the cluster was quiet at times and still nothing was kept,
+    it fails.
     """
-    deadline = time.monotonic() + 10
+    deadline, quiet_seen = time.monotonic() + 20, False
     while True:
+        quiet_seen = quiet_seen or cluster_quiet(get_read_engine())
         answer = client.get(url)
         assert answer.status_code == 200, answer.text
         sent.clear()
@@ -44,8 +33,12 @@ def kept_answer(client, url: str, sent: list[str]) -> dict:
         if not sent:
             assert again.json() == answer.json()
             return answer.json()
-        assert time.monotonic() < deadline, "no answer was kept within 10 s"
-        time.sleep(0.2)
+        if time.monotonic() > deadline:
+            if not quiet_seen:
+                pytest.skip("PostgreSQL: another transaction of the cluster ran throughout "
+                            "20 s, and no count is kept while one runs (aggregates.py)")
+            pytest.fail("no answer was kept within 20 s, though the cluster was quiet")
+        time.sleep(0.1)
 
 
 def topic_count(answer: dict, topic: str) -> int:
@@ -132,11 +125,11 @@ def test_no_answer_is_kept_when_the_cache_is_off(client, monkeypatch, aggregate_
 
 
 def test_answers_are_kept_per_version_and_the_least_recently_used_go_first():
-    kept = Remembered()
-    kept.put("a", 7, ["A"], size=2)
-    kept.put("b", 7, ["B"], size=2)
+    kept = Remembered(size=2)
+    kept.put("a", 7, ["A"])
+    kept.put("b", 7, ["B"])
     assert kept.get("a", 7) == ["A"] and kept.get("a", 8) is None
-    kept.put("c", 7, ["C"], size=2)  # "b" was used least recently
+    kept.put("c", 7, ["C"])  # "b" was used least recently
     assert kept.get("b", 7) is None and kept.get("a", 7) == ["A"] and kept.get("c", 7) == ["C"]
     kept.clear()
     assert kept.get("a", 7) is None

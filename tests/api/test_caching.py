@@ -90,8 +90,55 @@ def test_streamed_export_and_errors_carry_no_tag(client, seeded):
     export = client.get(f"{ARTICLES}/export")
     assert export.status_code == 200 and export.text.count("\n") == 4
     assert "etag" not in export.headers
+    assert export.headers["cache-control"] == "no-cache"  # the reads' policy, as pages
     missing = client.get(f"{ARTICLES}/999999")
     assert missing.status_code == 404 and "etag" not in missing.headers
+
+
+@pytest.mark.parametrize("url", [f"{ARTICLES}/999999", f"{ARTICLES}?topc=x",
+                                 f"{ARTICLES}?limit=0", "/api/v1/nowhere"])
+def test_problems_are_never_kept_by_a_cache(client, url):
+    # A CDN may keep a 404 by heuristics (RFC 9111 §4.2.2) when nothing says otherwise,
+    # and would go on answering it after the entry is created.
+    problem = client.get(url)
+    assert problem.status_code in (400, 404, 422)
+    assert problem.headers["cache-control"] == "no-store"
+    assert client.head(url).headers["cache-control"] == "no-store"
+
+
+def test_writes_and_refusals_are_never_kept_by_a_cache(client, auth, monkeypatch):
+    created = client.post(ARTICLES, json=sample(KINDS[0]), headers=auth)
+    url = created.headers["location"]
+    patched = client.patch(url, json={"summary": "changed"}, headers=auth)
+    deleted = client.delete(url, headers=auth)
+    unauthorised = client.post(ARTICLES, json=sample(KINDS[0]))
+    assert [a.status_code for a in (created, patched, deleted, unauthorised)] == [
+        201, 200, 204, 401]
+    assert all(a.headers["cache-control"] == "no-store"
+               for a in (created, patched, deleted, unauthorised))
+    monkeypatch.setattr(get_settings(), "rate_limit", 1)
+    monkeypatch.setattr(get_settings(), "max_body_bytes", 10)
+    with TestClient(create_app()) as limited:
+        too_large = limited.post(ARTICLES, content=b"x" * 100, headers=auth)
+        assert too_large.status_code == 413
+        limited.get(ARTICLES)
+        too_many = limited.get(ARTICLES)
+        assert too_many.status_code == 429
+    assert too_large.headers["cache-control"] == too_many.headers["cache-control"] == "no-store"
+
+
+def test_a_request_with_a_key_is_answered_for_its_client_alone(monkeypatch, engine, auth):
+    monkeypatch.setattr(get_settings(), "cache_max_age", 120)
+    with TestClient(create_app()) as test_client:
+        public, keyed = (test_client.get(ARTICLES, headers=headers) for headers in ({}, auth))
+        feed = test_client.get("/api/v1/feeds/articles.atom", headers=auth)
+        export = test_client.get(f"{ARTICLES}/export", headers=auth)
+        again = test_client.get(ARTICLES, headers=auth | {"If-None-Match": keyed.headers["etag"]})
+    assert public.headers["cache-control"] == "public, max-age=120"
+    assert keyed.headers["cache-control"] == export.headers["cache-control"] == (
+        "private, max-age=120")
+    assert feed.headers["cache-control"] == "private, max-age=60"
+    assert again.status_code == 304 and again.headers["cache-control"] == "private, max-age=120"
 
 
 def test_writes_are_not_answered_from_if_none_match(client, auth):

@@ -232,3 +232,25 @@ def test_openapi_documents_include_and_the_detail_shapes(client):
         "$ref": "#/components/schemas/StatementPublic"}
     assert {"$ref": "#/components/schemas/EventPublic"} in (
         schemas["StatementDetail"]["properties"]["event"]["anyOf"])
+
+
+def test_a_page_with_included_entries_keeps_stored_json_exact(client, linked, db):
+    """A list page writes its entries' JSON fields as stored, and its included entries'
+    as decoded: integers past 64 bits stay exact in both, in one answer (which the
+    fast encoder refuses, so the standard library writes it, stored JSON included)."""
+    from sqlalchemy import text
+
+    events, statements = linked
+    big = 123456789012345678901
+    for entry in (events["first-forum"], statements["earlier"]):
+        db.execute(text("UPDATE entries SET provenance = :p WHERE id = :id"),
+                   {"p": f'{{"line": {big}, "rule": "r"}}', "id": entry["id"]})
+    db.commit()
+    response = client.get(f"{EVENTS}?include=statements&sort=id")
+    assert response.status_code == 200, response.text
+    first = response.json()["items"][0]
+    assert first["slug"] == "first-forum"
+    assert first["provenance"] == {"line": big, "rule": "r"}
+    earlier = next(s for s in first["statements"] if s["slug"] == "earlier")
+    assert earlier["provenance"] == {"line": big, "rule": "r"}
+    assert first["organizers"] == [] and first["topics"] == []

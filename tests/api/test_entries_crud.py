@@ -1,5 +1,7 @@
 """Create, read, replace, update and delete, the same for every kind."""
 
+import json
+
 import pytest
 
 from app.entries.registry import KINDS
@@ -179,3 +181,6 @@ def test_stored_json_reads_back_exactly(client, auth, db):
         record = body if "id" in body else body["items"][0]
         assert record["provenance"]["line"] == 123456789012345678901
         assert record["provenance"]["ratio"] == 0.1
+        # Strict JSON for every client: a NaN SQLite kept is written as null.
+        json.loads(response.text, parse_constant=lambda word: pytest.fail(f"{word} in JSON"))
+        assert record["provenance"].get("missing") is None

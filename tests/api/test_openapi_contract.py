@@ -31,6 +31,7 @@ from schemathesis.specs.openapi.checks import (
 
 from app.core.config import get_settings
 from app.core.security import create_key
+from app.entries.listing.params import list_items
 from app.entries.registry import KINDS
 from app.entries.service import IF_MATCH_PATTERN
 from app.main import create_app
@@ -140,13 +141,21 @@ def _bulk_reported_its_bad_items(response: Any, case: Any) -> bool:
 
 
 def _as_received(schema: dict[str, Any], texts: list[str]) -> Any:
-    """A query parameter's value as the server reads the texts sent for it: a list of them
-    for a repeatable one, else the last; integers where the schema says so."""
+    """A query parameter's value as the server reads the texts sent for it, by the list
+    conventions (docs/api.md) no schema states: a repeatable one's texts are comma lists,
+    their items a list; a single one's last text; a blank text is none (None: absent).
+    Integers where the schema says so."""
     options = [o for o in schema.get("anyOf", [schema]) if o.get("type") != "null"]
     listed = next((o["items"] for o in options if o.get("type") == "array"), None)
     one = listed or (options[0] if options else {})
+    if listed is not None:
+        texts = [item for text in texts for item in list_items(text)]
+    else:
+        texts = [text for text in texts if text.strip()][-1:]
     values = [int(t) if one.get("type") == "integer" and re.fullmatch(r"-?\d+", t) else t
               for t in texts]
+    if not values:
+        return None
     return values if listed is not None else values[-1]
 
 
@@ -165,8 +174,8 @@ def _only_a_query_that_fits_as_received(response: Any, case: Any) -> bool:
         received.setdefault(name, []).append(text)
     if not received.keys() <= declared.keys():
         return False
-    values = {name: _as_received(declared[name]["schema"], texts)
-              for name, texts in received.items()}
+    values = {name: value for name, texts in received.items()
+              if (value := _as_received(declared[name]["schema"], texts)) is not None}
     query = {"type": "object", "properties": {n: p["schema"] for n, p in declared.items()},
              "required": [n for n, p in declared.items() if p.get("required")]}
     return jsonschema_rs.validator_for(query, validate_formats=True).is_valid(values)
@@ -336,6 +345,11 @@ def test_a_query_is_judged_as_the_server_receives_it(contract_schema):
         return _only_a_query_that_fits_as_received(sent, case)
 
     assert fits("author=false&source=true&event=1.401298464324817e-45&session=46")
+    # the list conventions: comma lists of a repeatable one, blank values none
+    assert fits("session=46,-47&country=CN,,us&date_to=&date_from=%20&topic=&format=")
+    assert not fits("limit=")  # undeclared here, blank or not: a 400
+    assert not fits("session=46,forty-seven")
+    assert not fits("country=CN,USA")
     assert not fits("session=forty-six")
     assert not fits("date_from=yesterday")
     assert not fits("author=x&no_such_parameter=1")

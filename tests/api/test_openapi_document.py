@@ -196,6 +196,8 @@ def test_a_bulk_result_example_counts_its_errors(document):
     ("post", "/api/v1/events/bulk", 401),
     ("delete", "/api/v1/articles/{entry_id}", 401),
     ("get", "/api/v1/sessions/{number}", 422),
+    ("get", "/api/v1/countries/{code}", 404),
+    ("get", "/api/v1/countries/{code}", 422),
 ])
 def test_an_error_example_is_what_the_api_answers(document, client, method, path, status):
     example = document["paths"][path][method]["responses"][str(status)]["content"][

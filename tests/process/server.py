@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -141,6 +141,19 @@ def running(env: dict[str, str], **options) -> Iterator[Server]:
         yield server.wait_ready()
     finally:
         server.close()
+
+
+@contextmanager
+def side_by_side(env: dict[str, str], count: int = 2) -> Iterator[tuple[str, ...]]:
+    """One-worker servers started together (as machines behind a load balancer), their
+    base URLs once all are ready; killed when the block ends, however it ends."""
+    with ExitStack() as stack:
+        servers = []
+        for _ in range(count):
+            server = Server(env, workers=1)
+            stack.callback(server.close)
+            servers.append(server)
+        yield tuple(server.wait_ready(timeout=60).base for server in servers)
 
 
 def metric(base: str, name: str, **labels: str) -> float:

@@ -3,56 +3,26 @@
 Without Redis every process counts alone, so behind a load balancer a client gets each
 process's quota: the last test shows it, and is why the setting exists. Tests that need
 Redis skip when it is unreachable, except under CI (`CI=true`), where they fail.
-Each test uses a key prefix of its own (and deletes its keys), so parallel runs never
-share counters; every request and wait is bounded.
+Each test uses a key prefix of its own (`redis_prefix`, tests/conftest.py: its keys are
+deleted after), so parallel runs never share counters; every request and wait is bounded.
 """
 
-import os
 import secrets
-import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager
 
 import httpx
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
 from app.core.config import get_settings
 from app.core.ratelimit import TOKEN_LOOKUPS
 from app.main import create_app
 from tests.databases import new_database_url
-from tests.helpers import assert_problem
-from tests.process.server import Server, cli, server_env
+from tests.helpers import REDIS_URL, assert_problem, redis_keys
+from tests.process.server import cli, server_env, side_by_side
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TOPICS = "/api/v1/topics"
 LIMIT = 10
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    """A key prefix for this test alone in a reachable Redis; its keys are deleted after."""
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        reason = f"Redis unreachable at {REDIS_URL} ({error}); start redis-server to run this"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)  # CI starts Redis (.ci/run): never skip silently there
-        pytest.skip(reason)
-    prefix = f"hrc-test-{uuid.uuid4().hex[:12]}"
-    yield prefix
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
-
-
-def redis_keys(prefix: str) -> list[bytes]:
-    """The keys stored under a prefix."""
-    with redis.Redis.from_url(REDIS_URL, socket_timeout=2) as client:
-        return list(client.scan_iter(match=f"{prefix}*", count=1000))
 
 
 def shared_app(monkeypatch, prefix: str, **settings) -> TestClient:
@@ -112,19 +82,12 @@ def database_url() -> str:
     return url
 
 
-@contextmanager
-def two_servers(database_url: str, **settings: str) -> Iterator[tuple[str, str]]:
+def two_servers(database_url: str, **settings: str
+                ) -> AbstractContextManager[tuple[str, ...]]:
     """Two one-worker servers on the database, started side by side; killed at the end."""
-    env = server_env(database_url, HRC_DIGEST_AUTO_SEED="false",
-                     HRC_DIGEST_RATE_LIMIT=str(LIMIT), HRC_DIGEST_RATE_LIMIT_WINDOW="60",
-                     **settings)
-    with ExitStack() as stack:
-        servers = []
-        for _ in range(2):
-            server = Server(env, workers=1)
-            stack.callback(server.close)
-            servers.append(server)
-        yield tuple(server.wait_ready(timeout=60).base for server in servers)
+    return side_by_side(server_env(database_url, HRC_DIGEST_AUTO_SEED="false",
+                                   HRC_DIGEST_RATE_LIMIT=str(LIMIT),
+                                   HRC_DIGEST_RATE_LIMIT_WINDOW="60", **settings))
 
 
 def spread(bases: tuple[str, str], requests: int) -> list[httpx.Response]:

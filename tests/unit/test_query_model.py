@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from app.core.errors import install_error_handlers
 from app.core.http import HttpPolicies
-from app.entries.listing.params import Param, query_values
+from app.entries.listing.params import Param, list_items, query_values
 
 PARAMS = [
     Param("topic", str, "Topic slug. Repeatable.", "xinjiang", True, bounds={"max_length": 8}),
@@ -47,6 +47,46 @@ def test_repeatable_values_are_collected_and_single_ones_converted(client):
     assert answer == {"topic": ["a", "b"], "limit": 5, "count": "exact", "q": "x"}
 
 
+@pytest.mark.parametrize(("query", "topics"), [
+    ("topic[]=a&topic[]=b", ["a", "b"]),
+    ("topic=a,b&topic[]=c&topic=-d", ["a", "b", "c", "-d"]),
+    ("topic=%20a%20,,b,", ["a", "b"]),
+    ("topic=&topic[]=&topic=%20,%20", None),
+])
+def test_brackets_comma_lists_and_blanks_of_a_repeatable_parameter(client, query, topics):
+    given = client.get(f"/items?{query}").json()["topic"]
+    assert (sorted(given) if given else given) == (sorted(topics) if topics else topics)
+
+
+def test_blank_single_valued_parameters_take_their_defaults(client):
+    assert client.get("/items?limit=&count=%20&q=").json() == client.get("/items").json()
+    assert client.get("/items?limit=&limit=5").json()["limit"] == 5
+
+
+@pytest.mark.parametrize("name", ["limit[]", "q[]", "nosuch[]"])
+def test_brackets_on_a_single_valued_or_unknown_name_are_400_naming_it(client, name):
+    answer = client.get(f"/items?{name}=5")
+    assert answer.status_code == 400
+    assert answer.json()["errors"] == [{"loc": ["query", name], "msg": "unknown parameter"}]
+
+
+@pytest.mark.parametrize(("text", "items"), [
+    ("xinjiang", ["xinjiang"]),
+    ("  ", []),
+    (" a , -b ,, c,", ["a", "-b", "c"]),
+    ('"Smith, John"', ["Smith, John"]),
+    (' "Smith, John" , Li', ["Smith, John", "Li"]),
+    ('-"Smith, John",x', ["-Smith, John", "x"]),
+    ('"a ""b"", c",d', ['a "b", c', "d"]),
+    ('"", " "', []),
+    ('"Smith, John', ['"Smith', "John"]),  # unbalanced: the quote is a character
+    ('x"y, z', ['x"y', "z"]),
+    ('"a"b,c', ['"a"b', "c"]),
+])
+def test_list_items(text, items):
+    assert list_items(text) == items
+
+
 def test_a_repeated_single_valued_parameter_is_400_naming_it(client):
     answer = client.get("/items?limit=5&limit=7")
     assert answer.status_code == 400
@@ -57,7 +97,9 @@ def test_a_repeated_single_valued_parameter_is_400_naming_it(client):
     ("limit=0", ["query", "limit"], "greater than or equal to 1"),
     ("limit=ten", ["query", "limit"], "valid integer"),
     ("count=all", ["query", "count"], "'capped' or 'exact', not 'all'"),
-    ("topic=ok&topic=far-too-long", ["query", "topic", 1], "at most 8 characters"),
+    ("topic=ok&topic=far-too-long", ["query", "topic", 1],
+     "at most 8 characters, not 'far-too-long'"),
+    ("topic=ok,far-too-long", ["query", "topic", 1], "not 'far-too-long'"),
 ])
 def test_a_bad_value_is_a_422_naming_the_parameter(client, query, loc, message):
     answer = client.get(f"/items?{query}")

@@ -3,10 +3,11 @@
 A count or a set of facets read from the matches costs the same on every request for
 the same query: for a common word, every match is read, many times the cost of the page
 itself (counts the tallies hold are not kept here: they cost one index probe). Each
-process keeps its latest such answers (`HRC_DIGEST_AGGREGATE_CACHE` of them), keyed by
-statement and bound values, each with the **data version** it was computed at, read
-from the change log, which every write of an entry adds to in the same transaction
-(`repository.record_changes`; the log mirrors follow). A request
+process keeps its latest such answers (`HRC_DIGEST_AGGREGATE_CACHE` of them), and Redis
+keeps them for every process when `HRC_DIGEST_REDIS_URL` is set (`kept`: where answers
+are kept), keyed by statement and bound values, each with the **data version** it was
+computed at, read from the change log, which every write of an entry adds to in the same
+transaction (`repository.record_changes`; the log mirrors follow). A request
 reads the current version (one index probe, only when it needs a count or facets) and
 uses an answer kept at that version as it is; any other version means a write landed.
 
@@ -25,9 +26,6 @@ The version is read in the statement that computes the answer (one snapshot): it
 rows each carry it as their last column.
 """
 
-import threading
-from collections import OrderedDict
-from collections.abc import Hashable
 from functools import cache, lru_cache
 from typing import Any
 
@@ -35,6 +33,7 @@ from sqlalchemy import Connection, Dialect, Select, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.core.config import get_settings
+from app.entries.listing import kept
 from app.entries.models import EntryChange
 
 changes = EntryChange.__table__
@@ -63,39 +62,6 @@ def _frozen(values: dict[str, Any]) -> tuple[Any, ...]:
                         for name, value in values.items()))
 
 
-class Remembered:
-    """The latest answers, least recently used out first; shared by a process's threads."""
-
-    def __init__(self) -> None:
-        self._answers: OrderedDict[Hashable, tuple[int, list[Any]]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable, version: int) -> list[Any] | None:
-        """The answer kept for `key` at exactly this version, if any."""
-        with self._lock:
-            kept = self._answers.get(key)
-            if kept is None or kept[0] != version:
-                return None
-            self._answers.move_to_end(key)
-            return kept[1]
-
-    def put(self, key: Hashable, version: int, answer: list[Any], size: int) -> None:
-        """Keep an answer (dropping the least recently used past `size`)."""
-        with self._lock:
-            self._answers[key] = (version, answer)
-            self._answers.move_to_end(key)
-            while len(self._answers) > size:
-                self._answers.popitem(last=False)
-
-    def clear(self) -> None:
-        """Forget every answer."""
-        with self._lock:
-            self._answers.clear()
-
-
-remembered = Remembered()
-
-
 @lru_cache(maxsize=1024)
 def _bind_names(stmt: Any, dialect: Dialect) -> frozenset[str]:
     """The names of the values a statement binds."""
@@ -119,17 +85,27 @@ class Aggregates:
     def rows(self, stmt: Select[Any], values: dict[str, Any]) -> list[Any]:
         """The rows of an aggregate statement (`version_column` last): kept ones if current.
 
-        Keyed by the statement (kept ones are the same object for the same shape) and the
-        values it binds (a page's cursor or limit is no part)."""
-        size = get_settings().aggregate_cache
-        if size <= 0:
+        Asked of the stores in order (`kept`: this process's, then Redis when set), under
+        the statement (kept ones are the same object for the same shape) and the values it
+        binds (a page's cursor or limit is no part). An answer found in a later store is
+        kept in the earlier ones too; one computed is kept in every store."""
+        if get_settings().aggregate_cache <= 0:
             return list(self.connection.execute(stmt, values))
         names = _bind_names(stmt, self.connection.dialect)
-        cache_key = (stmt, _frozen({k: v for k, v in values.items() if k in names}))
+        question = kept.Question(stmt, _frozen({k: v for k, v in values.items() if k in names}))
+        stores = kept.stores(self.connection)
         version = self._current()
-        if version is not None and (kept := remembered.get(cache_key, version)) is not None:
-            return kept
+        if version is not None:
+            for n, store in enumerate(stores):
+                answer = store.get(question, version)
+                if answer is not None:
+                    kept.ANSWERED[store.source].inc()
+                    for earlier in stores[:n]:
+                        earlier.put(question, version, answer)
+                    return answer
         rows = list(self.connection.execute(stmt, values))
+        kept.ANSWERED["database"].inc()
         if rows and rows[0][-1] is not None:
-            remembered.put(cache_key, rows[0][-1], rows, size)
+            for store in stores:
+                store.put(question, rows[0][-1], rows)
         return rows

@@ -7,11 +7,12 @@ accepted but undocumented: an unknown one is a 400 naming it (app.core.errors).
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, get_args
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from app.core.config import get_settings
 from app.entries.fields import MAX_ENTRY_ID, NO_NUL, PRECISIONS, IsoDate
@@ -22,6 +23,9 @@ MAX_LIMIT = 100
 HISTOGRAMS = ("year", "month", "day")  # date facets: a bucket per interval, in date order
 COMMON_FACETS = ("topic", "country", "session", "type", *HISTOGRAMS, "language")
 NEGATE = "A leading `-` excludes (`{example}`); alone, such values keep every other entry."
+ANY_OF = "Repeated or a comma list: any matches."  # the list conventions (docs/api.md)
+# A text filter's values may hold commas: a double-quoted item keeps them.
+QUOTED = 'A value with a comma goes in double quotes (`"Smith, John"`).' 
 # `id=` and `slug=`: values a request may name, repeats and comma lists together (a bound
 # IN list of each); a value is at most LOOKUP_LENGTH characters, so one holds no more.
 MAX_LOOKUPS = 1000
@@ -71,13 +75,82 @@ class Param:
         return self.annotation, Field(self.default, **info, **self.bounds, **extra)
 
 
+# One item of a comma list in double quotes (RFC 4180: `""` inside stands for `"`), maybe
+# after a `-`, up to the comma that ends it; or, failing that, plain text up to a comma.
+_QUOTED_ITEM = re.compile(r'\s*(-?)"((?:[^"]|"")*)"\s*(,|\Z)')
+_PLAIN_ITEM = re.compile(r"([^,]*)(,|\Z)")
+
+
+def list_items(text: str) -> list[str]:
+    """The items of one value of a repeatable parameter (`a, b,,-c` → a, b, -c): split at
+    commas, each stripped, blank ones dropped. An item in double quotes keeps its commas
+    (`"Smith, John"`, `-"Smith, John"`); any other `"` is an ordinary character."""
+    if '"' not in text:
+        if "," not in text:
+            item = text.strip()
+            return [item] if item else []
+        return [item for part in text.split(",") if (item := part.strip())]
+    items, position = [], 0
+    while True:
+        match = _QUOTED_ITEM.match(text, position)
+        if match is not None:
+            item = match[1] + match[2].replace('""', '"')
+        else:
+            match = _PLAIN_ITEM.match(text, position)
+            item = match[1]  # type: ignore[index]  # `[^,]*` then `,` or the end: matches
+        if item := item.strip():
+            items.append(item)
+        if not match[0].endswith(","):  # type: ignore[index]
+            return items
+        position = match.end()  # type: ignore[union-attr]
+
+
+def _normaliser(repeatable: frozenset[str], single: frozenset[str]
+                ) -> Callable[[type[BaseModel], Any], Any]:
+    """The list conventions, applied to a route's query values before its model validates
+    them: `name[]` is `name` for a repeatable parameter, each value of one is a comma list
+    (`list_items`), and a blank value (empty or only spaces) is no value. Whatever else the
+    query holds is left for `extra="forbid"` to refuse by its own name (`limit[]`, `x[]`)."""
+
+    def normalise(cls: type[BaseModel], data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        query: dict[str, Any] = {}
+        for name, value in data.items():
+            if name in single:
+                if not isinstance(value, str) or value.strip():
+                    query[name] = value
+                continue
+            listed = name if name in repeatable else name[:-2] if (
+                name[-2:] == "[]" and name[:-2] in repeatable) else None
+            if listed is None:  # unknown: refused by its own name
+                query[name] = value
+                continue
+            items = query.get(listed) or []
+            for text in value if isinstance(value, list) else (value,):
+                if "," in text or '"' in text:
+                    items += list_items(text)
+                elif text := text.strip():
+                    items.append(text)
+            if items:
+                query[listed] = items
+        return query
+
+    return normalise
+
+
 def query_model(name: str, params: list[Param]) -> type[BaseModel]:
-    """A route's query-parameter model: a field per parameter, any other name refused.
+    """A route's query-parameter model: a field per parameter, any other name refused, and
+    the list conventions (`_normaliser`) applied to the values first.
 
     Fields are `p_<name>` with the parameter's name as alias, so no parameter name can
     clash with pydantic's own attributes."""
     fields: dict[str, Any] = {f"p_{p.name}": p.model_field() for p in params}
-    return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
+    normalise = _normaliser(frozenset(p.name for p in params if p.repeatable),
+                            frozenset(p.name for p in params if not p.repeatable))
+    return create_model(name, __config__=ConfigDict(extra="forbid"),
+                        __validators__={"conventions": model_validator(mode="before")(normalise)},
+                        **fields)
 
 
 def query_values(name: str, params: list[Param]) -> Any:
@@ -105,15 +178,16 @@ def _filter_param(spec_filter: FieldFilter, spec: KindSpec) -> Param:
     if spec_filter.match == "enum":
         values = spec.enum_values(spec_filter.column)
         annotation: Any = Literal[negated(values)]  # type: ignore[valid-type]
-        description = (f"{spec_filter.description} One of: {', '.join(values)}. Repeatable: "
-                       f"any matches. {NEGATE.format(example=excluded)}")
+        description = (f"{spec_filter.description} One of: {', '.join(values)}. {ANY_OF} "
+                       f"{NEGATE.format(example=excluded)}")
         return Param(spec_filter.param, annotation, description, spec_filter.example, True)
     if spec_filter.match == "int":  # a negative number excludes
-        return Param(spec_filter.param, int, f"{spec_filter.description} Repeatable: any "
-                     f"matches. A negative number excludes (`{excluded}`).",
+        return Param(spec_filter.param, int, f"{spec_filter.description} {ANY_OF} A negative "
+                     f"number excludes (`{excluded}`).",
                      int(spec_filter.example) if spec_filter.example else None, True,
                      bounds={"ge": -MAX_ENTRY_ID, "le": MAX_ENTRY_ID})
-    return Param(spec_filter.param, str, f"{spec_filter.description} Repeatable: any matches. "
+    quoted = f" {QUOTED}" if spec_filter.match in ("text", "list") else ""  # free text
+    return Param(spec_filter.param, str, f"{spec_filter.description} {ANY_OF}{quoted} "
                  f"{NEGATE.format(example=excluded)}", spec_filter.example, True,
                  bounds={"max_length": 301})
 
@@ -143,14 +217,14 @@ def common_params(*, facets: tuple[str, ...], sort_keys: tuple[str, ...],
     return [
         Param("q", str | None, Q_DESCRIPTION, 'title:pover* "human rights" -tibet',
               bounds={"max_length": 500}),
-        Param("topic", str, "Topic slug (see /api/v1/topics). Repeatable: any matches. "
+        Param("topic", str, f"Topic slug (see /api/v1/topics). {ANY_OF} "
               + NEGATE.format(example="topic=xinjiang&topic=-tibet"), "xinjiang", True,
               bounds={"max_length": 65}),
-        Param("country", str, "ISO 3166-1 alpha-2 code, either case. Repeatable: any matches. "
+        Param("country", str, f"ISO 3166-1 alpha-2 code, either case. {ANY_OF} "
               + NEGATE.format(example="-US"), "CN", True, bounds={"pattern": "^-?[A-Za-z]{2}$"}),
-        Param("session", int, "Council session number. Repeatable: any matches. A negative "
+        Param("session", int, f"Council session number. {ANY_OF} A negative "
               "number excludes (`-46`).", 46, True, bounds={"ge": -10_000, "le": 10_000}),
-        Param("language", str, "BCP 47 language tag. Repeatable: any matches. "
+        Param("language", str, f"BCP 47 language tag. {ANY_OF} "
               + NEGATE.format(example="-zh"), "en", True, bounds={"max_length": 36}),
         *lookup_params(),
         Param("date_from", IsoDate | None, "Placed on or after (YYYY-MM-DD): a `day` entry's "
@@ -207,7 +281,7 @@ def date_precision_param() -> Param:
     """`date_precision=day&date_precision=session`: how precisely entries are placed in time."""
     return Param("date_precision", Literal[negated(PRECISIONS)],  # type: ignore[valid-type]
                  f"How precisely the entry is placed in time. One of: {', '.join(PRECISIONS)}. "
-                 "Repeatable: any matches. " + NEGATE.format(example="-session"), "day", True)
+                 f"{ANY_OF} " + NEGATE.format(example="-session"), "day", True)
 
 
 def kind_filter_params(specs: tuple[KindSpec, ...]) -> list[Param]:

@@ -291,7 +291,9 @@ def parse(connection: Connection, scope: Scope, params: dict[str, Any]) -> ListR
     criteria = criteria_from(scope, params)
     shape, values = filters.bind(criteria, scope.kinds, dialect)
     searching = shape.text in SEARCHING
-    sort = params.get("sort") or ("relevance" if searching else scope.default_sort)
+    # Blank items dropped (`date,,id`); none left (`sort=,`) is no sort given.
+    sort = ",".join(csv(params.get("sort"))) or (
+        "relevance" if searching else scope.default_sort)
     ranked = "relevance" in csv(sort.replace("-", "").replace("+", ""))
     if ranked and not searching:
         raise BadRequest("sort: relevance needs a q with words to match",

@@ -110,6 +110,21 @@ def _ranking_pool(scope: Scope, shape: Shape, dialect: str,
             .limit(bindparam("rank_window")))
 
 
+@lru_cache(maxsize=KEPT)
+def json_columns(scope: Scope) -> frozenset[str]:
+    """The scope's item columns stored as JSON text (lists, provenance)."""
+    return frozenset(column.name for column in scope.base().selected_columns
+                     if isinstance(column.type, JSON))
+
+
+def _json_as_text(stmt: Select[Any]) -> Select[Any]:
+    """The item columns with JSON columns read as the text stored, not decoded: a page
+    answered as JSON embeds that text as it is (`run._items`), decoding only for feeds."""
+    return stmt.with_only_columns(
+        *(cast(column, Text).label(column.name) if isinstance(column.type, JSON) else column
+          for column in stmt.selected_columns), maintain_column_froms=True)
+
+
 def _page_statement(scope: Scope, shape: Shape, dialect: str, keys: list[SortKey],
                     ranked: bool, nulls: tuple[bool, ...] | None) -> Select[Any]:
     """One page: the page's ids and sort values first, then those rows whole.
@@ -133,7 +148,8 @@ def _page_statement(scope: Scope, shape: Shape, dialect: str, keys: list[SortKey
     page_ids = (ids.add_columns(*labels).order_by(*(key.order_by() for key in keys))
                 .limit(bindparam("limit")).offset(bindparam("offset")).subquery("page_ids"))
     sorted_by = [page_ids.c[label.name] for label in labels]
-    return (scope.base().join(page_ids, page_ids.c.id == entries.c.id).add_columns(*sorted_by)
+    rows = _json_as_text(scope.base())
+    return (rows.join(page_ids, page_ids.c.id == entries.c.id).add_columns(*sorted_by)
             .order_by(*(key.order_by(column) for key, column in zip(keys, sorted_by,
                                                                      strict=True))))
 

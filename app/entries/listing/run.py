@@ -8,9 +8,11 @@ into items with highlights and the sparse fieldset; the next cursor).
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection
 
 from app.core.config import get_settings
+from app.core.db import json_loads
 from app.entries.listing import fulltext, plan
 from app.entries.listing.aggregates import Aggregates
 from app.entries.listing.filters import Shape
@@ -108,14 +110,33 @@ def _labelled(connection: Connection, counts: Counts) -> Counts:
     return counts
 
 
-def _items(rows: list[Any], names: list[str], request: ListRequest) -> list[dict[str, Any]]:
+def _stored(text: str) -> Any:
+    """A JSON column's text, to be written into a JSON answer as it is (`orjson.Fragment`:
+    neither decoded nor encoded again). Text holding NaN or Infinity, which SQLite may
+    keep but JSON has no word for, is decoded instead (orjson then writes null)."""
+    if "NaN" in text or "Infinity" in text:
+        return json_loads(text)
+    return orjson.Fragment(text)
+
+
+def _items(rows: list[Any], names: list[str], request: ListRequest, json_names: frozenset[str],
+           embed_json: bool) -> list[dict[str, Any]]:
     """Rows as items: their first `len(names)` columns (the sort values and checks after
-    them dropped), highlights added, the sparse fieldset applied."""
+    them dropped), highlights added, the sparse fieldset applied.
+
+    JSON columns come as the text stored (`json_names`): with `embed_json`, the JSON
+    answer embeds it as it is (`_stored`), else it is decoded for a caller that reads the
+    values (feeds)."""
     keep = {"id", "type", "href", "highlights", *request.fields} if request.fields else None
     text = request.criteria.text
+    raw = [name for name in names if name in json_names]
+    load = _stored if embed_json else json_loads
     items = []
     for row in rows:
         item = dict(zip(names, row))  # noqa: B905 - the row's extra columns are left out
+        for name in raw:
+            if item[name] is not None:
+                item[name] = load(item[name])
         if text is not None:
             item["highlights"] = fulltext.highlights(text, item["title"],
                                                      item.get("summary") or "")
@@ -123,8 +144,12 @@ def _items(rows: list[Any], names: list[str], request: ListRequest) -> list[dict
     return items
 
 
-def page(connection: Connection, scope: Scope, params: dict[str, Any]) -> dict[str, Any]:
-    """Answer a list request: page, count, next cursor, facets, highlights."""
+def page(connection: Connection, scope: Scope, params: dict[str, Any], *,
+         embed_json: bool = False) -> dict[str, Any]:
+    """Answer a list request: page, count, next cursor, facets, highlights.
+
+    `embed_json`: the page is answered as JSON (`dumps`), so its items' JSON fields may
+    stay as the text stored (`_items`); otherwise they are decoded."""
     request = parse(connection, scope, params)
     shape, limit, mode = request.shape, request.limit, request.count
     cap = get_settings().count_cap
@@ -158,9 +183,10 @@ def page(connection: Connection, scope: Scope, params: dict[str, Any]) -> dict[s
     aggregates = Aggregates(connection)
     if total is None and mode == "capped":  # a text query's, or no row to carry it
         total, exact = _count(connection, aggregates, scope, shape, request, mode)
-    answer: dict[str, Any] = {"items": _items(rows, columns[:at["_sort0"]], request),
-                              "total": total, "total_exact": exact, "limit": limit,
-                              "offset": request.offset, "next_cursor": next_cursor}
+    items = _items(rows, columns[:at["_sort0"]], request, plan.json_columns(scope), embed_json)
+    answer: dict[str, Any] = {"items": items, "total": total, "total_exact": exact,
+                              "limit": limit, "offset": request.offset,
+                              "next_cursor": next_cursor}
     if request.facets:
         within_cap = _within_cap(total, exact) if mode == "capped" else None
         facets, facets_exact, totals = _facets(connection, aggregates, scope, request,

@@ -1,0 +1,286 @@
+"""Where counts and facets are kept until the data changes: this process, and Redis.
+
+`aggregates.Aggregates` asks the stores in order, the process's first, and fills the
+earlier ones from a later one's answer:
+- `Remembered`: this process's latest answers (`HRC_DIGEST_AGGREGATE_CACHE` of them,
+  least recently used out first). No round trip: the fastest place to find one.
+- `Shared`: Redis, when `HRC_DIGEST_REDIS_URL` is set, so one worker's answer serves
+  every worker on every machine using that Redis.
+Both keep an answer with the data version it was computed at (`aggregates`) and give it
+back only at exactly that version: wherever it was computed, an answer is never served
+at another version.
+
+In Redis:
+- key: `<HRC_DIGEST_REDIS_PREFIX>:aggregate:` and a digest of the database (`identity`:
+  the same database however it is reached, another one never), the SQL text of the
+  statement on its dialect and every value it binds, its own literals included. So the
+  same question has the same key in every process, and deployments sharing a Redis
+  and a prefix never share answers of different databases.
+- value: JSON (orjson) `[version, rows]`, rows of None, bools, numbers and text only (an
+  answer holding anything else stays in its process). Never pickle: what is read from
+  Redis is data, never code.
+- each key expires `HRC_DIGEST_AGGREGATE_CACHE_TTL` seconds after it was written; an
+  answer larger than `MAX_SHARED_BYTES` is not shared.
+- a Redis that fails (down, slow, refusing) is left alone for `PAUSE_SECONDS`: answers
+  are computed and kept in the process meanwhile, never failing a request; logged once
+  per pause, counted in `hrc_aggregate_store_errors_total`.
+"""
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
+from functools import lru_cache
+from hashlib import blake2b
+from typing import Any, NamedTuple, Protocol
+from weakref import WeakKeyDictionary
+
+import orjson
+import redis
+from prometheus_client import Counter
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from sqlalchemy import Connection, Dialect, Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from app.core.config import get_settings
+
+PAUSE_SECONDS = 5.0
+TIMEOUT_SECONDS = 0.5  # Redis answers in well under a millisecond when healthy
+MAX_SHARED_BYTES = 256 * 1024  # larger than any facet answer (100 values a facet)
+_SHAREABLE = (type(None), bool, int, float, str)
+
+log = logging.getLogger("hrc_digest.kept")
+ANSWERS = Counter("hrc_aggregate_answers", "Counts and facets answered, by where the answer "
+                  "came from: the process's store, Redis, or the database.", ["source"])
+ANSWERED = {source: ANSWERS.labels(source) for source in ("process", "redis", "database")}
+STORE_ERRORS = Counter("hrc_aggregate_store_errors", "Failed calls to the shared store of "
+                       "counts and facets (Redis); answers are then computed.")
+
+
+class Question(NamedTuple):
+    """An aggregate statement and the values it binds (sorted pairs): what an answer is kept
+    under. Kept statements are the same object for the same shape (`plan`)."""
+
+    statement: Any
+    values: tuple[tuple[str, Any], ...]
+
+
+class Store(Protocol):
+    """A place answers are kept in, each with the data version it is exact at."""
+
+    source: str  # the `source` label of `hrc_aggregate_answers`
+
+    def get(self, question: Question, version: int) -> list[Any] | None:
+        """The answer kept for `question` at exactly this version, if any."""
+
+    def put(self, question: Question, version: int, answer: list[Any]) -> None:
+        """Keep an answer computed at `version`."""
+
+    def clear(self) -> None:
+        """Forget every answer."""
+
+
+class Remembered:
+    """The latest answers, least recently used out first; shared by a process's threads."""
+
+    source = "process"
+
+    def __init__(self, size: int | None = None) -> None:
+        self.size = size  # None: HRC_DIGEST_AGGREGATE_CACHE, read at each `put`
+        self._answers: OrderedDict[Hashable, tuple[int, list[Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, question: Hashable, version: int) -> list[Any] | None:
+        """The answer kept for `question` at exactly this version, if any."""
+        with self._lock:
+            kept = self._answers.get(question)
+            if kept is None or kept[0] != version:
+                return None
+            self._answers.move_to_end(question)
+            return kept[1]
+
+    def put(self, question: Hashable, version: int, answer: list[Any]) -> None:
+        """Keep an answer (dropping the least recently used past the size)."""
+        size = self.size if self.size is not None else get_settings().aggregate_cache
+        with self._lock:
+            self._answers[question] = (version, answer)
+            self._answers.move_to_end(question)
+            while len(self._answers) > size:
+                self._answers.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every answer."""
+        with self._lock:
+            self._answers.clear()
+
+
+remembered = Remembered()
+
+
+# --- the database a question is asked of ------------------------------------------------
+
+
+_identities: WeakKeyDictionary[Engine, str] = WeakKeyDictionary()
+
+
+def identity(connection: Connection) -> str:
+    """What names the connection's database wherever it is reached from, and changes when
+    the database is made again (its data versions start over); read once per engine, on
+    the request's own connection (a second one could wait on a full pool).
+
+    PostgreSQL: the cluster's system identifier (a physical replica shares it), and the
+    database's name and oid. SQLite: the machine, the file's path and its inode.
+    """
+    engine = connection.engine
+    known = _identities.get(engine)
+    if known is None:
+        known = _identities[engine] = (_postgres_identity(connection)
+                                       if engine.dialect.name == "postgresql"
+                                       else _sqlite_identity(engine))
+    return known
+
+
+def _sqlite_identity(engine: Engine) -> str:
+    path = engine.url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return f"process:{os.getpid()}:{id(engine)}"  # not reachable from another process
+    stat = os.stat(path)
+    return f"sqlite:{socket.gethostname()}:{os.path.realpath(path)}:{stat.st_dev}:{stat.st_ino}"
+
+
+_DATABASE = text("SELECT current_database(), (SELECT oid FROM pg_database WHERE datname = "
+                 "current_database()), has_function_privilege('pg_control_system()', 'EXECUTE')")
+_SYSTEM = text("SELECT system_identifier FROM pg_control_system()")
+
+
+def _postgres_identity(connection: Connection) -> str:
+    name, oid, allowed = connection.execute(_DATABASE).one()
+    # A server that keeps the system identifier from this role: its address instead.
+    system = connection.execute(_SYSTEM).scalar() if allowed else \
+        connection.engine.url.render_as_string(hide_password=True)
+    return f"postgresql:{system}:{name}:{oid}"
+
+
+@lru_cache(maxsize=1024)
+def _statement_text(statement: Any, dialect: Dialect) -> tuple[str, dict[str, Any]]:
+    """A statement's SQL on a dialect, and the values it binds by itself (its literals)."""
+    compiled = statement.compile(dialect=dialect)
+    return str(compiled), dict(compiled.params)
+
+
+def _not_shareable(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not part of a shared key")
+
+
+# --- Redis ------------------------------------------------------------------------------
+
+
+class Shared:
+    """Answers kept in Redis for every process using it (see the module's docstring)."""
+
+    source = "redis"
+
+    def __init__(self, client: redis.Redis, prefix: str, database: str, dialect: Dialect,
+                 ttl: int) -> None:
+        self.client, self.prefix, self.ttl = client, f"{prefix}:aggregate:", ttl
+        self.database, self.dialect = database, dialect
+        self.paused_until = 0.0
+
+    def key(self, question: Question) -> str | None:
+        """The question's key, the same in every process; None when a value cannot be
+        part of one."""
+        sql, literals = _statement_text(question.statement, self.dialect)
+        values = literals | dict(question.values)
+        try:
+            bound = orjson.dumps(sorted(values.items()), default=_not_shareable)
+        except TypeError:
+            return None
+        digest = blake2b(digest_size=20)
+        for part in (self.database.encode(), self.dialect.name.encode(), sql.encode(), bound):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+        return self.prefix + digest.hexdigest()
+
+    def get(self, question: Question, version: int) -> list[Any] | None:
+        """The answer Redis keeps for `question` at exactly this version, if any."""
+        key = self.key(question)
+        if key is None or time.monotonic() < self.paused_until:
+            return None
+        try:
+            stored = self.client.get(key)
+        except redis.RedisError as error:
+            self._pause(error)
+            return None
+        try:
+            kept, rows = orjson.loads(stored) if stored is not None else (None, None)
+        except (orjson.JSONDecodeError, TypeError, ValueError):
+            return None  # not a value this module wrote: a miss (and overwritten next)
+        if kept != version or not isinstance(rows, list):
+            return None
+        return [tuple(row) for row in rows]
+
+    def put(self, question: Question, version: int, answer: list[Any]) -> None:
+        """Keep an answer in Redis for `ttl` seconds (not one too large or not plain data)."""
+        key = self.key(question)
+        if key is None or time.monotonic() < self.paused_until:
+            return
+        if not all(type(value) in _SHAREABLE for row in answer for value in row):
+            return
+        try:
+            value = orjson.dumps([version, [list(row) for row in answer]])
+        except TypeError:  # an integer beyond 64 bits
+            return
+        if len(value) > MAX_SHARED_BYTES:
+            return
+        try:
+            self.client.set(key, value, ex=self.ttl)
+        except redis.RedisError as error:
+            self._pause(error)
+
+    def clear(self) -> None:
+        """Forget every answer under this prefix (of every database)."""
+        try:
+            keys = list(self.client.scan_iter(match=self.prefix + "*", count=1000))
+            if keys:
+                self.client.delete(*keys)
+        except redis.RedisError as error:
+            self._pause(error)
+
+    def _pause(self, error: Exception) -> None:
+        """Leave Redis alone for a while; say so once per pause."""
+        STORE_ERRORS.inc()
+        now = time.monotonic()
+        if now >= self.paused_until:  # not already said by a concurrent request
+            log.warning("aggregate store unavailable (%s): counts and facets computed "
+                        "without it for %s s", error, PAUSE_SECONDS)
+        self.paused_until = now + PAUSE_SECONDS
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A client that fails at once rather than wait or retry: a read never waits on Redis
+    longer than `TIMEOUT_SECONDS` (redis-py's default retries would take seconds)."""
+    return redis.Redis.from_url(url, socket_timeout=TIMEOUT_SECONDS,
+                                socket_connect_timeout=TIMEOUT_SECONDS,
+                                retry=Retry(NoBackoff(), 0))
+
+
+@lru_cache(maxsize=8)
+def _shared(url: str, prefix: str, ttl: int, database: str, dialect: Dialect) -> Shared:
+    return Shared(redis_client(url), prefix, database, dialect, ttl)
+
+
+def stores(connection: Connection) -> tuple[Store, ...]:
+    """The stores to ask, in order, for a question on this connection's database."""
+    settings = get_settings()
+    if not settings.redis_url or settings.aggregate_cache_ttl <= 0:
+        return (remembered,)
+    try:
+        database = identity(connection)
+    except (OSError, DBAPIError):  # the database itself fails: the request will say so
+        return (remembered,)
+    return remembered, _shared(settings.redis_url, settings.redis_prefix,
+                               settings.aggregate_cache_ttl, database, connection.dialect)
