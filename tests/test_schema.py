@@ -262,9 +262,9 @@ def test_fielded_search_migration_fills_search_fields_and_reverts():
 
 
 def test_tallies_migration_counts_existing_entries_as_the_app_does():
-    """0012 fills `entry_tallies` from the entries there are, as the app's recount gives
-    them (year, month, day, session, topics and countries alike); on PostgreSQL 0013 keeps
-    `search_vector` in the row and 0014 adds the covering placement index; all revert."""
+    """0013 fills `entry_tallies` from the entries there are, as the app's recount gives
+    them (year, month, day, session, topics and countries alike); on PostgreSQL 0014 keeps
+    `search_vector` in the row and 0015 adds the covering placement index; all revert."""
     from alembic import command
     from sqlalchemy import inspect, text
     from sqlalchemy.orm import Session
@@ -300,7 +300,7 @@ def test_tallies_migration_counts_existing_entries_as_the_app_does():
         assert stored[("country", "CN", "statement", True)] == 2
         assert stored[("topic", "tibet", "article", False)] == 1
         assert stored[("session", "46", "article", False)] == 1
-        if engine.dialect.name == "postgresql":  # 0013 and 0014
+        if engine.dialect.name == "postgresql":  # 0014 and 0015
             storage = ("SELECT attstorage FROM pg_attribute WHERE attname = 'search_vector' "
                        "AND attrelid = 'entries'::regclass")
             with engine.connect() as connection:

@@ -232,12 +232,12 @@ class TestFacets:
         does, from the tallies or from the matches alike; other facets carry no label."""
         body = client.get(f"/api/v1/search?{query}facets=topic,country,session,type,year"
                           "&facet_limit=100").json()
-        def named(path: str, key: str) -> dict:
-            listed = client.get(f"/api/v1/{path}").json()
-            rows = listed if isinstance(listed, list) else listed["items"]  # or an envelope
-            return {row[key]: row["name"] for row in rows}
+        def named(path: str, key: str, **params: str) -> dict:
+            return {row[key]: row["name"] for row in client.get(
+                f"/api/v1/{path}", params={"limit": 100} | params).json()["items"]}
 
-        names = {"topic": named("topics", "slug"), "country": named("countries", "code"),
+        names = {"topic": named("topics", "slug"),
+                 "country": named("countries", "code", used="true"),
                  "session": named("sessions", "number")}
         for facet, labels in names.items():
             assert body["facets"][facet], facet
