@@ -57,8 +57,8 @@ def shared_answer(client, url: str, sent: list[str]) -> dict:
     sent.clear()
     answer = client.get(url)
     assert answer.status_code == 200 and not sent, sent
-    after = answered(client)  # a count and facets: answers of two statements
-    assert after["redis"] == before.get("redis", 0) + 2
+    after = answered(client)  # facets with the count: the answer of one statement
+    assert after["redis"] == before.get("redis", 0) + 1
     assert after["database"] == before.get("database", 0)
     return answer.json()
 
@@ -73,7 +73,7 @@ def test_an_answer_computed_once_serves_a_process_that_never_computed_it(
     before = answered(client)
     assert client.get(SEARCH).json() == computed
     after = answered(client)
-    assert after["process"] == before.get("process", 0) + 2
+    assert after["process"] == before.get("process", 0) + 1
     assert after["redis"] == before["redis"]
 
 
@@ -100,8 +100,8 @@ def test_kept_answers_expire_and_each_key_names_the_question(client, aggregate_r
         ttls = [client_.ttl(key) for key in keys]
         values = [orjson.loads(client_.get(key)) for key in keys]
     assert all(0 < ttl <= 600 for ttl in ttls)
-    # Count and facets of two questions (the count shared by both): plain JSON data.
-    assert len(keys) == 3
+    # The facets (each with its count) of two questions: plain JSON data.
+    assert len(keys) == 2
     assert all(isinstance(version, int) and isinstance(rows, list) for version, rows in values)
 
 
