@@ -1,8 +1,9 @@
 """Execute and shape: run a list request's statements and build the page a client gets.
 
 The path of a list: `parse` (query values → ListRequest, every 4xx) → `plan` (kept
-statements) → here (one connection for the page, its count and facets; rows shaped
-into items with highlights and the sparse fieldset; the next cursor).
+statements; `facets` the facets') → here (one connection for the page, its count and
+facets; rows shaped into items with highlights and the sparse fieldset; the next
+cursor).
 """
 
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from sqlalchemy import Connection
 
 from app.core.config import get_settings
 from app.core.db import json_loads
-from app.entries.listing import fulltext, plan
+from app.entries.listing import facets, fulltext, plan
 from app.entries.listing.aggregates import Aggregates
 from app.entries.listing.filters import Shape
 from app.entries.listing.paging import encode_cursor
@@ -62,23 +63,23 @@ def _facets(connection: Connection, aggregates: Aggregates, scope: Scope,
                               "count_cap": get_settings().count_cap}
     groups: dict[tuple[Shape, bool], list[str]] = {}
     for name in request.facets:
-        own = plan.facet_shape(scope, request.shape, name)
-        groups.setdefault((own, plan.tallied_facets(own, (name,))), []).append(name)
+        own = facets.facet_shape(scope, request.shape, name)
+        groups.setdefault((own, facets.tallied(own, (name,))), []).append(name)
     counts: Counts = {name: [] for name in request.facets}
     totals: dict[Shape, int] = {}
     exact = True
     for (own, tallied), group in groups.items():
         if tallied:
-            stmt = plan.tallied_facets_statement(scope, own, request.dialect, tuple(group))
+            stmt = facets.tallied_statement(scope, own, request.dialect, tuple(group))
             rows = list(connection.execute(stmt, bound))
         else:
-            rows = aggregates.rows(plan.facets(scope, own, request.dialect, tuple(group),
+            rows = aggregates.rows(facets.statement(scope, own, request.dialect, tuple(group),
                                                capped), bound)
         for facet, value, n, *_ in rows:
             if facet == "":
                 totals[own] = n
                 continue
-            counts[facet].append({"value": int(value) if facet in plan.INTEGER_FACETS
+            counts[facet].append({"value": int(value) if facet in facets.INTEGER_FACETS
                                   else value, "count": n})
         if capped and not tallied:
             if known.get(own) is None:
@@ -97,12 +98,12 @@ def _within_cap(total: int | None, exact: bool) -> bool:
 def _labelled(connection: Connection, counts: Counts) -> Counts:
     """Each topic, country and session value with its name from the reference data (one
     statement for them all), as `{"value", "label", "count"}`."""
-    named = tuple(name for name in plan.LABELLED if counts.get(name))
+    named = tuple(name for name in facets.LABELLED if counts.get(name))
     if not named:
         return counts
     values = {f"{name}_values": [entry["value"] for entry in counts[name]] for name in named}
     labels = {(facet, key): label
-              for facet, key, label in connection.execute(plan.labels(named), values)}
+              for facet, key, label in connection.execute(facets.labels(named), values)}
     for name in named:
         counts[name] = [{"value": entry["value"],
                          "label": labels.get((name, str(entry["value"])), str(entry["value"])),
@@ -189,9 +190,9 @@ def page(connection: Connection, scope: Scope, params: dict[str, Any], *,
                               "next_cursor": next_cursor}
     if request.facets:
         within_cap = _within_cap(total, exact) if mode == "capped" else None
-        facets, facets_exact, totals = _facets(connection, aggregates, scope, request,
+        counts, facets_exact, totals = _facets(connection, aggregates, scope, request,
                                                within_cap)
-        answer["facets"], answer["facets_exact"] = _labelled(connection, facets), facets_exact
+        answer["facets"], answer["facets_exact"] = _labelled(connection, counts), facets_exact
         if total is None and mode == "exact":
             total = totals.get(shape)
     if total is None and mode == "exact":  # not carried by the page or the facets
