@@ -62,6 +62,11 @@ PATHS = [
     BenchPath("sessions", "/api/v1/sessions", None),
     BenchPath("topic detail", "/api/v1/topics/xinjiang", None),
     BenchPath("related", f"{PRODUCT}/{{id}}/related", None),
+    # Issue #18: exact facets over every match (run with HRC_DIGEST_AGGREGATE_CACHE=0 for
+    # the cold figures: each request computes its counts and facets).
+    BenchPath("search facets", "/api/v1/search?facets=type,topic,country,year", None),
+    BenchPath("search common facets",
+              "/api/v1/search?q=rights&facets=type,topic,country,year", None),
 ]
 
 
