@@ -1,44 +1,20 @@
 """Counts and facets kept until the data changes (app/entries/listing/aggregates.py)."""
 
-import time
 
 import pytest
 from sqlalchemy import text
 
 from app.core.config import get_settings
-from app.core.db import get_read_engine
 from app.entries.listing.kept import Remembered
 from app.entries.registry import KINDS
-from tests.helpers import cluster_quiet, sample
+from tests.helpers import kept_response, sample
 
 SEARCH = "/api/v1/search?q=poverty&facets=type,topic"
 
 
 def kept_answer(client, url: str, sent: list[str]) -> dict:
-    """The answer once the process keeps it: asked again, it runs no aggregate statement.
-
-    On PostgreSQL an answer is kept only when computed while no transaction of the
-    cluster is running; other databases' work (other test runs sharing the server, a
-    long load) can hold that off for a while. If it does for all of 20 s, the test is
-    skipped, naming why; if the cluster was quiet at times and still nothing was kept,
-    it fails.
-    """
-    deadline, quiet_seen = time.monotonic() + 20, False
-    while True:
-        quiet_seen = quiet_seen or cluster_quiet(get_read_engine())
-        answer = client.get(url)
-        assert answer.status_code == 200, answer.text
-        sent.clear()
-        again = client.get(url)
-        if not sent:
-            assert again.json() == answer.json()
-            return answer.json()
-        if time.monotonic() > deadline:
-            if not quiet_seen:
-                pytest.skip("PostgreSQL: another transaction of the cluster ran throughout "
-                            "20 s, and no count is kept while one runs (aggregates.py)")
-            pytest.fail("no answer was kept within 20 s, though the cluster was quiet")
-        time.sleep(0.1)
+    """The answer's JSON once the process keeps it (`tests.helpers.kept_response`)."""
+    return kept_response(client, url, sent).json()
 
 
 def topic_count(answer: dict, topic: str) -> int:

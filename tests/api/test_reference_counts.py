@@ -1,16 +1,14 @@
 """The entries per kind that topics, countries and sessions report are right after every
 kind of write, and a read after no write does not count them again."""
 
-import time
 from collections import Counter
 
 import pytest
 
 from app.core.config import get_settings
-from app.core.db import get_read_engine
 from app.entries.registry import KINDS
 from app.reference import listing
-from tests.helpers import cluster_quiet, sample, seed, statements_sent
+from tests.helpers import kept_response, sample, seed, statements_sent
 
 ARTICLE, EVENT, STATEMENT = KINDS
 
@@ -147,30 +145,6 @@ def _counting(statement: str) -> bool:
         or "entries.session" in statement)
 
 
-def _kept(client, path: str, seen: list[str]):
-    """The path's answer once its counts are kept: asked again, it counts nothing.
-
-    PostgreSQL keeps counts only when computed while no transaction of the cluster runs
-    (app.entries.listing.aggregates); other databases' work can hold that off. If it does
-    for all of 20 s, the test is skipped, naming why; if the cluster was quiet at times
-    and still nothing was kept, it fails (as tests/api/test_aggregates.kept_answer)."""
-    deadline, quiet_seen = time.monotonic() + 20, False
-    while True:
-        quiet_seen = quiet_seen or cluster_quiet(get_read_engine())
-        answer = client.get(path)
-        seen.clear()
-        again = client.get(path)
-        if not seen:
-            assert again.json() == answer.json()
-            return answer
-        if time.monotonic() > deadline:
-            if not quiet_seen:
-                pytest.skip("PostgreSQL: another transaction of the cluster ran throughout "
-                            "20 s, and no count is kept while one runs (aggregates.py)")
-            pytest.fail("no counts were kept within 20 s, though the cluster was quiet")
-        time.sleep(0.1)
-
-
 @pytest.mark.parametrize("path", ["/api/v1/topics", "/api/v1/topics/tibet",
                                   "/api/v1/countries?used=true", "/api/v1/countries/CN",
                                   "/api/v1/sessions", "/api/v1/sessions/46"])
@@ -179,7 +153,7 @@ def test_reads_after_no_write_count_nothing_not_even_for_a_304(client, auth, pat
     with statements_sent(_counting) as seen:
         client.get(path)
         assert seen  # the first read after a write counts
-        first = _kept(client, path, seen)
+        first = kept_response(client, path, seen)
         assert client.get(path, headers={"If-None-Match": first.headers["etag"]}
                           ).status_code == 304
         assert client.get(path).json() == first.json()
