@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection, func, select
 
 from app.core.clock import as_utc
-from app.core.db import ReadDep
+from app.core.db import get_read_engine
 from app.core.errors import BadRequest, Unprocessable, problem_responses
 from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
@@ -106,7 +106,8 @@ ChangesQuery = query_values("changes_query", [
                         "`since` (everything) or an ISO time (changes at or after it); then "
                         "pass `next_since`. A token past the newest change is a 400.",
             responses=problem_responses(400, 422))
-def changes(engine: ReadDep, query: ChangesQuery) -> Response:
+def changes(query: ChangesQuery) -> Response:
+    engine = get_read_engine()
     with engine.connect() as connection:
         return _changes(connection, query.model_dump(by_alias=True))
 

@@ -1,5 +1,7 @@
 """Engine, sessions and the request's unit of work."""
 
+import asyncio
+import contextvars
 import json
 import math
 import re
@@ -294,6 +296,11 @@ def get_read_engine() -> Engine:
     primary; a pool of its own (HRC_DIGEST_DB_POOL_SIZE) whose connections are in
     autocommit from the moment they open.
 
+    What every read route (GET, HEAD) queries: it calls this (kept: no I/O after the
+    first call), takes one connection for all its statements (`with engine.connect() as
+    connection`) and gives it back at once. Called in the route, not declared as a FastAPI
+    dependency: solving one costs every request some 10 µs (docs/benchmarks.md).
+
     Autocommit for the whole pool, not per checkout: a connection switched to autocommit
     for one request is switched back when it returns, and on SQLite that switch is a
     PRAGMA; one engine per mode saves that on every request."""
@@ -331,21 +338,20 @@ async def bounded_read(engine: Engine, read: Callable[..., Any], *args: Any) -> 
     """Run a read whose work is bounded by an index lookup (one entry by id or slug).
 
     On SQLite, on the event loop: the database is a library in this process, and such a
-    read takes tens of microseconds of CPU, while handing it to a worker thread and back
-    costs about 100 µs more (docs/benchmarks.md). In WAL mode a reader never waits for a
-    writer, and the statement time-out bounds it. On PostgreSQL, which answers over a
-    socket, in a worker thread as every other read (FastAPI's thread pool)."""
+    read takes tens of microseconds of CPU, less than handing it to a worker thread and
+    back (docs/benchmarks.md). In WAL mode a reader never waits for a writer, and the
+    statement time-out bounds it.
+
+    On PostgreSQL, which answers over a socket, in a worker thread of the event loop's own
+    executor (`loop.run_in_executor`, asyncio's public API; a few threads, `min(32,
+    CPUs + 4)`), with the request's context variables (its request id for log lines).
+    Not AnyIO's thread pool, which FastAPI uses for `def` routes: its hand-off (capacity
+    limiter, cancel scope) cost a detail request about a fifth of its throughput, measured
+    under load (docs/benchmarks.md, "What each optimisation bought")."""
     if engine.dialect.name == "sqlite":
         return read(*args)
-    return await run_in_threadpool(read, *args)
-
-
-async def read_engine() -> Engine:
-    """What a read route (GET, HEAD) queries: the read engine (the replica when one is
-    configured), whose connections are in autocommit. A route takes one connection for
-    all its statements (`with engine.connect() as connection`) and gives it back at
-    once. Async and without I/O: FastAPI calls it on the event loop, not in a thread."""
-    return get_read_engine()
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(None, context.run, read, *args)
 
 
 @contextmanager
@@ -365,7 +371,7 @@ async def get_session() -> AsyncIterator[Session]:
 
     Async on purpose: making a Session does no I/O, so it is made on the event loop.
     The end (COMMIT or ROLLBACK, then returning the connection) goes to a worker thread.
-    Read routes declare ReadDep instead.
+    Read routes call get_read_engine instead.
     """
     session = _session_factory()()
     try:
@@ -379,5 +385,3 @@ async def get_session() -> AsyncIterator[Session]:
 # scope="function": commit before the response is sent, so a client never sees
 # a 2xx for a write that then fails to commit.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-# Read routes: a plain dependency, nothing to finish after the route returns.
-ReadDep = Annotated[Engine, Depends(read_engine)]

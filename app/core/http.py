@@ -47,6 +47,7 @@ from app.core.ratelimit import Decision, RateLimiter
 from app.core.responses import GZIP, coded_tag, dumps
 
 REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_FIELD = REQUEST_ID_HEADER.lower().encode()
 _VALID_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # Given twice, one of these is a 400 rather than the last value silently winning.
 SINGLE_VALUED = frozenset({"q", "date_from", "date_to", "sort", "limit", "offset", "cursor",
@@ -63,9 +64,9 @@ _KEPT_ON_304 = frozenset({"cache-control", "content-location", "date", "etag", "
 _ids = random.Random()  # seeded from os.urandom once per process
 
 
-def request_id_from(headers: Headers) -> str:
-    """The caller's X-Request-ID when it is safe to echo and log, else a new one."""
-    incoming = headers.get(REQUEST_ID_HEADER)
+def request_id_from(incoming: str | None) -> str:
+    """The caller's X-Request-ID (`incoming`) when it is safe to echo and log, else a new
+    one."""
     if incoming is not None and _VALID_ID.fullmatch(incoming):
         return incoming
     # 128 random bits as 32 hex digits, like uuid4().hex, without its os.urandom system call
@@ -94,7 +95,7 @@ class RequestLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = request_id_from(Headers(scope=scope))
+        request_id = request_id_from(_header(scope, b"x-request-id"))
         token = observability.request_id_var.set(request_id)
         started, status, answered = time.perf_counter(), 500, False
 
@@ -102,7 +103,9 @@ class RequestLog:
             nonlocal status, answered
             if message["type"] == "http.response.start":
                 status, answered = message["status"], True
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                message["headers"] = [*(field for field in message.get("headers", ())
+                                        if field[0] != _REQUEST_ID_FIELD),
+                                      (_REQUEST_ID_FIELD, request_id.encode())]
             await send(message)
 
         try:
@@ -250,6 +253,25 @@ def _gzip_wanted(scope: Scope, headers: MutableHeaders, size: int | None) -> boo
     headers.add_vary_header("Accept-Encoding")
     accepted = _header(scope, b"accept-encoding")
     return accepted is not None and accepts_gzip(accepted)
+
+
+def _whole_gzip(scope: Scope, fields: dict[bytes, bytes], size: int) -> bool | None:
+    """`_gzip_wanted` for a whole body, on its fields as sent: None when it is not to be
+    compressed whoever asks (no `Vary`), else whether this client accepts gzip."""
+    content_type = fields.get(b"content-type")
+    if size < MINIMUM_SIZE or content_type is None or b"content-encoding" in fields \
+            or not compressible(content_type.decode("latin-1")):
+        return None
+    accepted = _header(scope, b"accept-encoding")
+    return accepted is not None and accepts_gzip(accepted)
+
+
+def _changed(held: Message, changed: dict[bytes, bytes]) -> list[tuple[bytes, bytes]]:
+    """A response start's fields with `changed` set (each replacing any of its name)."""
+    if not changed:
+        return held["headers"]
+    kept = [(name, value) for name, value in held["headers"] if name not in changed]
+    return kept + list(changed.items())
 
 
 def _mark_gzip(headers: MutableHeaders, size: int | None) -> None:
@@ -489,9 +511,9 @@ class HttpPolicies:
                            state: dict[str, Any], send: Send) -> None:
         """Send a held 200 start with its ETag and Cache-Control, or a 304 in its place;
         gzip the body when the client accepts it (app.core.http)."""
-        headers = MutableHeaders(scope=held)
         body: bytes = message.get("body", b"")
         if message.get("more_body", False):  # streamed: compressed as it goes, no 304
+            headers = MutableHeaders(scope=held)
             _read_policy(scope, headers, self.policy)
             if _gzip_wanted(scope, headers, None):
                 _mark_gzip(headers, None)
@@ -499,14 +521,25 @@ class HttpPolicies:
             await send(held)
             await self._body(message, head, state, send)
             return
-        gzip = _gzip_wanted(scope, headers, len(body))
-        if UNCACHED not in headers.get("cache-control", ""):  # else not to be kept: no tag
-            _read_policy(scope, headers, self.policy)
-            tag = headers.get("etag") or body_tag(body)
-            headers["etag"] = coded_tag(tag) if gzip else tag
+        # A whole body: its fields read once and changed in one pass (the common answer;
+        # the same decisions as above, without a MutableHeaders look-up per field).
+        fields = dict(held["headers"])  # names as Starlette sends them: lower case
+        changed: dict[bytes, bytes] = {}
+        gzip = _whole_gzip(scope, fields, len(body))
+        if gzip is not None:
+            vary = fields.get(b"vary")
+            changed[b"vary"] = vary + b", Accept-Encoding" if vary else b"Accept-Encoding"
+        policy = fields.get(b"cache-control", b"")
+        if UNCACHED.encode() not in policy:  # else not to be kept: no tag
+            policy = policy or self.policy.encode()
+            if b"public" in policy and _header(scope, b"authorization") is not None:
+                policy = policy.replace(b"public", b"private")
+            changed[b"cache-control"] = policy
+            tag = fields[b"etag"].decode() if b"etag" in fields else body_tag(body)
+            changed[b"etag"] = (coded_tag(tag) if gzip else tag).encode()
             asked = _header(scope, b"if-none-match")
             if asked and (none_match(asked, tag) or none_match(asked, coded_tag(tag))):
-                kept = [(k, v) for k, v in held["headers"]
+                kept = [(k, v) for k, v in _changed(held, changed)
                         if k.decode().lower() in _KEPT_ON_304]
                 await send({"type": "http.response.start", "status": 304, "headers": kept})
                 await send({"type": "http.response.body", "body": b""})
@@ -514,7 +547,9 @@ class HttpPolicies:
                 return
         if gzip:
             message["body"] = body = compress(body)
-            _mark_gzip(headers, len(body))
+            changed[b"content-encoding"] = GZIP.encode()
+            changed[b"content-length"] = str(len(body)).encode()
+        held["headers"] = _changed(held, changed)
         await send(held)
         await self._body(message, head, state, send)
 

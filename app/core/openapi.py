@@ -4,27 +4,26 @@ Middleware and the error handlers can answer some statuses on any route: 429 (ra
 limit), 413 (body size), 415 (a body that is not JSON), 503 (database unavailable, pool
 exhausted, statement time-out), 500 (an unexpected error), 304 (conditional GET).
 Declaring them route by route would repeat them everywhere and miss the next route, so
-they are added here, after FastAPI has built the document, from what each route depends on.
+they are added here, after FastAPI has built the document, from what each route is (a
+resource of the API reads or writes the database).
 Then every error response gets an example of its own status (a 401 says 401).
 
 The document is built once per app and kept (`serve_app` builds it at start-up): every
 request for it, and the 400 that lists a route's parameters, reads the same object.
 """
 
-import inspect
 import json
 import re
-from collections.abc import Callable, Iterator
-from typing import Annotated, Any, get_args, get_origin
+from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from app.core.config import Settings, get_settings
-from app.core.db import get_session, read_engine
 from app.core.errors import PROBLEM_JSON, problem_body
 from app.core.ratelimit import EXEMPT_PATHS
+from app.core.routing import API_PREFIX
 
 SCHEMA_REF = "#/components/schemas/{model}"
 PROBLEM_REF = {"$ref": SCHEMA_REF.format(model="Problem")}
@@ -56,31 +55,14 @@ def _problem(status: int, headers: dict[str, Any] | None = None) -> dict[str, An
     return response
 
 
-def _dependencies(call: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
-    """Every dependency a callable declares (`Annotated[..., Depends(f)]`), and theirs."""
-    try:
-        parameters = inspect.signature(call).parameters.values()
-    except (TypeError, ValueError):  # a builtin or a class without a signature
-        return
-    for parameter in parameters:
-        if get_origin(parameter.annotation) is not Annotated:
-            continue
-        for extra in get_args(parameter.annotation)[1:]:
-            dependency = getattr(extra, "dependency", None)
-            if callable(dependency):
-                yield dependency
-                yield from _dependencies(dependency)
-
-
 def _database_operations(app: FastAPI) -> set[tuple[str, str]]:
-    """(path, method) of each operation that opens a database session."""
-    found = set()
-    for route in app.routes:  # flat: see routing.add_routes
-        endpoint = getattr(route, "endpoint", None)
-        if endpoint is not None and any(call in (get_session, read_engine)
-                                        for call in _dependencies(endpoint)):
-            found.update((route.path_format, method.lower()) for method in route.methods)
-    return found
+    """(path, method) of each operation that reads or writes the database: every route of
+    the API's resources (under /api/v1/). The index, the docs, the probes and the metrics
+    answer without it (`/readyz` documents its own 503)."""
+    return {(route.path_format, method.lower())
+            for route in app.routes  # flat: see routing.add_routes
+            if getattr(route, "path_format", "").startswith(f"{API_PREFIX}/")
+            for method in getattr(route, "methods", None) or ()}
 
 
 # --- answers documented by models FastAPI does not walk ----------------------------------

@@ -12,7 +12,6 @@ carries at most MAX_EMBEDDED entries per entry, by date (undated first, as lists
 them) then id.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Union
@@ -86,18 +85,16 @@ def requested(spec: KindSpec, values: list[str] | None) -> tuple[Relation, ...]:
     return tuple(known[name] for name in chosen("include", ",".join(values), tuple(known)))
 
 
-def detail_query(spec: KindSpec) -> Callable[..., tuple[Relation, ...]]:
-    """The detail routes' dependency: their query (`include`, for a kind that has relations;
-    any other parameter a 400) as the relations it asks for."""
+def detail_query(spec: KindSpec) -> Any:
+    """The detail routes' query type: `include`, for a kind that has relations; any other
+    parameter a 400."""
     param = include_param(spec)
-    DetailQuery = query_values(f"get_{spec.type}_query", [param] if param else [])
+    return query_values(f"get_{spec.type}_query", [param] if param else [])
 
-    # Async without I/O: FastAPI calls it on the event loop (a plain `def` would cost every
-    # detail request a second hand-off to a worker thread).
-    async def included(query: DetailQuery) -> tuple[Relation, ...]:  # type: ignore[valid-type]
-        return requested(spec, query.model_dump(by_alias=True).get("include"))
 
-    return included
+def included(spec: KindSpec, query: Any) -> tuple[Relation, ...]:
+    """The relations a detail route's query asks for."""
+    return requested(spec, query.model_dump(by_alias=True).get("include"))
 
 
 @cache

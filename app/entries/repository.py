@@ -29,9 +29,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
+from app.core import fetch
 from app.core.clock import utcnow
 from app.core.routing import API_PREFIX
 from app.entries import tallies
@@ -176,8 +177,15 @@ def _by_key(spec: KindSpec, key: str) -> Select[Any]:
 
 def _one_by(session: Session, spec: KindSpec, key: str, value: Any) -> dict[str, Any] | None:
     """One entry of this kind by a unique column (a statement built once per kind and key)."""
-    row = session.execute(_by_key(spec, key), {key: value}).mappings().first()
-    return dict(row) if row else None
+    result = session.execute(_by_key(spec, key), {key: value})
+    row = result.first()
+    return dict(zip(result.keys(), row, strict=True)) if row else None
+
+
+def read_by(engine: Engine, spec: KindSpec, key: str, value: Any) -> dict[str, Any] | None:
+    """`_one_by` for a read route: the same statement, on a connection of its own
+    (`app.core.fetch`: a read that is one index lookup, without the cost of a Connection)."""
+    return fetch.one(engine, _by_key(spec, key), {key: value})
 
 
 def get_by_id(session: Session, spec: KindSpec, entry_id: int) -> dict[str, Any] | None:

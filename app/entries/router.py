@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Request, Response
+from fastapi import APIRouter, Body, Header, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, WithJsonSchema
@@ -15,7 +15,7 @@ from starlette import status
 from starlette.convertors import Convertor, register_url_convertor
 
 from app.core.config import get_settings
-from app.core.db import ReadDep, SessionDep, bounded_read, read_transaction
+from app.core.db import SessionDep, bounded_read, get_read_engine, read_transaction
 from app.core.errors import NotAcceptable, Unprocessable, problem_responses
 from app.core.negotiation import preferred
 from app.core.openapi import answer
@@ -226,7 +226,8 @@ def _add_transfer_routes(router: APIRouter, spec: KindSpec, scope: Any,
     ExportQuery = query_values(f"export_{spec.plural}_query", export_fields)
     kinds = {spec.type: spec}
 
-    def export(engine: ReadDep, model: ExportQuery) -> StreamingResponse:
+    def export(model: ExportQuery) -> StreamingResponse:
+        engine = get_read_engine()
         output, query = export_query(model, renamed)
         if output in citations.FORMATS:
             return citation_export(output, scope, query, engine, kinds, spec.plural)
@@ -278,11 +279,11 @@ def _detail(request: Request, engine: Engine, spec: KindSpec, key: tuple[str, An
     if media_type is None:
         raise NotAcceptable(f"{spec.a_type} is available as "
                             f"{', '.join(ENTRY_MEDIA_TYPES)}", headers=VARY_ACCEPT)
+    if media_type == JSON and not included:
+        return _entry_response(service.read_alone(engine, spec, *key), 200, VARY_ACCEPT)
     with engine.connect() as connection:
         if media_type == JSON:
             row = service.read(connection, spec, *key)
-            if not included:
-                return _entry_response(row, 200, VARY_ACCEPT)
             embedding.embed(connection, included, [row])
             # No ETag of the route's: the entry's version does not change with what it
             # includes; the HTTP layer tags the bytes.
@@ -318,7 +319,8 @@ def build_router(spec: KindSpec) -> APIRouter:
     scope = kind_scope(spec)
     ListQuery = query_values(f"list_{spec.plural}_query", params)
 
-    def list_entries(request: Request, engine: ReadDep, query: ListQuery) -> Response:
+    def list_entries(request: Request, query: ListQuery) -> Response:
+        engine = get_read_engine()
         values = query.model_dump(by_alias=True)
         include = values.pop("include", None)
         included = embedding.requested(spec, include) if include else ()
@@ -355,7 +357,7 @@ def build_router(spec: KindSpec) -> APIRouter:
         return _entry_response(row, status.HTTP_201_CREATED, {"Location": location})
 
     detail_model = embedding.detail_model(spec)
-    Included = Annotated[tuple[embedding.Relation, ...], Depends(embedding.detail_query(spec))]
+    DetailQuery = embedding.detail_query(spec)
     detail_route = dict(
         description="JSON by default; a citation when `Accept` prefers "
                     f"{', '.join(f'`{t}`' for t in citations.BY_MEDIA_TYPE)} (CSL-JSON item, "
@@ -370,17 +372,19 @@ def build_router(spec: KindSpec) -> APIRouter:
     # Before the id route, so that no `/by-slug/...` path is read as an id.
     @router.get("/by-slug/{slug}", summary=f"Get {one} by its slug",
                 operation_id=f"get_{spec.type}_by_slug", **detail_route)
-    async def get_entry_by_slug(request: Request, engine: ReadDep, slug: EntrySlug,
-                                included: Included) -> Response:
+    async def get_entry_by_slug(request: Request, slug: EntrySlug,
+                                query: DetailQuery) -> Response:
+        engine = get_read_engine()
         return await bounded_read(engine, _detail, request, engine, spec,
-                                  ("slug", slug.lower()), included)
+                                  ("slug", slug.lower()), embedding.included(spec, query))
 
     @router.get(ITEM_PATH, summary=f"Get {one}", operation_id=f"get_{spec.type}",
                 name=f"get_{spec.type}", **detail_route)
-    async def get_entry(request: Request, engine: ReadDep, entry_id: EntryId,
-                        included: Included) -> Response:
+    async def get_entry(request: Request, entry_id: EntryId,
+                        query: DetailQuery) -> Response:
+        engine = get_read_engine()
         return await bounded_read(engine, _detail, request, engine, spec, ("id", entry_id),
-                                  included)
+                                  embedding.included(spec, query))
 
     @router.put(ITEM_PATH, summary=f"Replace {one}", responses={200: entry} | write_errors,
                 operation_id=f"replace_{spec.type}")

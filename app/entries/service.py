@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from app.core.clock import as_utc, utcnow
@@ -54,6 +54,15 @@ def read(connection: Connection | Session, spec: KindSpec, key: str, value: Any
          ) -> dict[str, Any]:
     """One entry by `id` or `slug` (`key`), or a 404."""
     row = READERS[key](connection, spec, value)
+    if row is None:
+        raise _missing(spec, key, value)
+    return public(spec, row)
+
+
+def read_alone(engine: Engine, spec: KindSpec, key: str, value: Any) -> dict[str, Any]:
+    """`read` for a route that reads nothing else: on a connection of its own (a detail
+    answered as JSON without `include`)."""
+    row = repo.read_by(engine, spec, key, value)
     if row is None:
         raise _missing(spec, key, value)
     return public(spec, row)

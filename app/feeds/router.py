@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from fastapi import Request, Response
 from sqlalchemy import Engine, Select, Table, select
 
-from app.core.db import ReadDep
+from app.core.db import get_read_engine
 from app.core.errors import problem_responses
 from app.core.responses import public_link
 from app.core.routing import api_router
@@ -183,7 +183,8 @@ def _register_atom(name: str, scope: Scope, params: list[Param], list_path: str,
     """GET /feeds/{name}.atom over a scope."""
     FeedQuery = query_values(f"feed_{name}_query", params)
 
-    def endpoint(request: Request, engine: ReadDep, model: FeedQuery) -> Response:
+    def endpoint(request: Request, model: FeedQuery) -> Response:
+        engine = get_read_engine()
         query = model.model_dump(by_alias=True)
         items = _items(engine, scope, query)
         filters = canonical_filters(query)
@@ -224,8 +225,9 @@ def _known_days(query: dict[str, Any]) -> tuple[dict[str, Any], bool]:
             (not kept or "day" in kept) and "-day" not in chosen)
 
 
-def events_calendar(engine: ReadDep, model: CalendarQuery) -> Response:
+def events_calendar(model: CalendarQuery) -> Response:
     """GET /feeds/events.ics."""
+    engine = get_read_engine()
     query = model.model_dump(by_alias=True)
     narrowed, any_days = _known_days(query)
     items = _items(engine, CALENDAR_SCOPE, narrowed) if any_days else []

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine, select
 
 from app.core.clock import utcnow
-from app.core.db import ReadDep, SessionDep
+from app.core.db import SessionDep, get_read_engine
 from app.core.errors import Unprocessable, problem_responses
 from app.core.openapi import answer
 from app.core.responses import FastJSONResponse, page_links
@@ -101,14 +101,16 @@ def _list_route(collection: listing.Collection, page: type[BaseModel], summary: 
 
 @_list_route(listing.TOPICS, schemas.TopicPage, "List topics",
              "Every topic by name, with its entries per kind.")
-def list_topics(request: Request, engine: ReadDep, query: PageQuery) -> Response:
+def list_topics(request: Request, query: PageQuery) -> Response:
+    engine = get_read_engine()
     return _page(request, engine, listing.TOPICS, query)
 
 
 @router.get("/topics/{slug}", tags=["topics"], summary="Get a topic",
             response_model=schemas.TopicPublic,
             responses=problem_responses(404, examples={404: {"detail": NO_TOPIC}}))
-def get_topic(engine: ReadDep, slug: TopicSlugPath) -> Response:
+def get_topic(slug: TopicSlugPath) -> Response:
+    engine = get_read_engine()
     with engine.connect() as connection:
         return FastJSONResponse(_topic(connection, slug))
 
@@ -147,7 +149,8 @@ def delete_topic(session: SessionDep, _key: WriterDep, slug: TopicSlugPath) -> R
 @_list_route(listing.COUNTRIES, schemas.CountryPage, "List countries",
              "Every ISO 3166-1 country by name (or, with `used=true`, those some entry "
              "concerns), with its entries per kind.")
-def list_countries(request: Request, engine: ReadDep, query: CountriesQuery) -> Response:
+def list_countries(request: Request, query: CountriesQuery) -> Response:
+    engine = get_read_engine()
     return _page(request, engine, listing.COUNTRIES, query,
                  used_only=query.model_dump(by_alias=True)["used"])
 
@@ -158,7 +161,8 @@ def list_countries(request: Request, engine: ReadDep, query: CountriesQuery) -> 
                 404: {"detail": NO_COUNTRY, "instance": "/api/v1/countries/XK"},
                 422: {"detail": f"path.code: {NOT_A_CODE}", "instance": "/api/v1/countries/CHN",
                       "errors": [{"loc": ["path", "code"], "msg": NOT_A_CODE}]}}))
-def get_country(engine: ReadDep, code: CountryCodePath) -> Response:
+def get_country(code: CountryCodePath) -> Response:
+    engine = get_read_engine()
     with engine.connect() as connection:
         return FastJSONResponse(listing.member(connection, listing.COUNTRIES, KIND_TYPES,
                                                code.upper()))
@@ -166,14 +170,16 @@ def get_country(engine: ReadDep, code: CountryCodePath) -> Response:
 
 @_list_route(listing.SESSIONS, schemas.SessionPage, "List Council sessions",
              "Every session, newest first, with its entries per kind.")
-def list_sessions(request: Request, engine: ReadDep, query: PageQuery) -> Response:
+def list_sessions(request: Request, query: PageQuery) -> Response:
+    engine = get_read_engine()
     return _page(request, engine, listing.SESSIONS, query)
 
 
 @router.get("/sessions/{number}", tags=["sessions"], summary="Get a session",
             response_model=schemas.SessionPublic,
             responses=problem_responses(404, 422, examples={404: {"detail": NO_SESSION}}))
-def get_session(engine: ReadDep, number: SessionNumberPath) -> Response:
+def get_session(number: SessionNumberPath) -> Response:
+    engine = get_read_engine()
     with engine.connect() as connection:
         return FastJSONResponse(_session(connection, number))
 

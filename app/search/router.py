@@ -7,7 +7,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, WithJsonSchema, create_model
 from sqlalchemy import select
 
-from app.core.db import ReadDep
+from app.core.db import get_read_engine
 from app.core.errors import NotFound, problem_responses
 from app.core.openapi import answer
 from app.core.responses import FastJSONResponse
@@ -90,7 +90,8 @@ def _register(path: str, scope: Scope, what: str, summary: str, description: str
     """A cross-kind list endpoint over a scope."""
     ScopeQuery = query_values(f"{scope.name}_query", _params(scope))
 
-    def endpoint(request: Request, engine: ReadDep, query: ScopeQuery) -> Response:
+    def endpoint(request: Request, query: ScopeQuery) -> Response:
+        engine = get_read_engine()
         with engine.connect() as connection:
             page = run.page(connection, scope, query.model_dump(by_alias=True), embed_json=True)
         return list_response(request, page)
@@ -123,7 +124,8 @@ def _register_export() -> None:
     export_fields, renamed = export_params(KINDS, _params(SEARCH), output)
     SearchExportQuery = query_values("search_export_query", export_fields)
 
-    def export_search(engine: ReadDep, model: SearchExportQuery) -> StreamingResponse:
+    def export_search(model: SearchExportQuery) -> StreamingResponse:
+        engine = get_read_engine()
         output, query = export_query(model, renamed)
         return citation_export(output, SEARCH, query, engine, BY_TYPE, "search")
 
@@ -179,8 +181,9 @@ Kind = Annotated[str, WithJsonSchema({"type": "string", "enum": list(BY_PLURAL),
             | problem_responses(400, 404, 422, examples={
                 404: {"detail": "statement 1 does not exist"}}),
             operation_id="related_entries")
-def related_entries(engine: ReadDep, kind: Kind, entry_id: EntryId,
+def related_entries(kind: Kind, entry_id: EntryId,
                     query: RelatedQuery) -> Response:
+    engine = get_read_engine()
     limit = query.model_dump(by_alias=True)["limit"]
     spec = BY_PLURAL.get(kind)
     if spec is None:

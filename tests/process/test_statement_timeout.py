@@ -43,15 +43,18 @@ SLOW = "SELECT pg_sleep(5)" if IS_POSTGRES else counting_to(20_000_000)
 def timed(engine, monkeypatch):
     """The app's sessions on engines with a 200 ms statement time-out (pools of one)."""
     timed_engine = core_db.build_engine(BASE_URL, pool_size=1, statement_timeout_ms=200)
-    read_engine = core_db.build_engine(BASE_URL, pool_size=1, statement_timeout_ms=200,
-                                       autocommit=True)
     monkeypatch.setattr(get_settings(), "statement_timeout_ms", 200)
+    monkeypatch.setattr(get_settings(), "db_pool_size", 1)
     factory = sessionmaker(bind=timed_engine, expire_on_commit=False, autoflush=False)
     monkeypatch.setattr(core_db, "_session_factory", lambda: factory)
-    monkeypatch.setattr(core_db, "get_read_engine", lambda: read_engine)  # reads, exports
+    # Reads and exports: the process's read engine made again from these settings (routes
+    # call get_read_engine(), a kept function, so it is emptied, not replaced).
+    core_db.get_read_engine.cache_clear()
+    read_engine = core_db.get_read_engine()
     yield timed_engine
     timed_engine.dispose()
     read_engine.dispose()
+    core_db.get_read_engine.cache_clear()
 
 
 def test_a_slow_query_in_a_request_is_stopped_and_answered_503(timed, monkeypatch):

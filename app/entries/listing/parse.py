@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import pycountry
@@ -105,10 +105,11 @@ def sort_fields(dialect: str, ranked: bool) -> dict[str, SortField]:
     return fields
 
 
-def sort_keys(sort: str, dialect: str) -> list[SortKey]:
+@lru_cache(maxsize=256)  # few distinct sort texts (each at most 200 characters) come
+def sort_keys(sort: str, dialect: str) -> tuple[SortKey, ...]:
     """The keys of a sort text (400 naming an unknown or repeated key)."""
     fields = sort_fields(dialect, "relevance" in sort)
-    return parse_sort(sort, fields, fields["id"])
+    return tuple(parse_sort(sort, fields, fields["id"]))
 
 
 def bad_value(param: str, message: str) -> Unprocessable:
@@ -312,7 +313,7 @@ def parse(connection: Connection, scope: Scope, params: dict[str, Any]) -> ListR
         values["rank_window"] = get_settings().rank_window
     return ListRequest(
         criteria=criteria, shape=shape, values=values, dialect=dialect,
-        sort=sort, keys=tuple(keys), ranked=ranked,
+        sort=sort, keys=keys, ranked=ranked,
         nulls=nulls, limit=limit, offset=offset, count=params["count"],
         fields=chosen("fields", params.get("fields"), scope.item_fields),
         facets=chosen("facets", params.get("facets"), scope.facets),

@@ -181,8 +181,11 @@ def page(connection: Connection, scope: Scope, params: dict[str, Any], *,
         total = rows[0][at["_total"]]
         if fold == "capped" and total > cap:
             total, exact = cap, False
-    aggregates = Aggregates(connection)
+    # The kept aggregates (and the data version they are kept under) only when a count or
+    # the facets are not carried by the page itself.
+    aggregates = None
     if total is None and mode == "capped":  # a text query's, or no row to carry it
+        aggregates = Aggregates(connection)
         total, exact = _count(connection, aggregates, scope, shape, request, mode)
     items = _items(rows, columns[:at["_sort0"]], request, plan.json_columns(scope), embed_json)
     answer: dict[str, Any] = {"items": items, "total": total, "total_exact": exact,
@@ -190,13 +193,15 @@ def page(connection: Connection, scope: Scope, params: dict[str, Any], *,
                               "next_cursor": next_cursor}
     if request.facets:
         within_cap = _within_cap(total, exact) if mode == "capped" else None
+        aggregates = aggregates or Aggregates(connection)
         counts, facets_exact, totals = _facets(connection, aggregates, scope, request,
                                                within_cap)
         answer["facets"], answer["facets_exact"] = _labelled(connection, counts), facets_exact
         if total is None and mode == "exact":
             total = totals.get(shape)
     if total is None and mode == "exact":  # not carried by the page or the facets
-        total, exact = _count(connection, aggregates, scope, shape, request, mode)
+        total, exact = _count(connection, aggregates or Aggregates(connection), scope, shape,
+                              request, mode)
     answer["total"], answer["total_exact"] = total, exact
     return answer
 
