@@ -237,18 +237,15 @@ def none_match(header: str | None, tag: str) -> bool:
     return any(candidate.strip().removeprefix("W/") == bare for candidate in header.split(","))
 
 
-def _gzip_wanted(scope: Scope, headers: MutableHeaders, size: int | None) -> bool:
-    """Whether to gzip an answer: compressible text of at least the minimum size (`size`
-    None: streamed, of a size not known), not already coded, and the client accepts gzip.
-    Such an answer varies by Accept-Encoding (`Vary`), whether it is compressed or not."""
-    if size is not None and size < MINIMUM_SIZE:
-        return False
+def _stream_gzip(scope: Scope, headers: MutableHeaders) -> bool:
+    """Whether to gzip a streamed answer (its size not known): compressible text, not
+    already coded, not a small file sent in parts, and the client accepts gzip. Such an
+    answer varies by Accept-Encoding (`Vary`), whether it is compressed or not."""
     content_type = headers.get("content-type")
     if content_type is None or not compressible(content_type) \
             or "content-encoding" in headers:
         return False
-    if size is None and int(headers.get("content-length", MINIMUM_SIZE)) \
-            < MINIMUM_SIZE:
+    if int(headers.get("content-length", MINIMUM_SIZE)) < MINIMUM_SIZE:
         return False  # a small file sent in parts
     headers.add_vary_header("Accept-Encoding")
     accepted = _header(scope, b"accept-encoding")
@@ -256,8 +253,9 @@ def _gzip_wanted(scope: Scope, headers: MutableHeaders, size: int | None) -> boo
 
 
 def _whole_gzip(scope: Scope, fields: dict[bytes, bytes], size: int) -> bool | None:
-    """`_gzip_wanted` for a whole body, on its fields as sent: None when it is not to be
-    compressed whoever asks (no `Vary`), else whether this client accepts gzip."""
+    """`_stream_gzip` for a whole body, on its fields as sent: None when it is not to be
+    compressed whoever asks (at least MINIMUM_SIZE bytes of compressible text not already
+    coded; no `Vary` then), else whether this client accepts gzip."""
     content_type = fields.get(b"content-type")
     if size < MINIMUM_SIZE or content_type is None or b"content-encoding" in fields \
             or not compressible(content_type.decode("latin-1")):
@@ -274,16 +272,13 @@ def _changed(held: Message, changed: dict[bytes, bytes]) -> list[tuple[bytes, by
     return kept + list(changed.items())
 
 
-def _mark_gzip(headers: MutableHeaders, size: int | None) -> None:
-    """The headers of a gzip answer: its coding, its length (unknown when streamed) and
-    its own entity tag."""
+def _mark_gzip(headers: MutableHeaders) -> None:
+    """The headers of a streamed gzip answer: its coding, no length (not known ahead) and,
+    for a file's, its own entity tag."""
     headers["content-encoding"] = GZIP
-    if size is None:
-        del headers["content-length"]
-        if "etag" in headers:  # a file's (FileResponse): the identity bytes'
-            headers["etag"] = coded_tag(headers["etag"])
-    else:
-        headers["content-length"] = str(size)
+    del headers["content-length"]
+    if "etag" in headers:  # a file's (FileResponse): the identity bytes'
+        headers["etag"] = coded_tag(headers["etag"])
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -515,8 +510,8 @@ class HttpPolicies:
         if message.get("more_body", False):  # streamed: compressed as it goes, no 304
             headers = MutableHeaders(scope=held)
             _read_policy(scope, headers, self.policy)
-            if _gzip_wanted(scope, headers, None):
-                _mark_gzip(headers, None)
+            if _stream_gzip(scope, headers):
+                _mark_gzip(headers)
                 state["encoder"] = None if head else encoder()
             await send(held)
             await self._body(message, head, state, send)
