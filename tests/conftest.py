@@ -160,19 +160,31 @@ def key_lookups(engine) -> Iterator[list[str]]:
         yield seen
 
 
-@pytest.fixture
-def aggregate_runs():
-    """The aggregate statements (counts, facets) the read pool sends, as they are sent."""
+def _statements_with(marker: str) -> Iterator[list[str]]:
+    """The statements holding `marker` that the read pool sends, as they are sent."""
     sent: list[str] = []
 
     def before(_conn, _cursor, statement, _parameters, _context, _many):
-        if "_version" in statement:
+        if marker in statement:
             sent.append(statement)
 
     engine = core_db.get_read_engine()
     event.listen(engine, "before_cursor_execute", before)
     yield sent
     event.remove(engine, "before_cursor_execute", before)
+
+
+@pytest.fixture
+def aggregate_runs():
+    """The aggregate statements (counts, facets; with page keeping off, the only ones that
+    read the data version) the read pool sends."""
+    yield from _statements_with("_version")
+
+
+@pytest.fixture
+def page_runs():
+    """The page statements the read pool sends (the only ones with `_sort0`)."""
+    yield from _statements_with("_sort0")
 
 
 @pytest.fixture

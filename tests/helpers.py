@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.core import db as core_db
 from app.core.metadata import metadata
-from app.entries.listing.kept import remembered
+from app.entries.listing.kept import forget as forget_kept
 from app.entries.registry import KINDS
 from app.reference.seed import load_reference_data
 from tests.databases import ROOT
@@ -75,7 +75,7 @@ _DATA_TABLES = tuple(table.name for table in reversed(metadata.sorted_tables)
 
 def empty_database(engine) -> None:
     """Every table back to the reference data alone."""
-    remembered.clear()  # kept counts and facets of the data about to be removed
+    forget_kept()  # kept counts and facets of the data about to be removed
     with Session(engine) as session:
         for table in _DATA_TABLES:
             session.execute(text(f"DELETE FROM {table}"))
@@ -157,14 +157,14 @@ class Rewritable:
         for table, rows in self.added.items():
             db.execute(table.insert(), rows)
         db.commit()
-        remembered.clear()
+        forget_kept()
 
     def write(self, db: Session) -> None:
         """What the function writes, in the test's session (committed)."""
         if not self.usable or db.scalar(text("SELECT count(*) FROM entries")):
             self.function(db)  # entries there already: let the function meet them
             db.commit()
-            remembered.clear()
+            forget_kept()
             return
         self._copy(db)
 

@@ -57,7 +57,9 @@ class Settings(BaseSettings):
     cache_max_age: int = Field(default=0, ge=0)
     rank_window: int = Field(default=1000, ge=1, le=100_000)
     aggregate_cache: int = Field(default=1024, ge=0)  # counts and facets kept per process
-    # Seconds Redis keeps a count or facets (with redis_url; 0: kept per process only).
+    page_cache: int = Field(default=512, ge=0)  # whole list answers kept per process; 0: none
+    # Seconds Redis keeps a count, facets or a list answer (with redis_url; 0: kept per
+    # process only).
     aggregate_cache_ttl: int = Field(default=600, ge=0, le=30 * 86400)
     # Where clients reach the API root (scheme, host, any path prefix): the base of the
     # absolute links the app writes. Unset: links are root-relative, never from `Host`.

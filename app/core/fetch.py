@@ -57,8 +57,11 @@ def one(engine: Engine, stmt: Select[Any], params: dict[str, Any]) -> dict[str, 
     values = compiled.construct_params(params)
     bound: Any = values if compiled.positiontup is None else [
         values[name] for name in compiled.positiontup]
-    kept = _kept_connection(engine) if engine.dialect.name == "sqlite" else None
-    connection = kept or engine.raw_connection()
+    try:
+        kept = _kept_connection(engine) if engine.dialect.name == "sqlite" else None
+        connection = kept or engine.raw_connection()
+    except engine.dialect.loaded_dbapi.Error:  # no connection (the pool's raw error):
+        return _through_sqlalchemy(engine, stmt, params)  # raised as SQLAlchemy classifies it
     try:
         cursor = connection.cursor()
         cursor.execute(sql, bound)

@@ -19,7 +19,7 @@ from app.core.db import SessionDep, bounded_read, get_read_engine, read_transact
 from app.core.errors import NotAcceptable, Unprocessable, problem_responses
 from app.core.negotiation import preferred
 from app.core.openapi import answer
-from app.core.responses import FastJSONResponse, page_links
+from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
 from app.core.security import WriterDep
 from app.entries import citations, embedding, service
@@ -27,7 +27,7 @@ from app.entries.bulk import transfer
 from app.entries.bulk.statistics import StatisticsRefresh, entry_tables
 from app.entries.bulk.writer import BATCH_SIZE, MAX_ITEMS, OnConflict, write_request
 from app.entries.fields import MAX_ENTRY_ID
-from app.entries.listing import run
+from app.entries.listing import answers, run
 from app.entries.listing.params import Param, common_params, kind_filter_params, query_values
 from app.entries.listing.parse import SORT_KEYS, Scope, cited_scope, kind_scope, parse_filters
 from app.entries.schemas import HIGHLIGHTED, BulkResult, item_model, page_model
@@ -85,12 +85,6 @@ def _entry_response(row: dict[str, Any], status_code: int = 200,
                     headers: dict[str, str] | None = None) -> FastJSONResponse:
     tag = {"ETag": service.etag(row)}
     return FastJSONResponse(row, status_code=status_code, headers=tag | (headers or {}))
-
-
-def list_response(request: Request, page: dict[str, Any]) -> FastJSONResponse:
-    """A list page as JSON, with its `Link` header (first, prev, next)."""
-    return FastJSONResponse(page, headers=page_links(
-        request, page["next_cursor"], page["offset"], page["limit"]))
 
 
 def list_params(spec: KindSpec) -> list:
@@ -319,16 +313,13 @@ def build_router(spec: KindSpec) -> APIRouter:
     scope = kind_scope(spec)
     ListQuery = query_values(f"list_{spec.plural}_query", params)
 
-    def list_entries(request: Request, query: ListQuery) -> Response:
-        engine = get_read_engine()
+    async def list_entries(request: Request, query: ListQuery) -> Response:
         values = query.model_dump(by_alias=True)
         include = values.pop("include", None)
         included = embedding.requested(spec, include) if include else ()
-        with engine.connect() as connection:
-            page = run.page(connection, scope, values, embed_json=True)
-            if included:
-                embedding.embed(connection, included, page["items"])
-        return list_response(request, page)
+        embed = (lambda connection, items: embedding.embed(connection, included, items)
+                 ) if included else None
+        return await answers.list_answer(request, scope, values, embed)
 
     router.add_api_route(
         "", list_entries, methods=["GET"],

@@ -1,8 +1,8 @@
 """Reference data: the topic taxonomy, countries and Council sessions."""
 
-from datetime import date
+from datetime import date, datetime
 
-from sqlalchemy import JSON, Text
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -38,3 +38,29 @@ class CouncilSession(SQLModel, table=True):
     ends_on: date | None = None
     location: str | None = Field(default=None, max_length=200)
     description: str = Field(default="", sa_type=Text, nullable=False)
+
+
+class ReferenceChange(SQLModel, table=True):
+    """One write to the reference data: a topic or session created, updated or deleted.
+
+    List answers name topics and sessions (a filter's value that must exist, a facet's
+    label), so a kept list answer (app/entries/listing/answers.py) is exact only until
+    the next such write as much as until the next write of an entry: the data version it
+    is kept under counts these rows too (`aggregates.answer_version`). Not replayed by
+    /changes, which carries entries only. `txid` (PostgreSQL only): the writing
+    transaction's id, as in `entry_changes`.
+    """
+
+    __tablename__ = "reference_changes"
+    __table_args__ = (Index("ix_reference_changes_txid", "txid"),
+                      {"sqlite_autoincrement": True})
+
+    seq: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                         autoincrement=True))
+    collection: str = Field(max_length=16, nullable=False)  # topics, sessions, countries
+    key: str = Field(max_length=64, nullable=False)
+    action: str = Field(max_length=8, nullable=False)  # created, updated, deleted
+    at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    txid: int | None = Field(default=None, sa_type=BigInteger)

@@ -8,14 +8,17 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from app.core.clock import utcnow
 from app.core.errors import Conflict, NotFound
 from app.entries.models import Entry
-from app.reference.models import CouncilSession, Country, Topic
+from app.entries.repository import txid_expression
+from app.reference.models import CouncilSession, Country, ReferenceChange, Topic
 
 topics = Topic.__table__
 countries = Country.__table__
 sessions = CouncilSession.__table__
 entries = Entry.__table__
+reference_changes = ReferenceChange.__table__
 
 
 @cache
@@ -47,6 +50,7 @@ def create_row(session: Session, table: Any, key_column: Any, values: dict, what
     if session.scalar(select(func.count()).where(key_column == key)):
         raise Conflict(f"{what} '{key}' already exists")
     session.execute(insert(table).values(values))
+    record_change(session, table, key, "created")
     return get_row(session, table, key_column, key, what)
 
 
@@ -56,6 +60,7 @@ def update_row(session: Session, table: Any, key_column: Any, key: Any, changes:
     get_row(session, table, key_column, key, what)
     if changes:
         session.execute(update(table).where(key_column == key).values(changes))
+        record_change(session, table, key, "updated")
     return get_row(session, table, key_column, key, what)
 
 
@@ -67,3 +72,13 @@ def delete_row(session: Session, table: Any, key_column: Any, key: Any, what: st
     if in_use:
         raise Conflict(f"{what} '{key}' is used by {in_use} entries; retag them first")
     session.execute(delete(table).where(key_column == key))
+    record_change(session, table, key, "deleted")
+
+
+def record_change(session: Session, table: Any, key: Any, action: str) -> None:
+    """Log a write to a reference row in its transaction: it moves the data version of kept
+    list answers (`ReferenceChange`)."""
+    row = {"collection": table.name, "key": str(key), "action": action, "at": utcnow()}
+    if session.get_bind().dialect.name == "postgresql":
+        row["txid"] = txid_expression()
+    session.execute(insert(reference_changes).values(row))

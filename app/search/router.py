@@ -14,7 +14,7 @@ from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
 from app.entries import citations
 from app.entries import repository as repo
-from app.entries.listing import run
+from app.entries.listing import answers
 from app.entries.listing.filters import entries
 from app.entries.listing.params import (
     COMMON_FACETS,
@@ -32,7 +32,6 @@ from app.entries.router import (
     citation_export,
     export_params,
     export_query,
-    list_response,
 )
 from app.entries.schemas import DOCUMENTATION, HIGHLIGHTED, by_type, item_model, page_model
 from app.search.related import (
@@ -90,11 +89,8 @@ def _register(path: str, scope: Scope, what: str, summary: str, description: str
     """A cross-kind list endpoint over a scope."""
     ScopeQuery = query_values(f"{scope.name}_query", _params(scope))
 
-    def endpoint(request: Request, query: ScopeQuery) -> Response:
-        engine = get_read_engine()
-        with engine.connect() as connection:
-            page = run.page(connection, scope, query.model_dump(by_alias=True), embed_json=True)
-        return list_response(request, page)
+    async def endpoint(request: Request, query: ScopeQuery) -> Response:
+        return await answers.list_answer(request, scope, query.model_dump(by_alias=True))
 
     endpoint.__name__ = f"{scope.name}_entries"
     router.add_api_route(path, endpoint, methods=["GET"], summary=summary,

@@ -12,6 +12,14 @@ from tests.helpers import kept_response, sample
 SEARCH = "/api/v1/search?q=poverty&facets=type,topic"
 
 
+@pytest.fixture(autouse=True)
+def no_kept_pages(monkeypatch):
+    """These tests watch the aggregates' stores: whole list answers, kept too
+    (app/entries/listing/answers.py, tests/api/test_answers.py), would answer the repeated
+    requests before them."""
+    monkeypatch.setattr(get_settings(), "page_cache", 0)
+
+
 def kept_answer(client, url: str, sent: list[str]) -> dict:
     """The answer's JSON once the process keeps it (`tests.helpers.kept_response`)."""
     return kept_response(client, url, sent).json()

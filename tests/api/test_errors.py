@@ -202,7 +202,7 @@ def test_exhausted_connection_pool_is_503_with_retry_after(app, monkeypatch):
     def exhausted(*args, **kwargs):
         raise PoolTimeout("QueuePool limit reached")
 
-    monkeypatch.setattr(run, "page", exhausted)
+    monkeypatch.setattr(run, "versioned_page", exhausted)
     with TestClient(app, raise_server_exceptions=False) as client:
         response = client.get("/api/v1/articles")
     assert_problem(response, 503, "overloaded")

@@ -388,6 +388,11 @@ def test_export_with_the_database_down_is_503_like_other_reads(kind, query):
         exported = client.get(f"/api/v1/{kind}/export{query}")
         assert_problem(exported, 503, "the database is unavailable")
         assert exported.headers["Retry-After"] == listed.headers["Retry-After"] == "5"
+        # The lean one-row read (detail) and the kept answers' version probe (every list,
+        # above) fail alike when no connection can be made.
+        one = client.get(f"/api/v1/{kind}/1")
+        assert_problem(one, 503, "the database is unavailable")
+        assert one.headers["Retry-After"] == "5"
 
 
 def test_an_export_streams_every_row_and_an_empty_one_is_empty(client, seeded):

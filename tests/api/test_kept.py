@@ -23,6 +23,14 @@ from tests.helpers import REDIS_URL, redis_keys
 from tests.process.server import free_port
 
 
+@pytest.fixture(autouse=True)
+def no_kept_pages(monkeypatch):
+    """These tests watch the aggregates' stores: whole list answers, kept too
+    (app/entries/listing/answers.py, tests/api/test_answers.py), would answer the repeated
+    requests before them."""
+    monkeypatch.setattr(get_settings(), "page_cache", 0)
+
+
 @pytest.fixture
 def shared(monkeypatch, redis_prefix) -> str:
     """Counts and facets shared through the tests' Redis, under this test's prefix."""

@@ -1,10 +1,12 @@
-"""Counts and facets kept across processes (app/entries/listing/kept.py), on real servers.
+"""Kept answers across processes (app/entries/listing/kept.py), on real servers: whole list
+answers (`answers.py`) and, with those off (`HRC_DIGEST_PAGE_CACHE=0`), counts and facets.
 
 Two one-worker servers on one database stand for two machines: with Redis they share
 their kept answers, without it each keeps its own. Either way an answer is served only
 at the data version it was computed at, so while writers write through both servers
-no reader is ever sent an older count than one already seen, and once the writers are
-done every reader on both servers sees the new counts.
+no reader is ever sent an older count than one already seen, a writer reads its own
+write at once, and once the writers are done every reader on both servers sees the new
+counts.
 
 Redis tests skip when it is unreachable (failing under CI, `redis_prefix`); each uses a
 key prefix of its own. Every request has a time-out and every loop a bound; the servers
@@ -50,8 +52,14 @@ def two_servers(url: str, **settings: str) -> AbstractContextManager[tuple[str, 
                                    **settings))
 
 
-def answers(base: str, source: str) -> float:
-    return metric(base, "hrc_aggregate_answers_total", source=source)
+# What is kept: whole list answers (the default), or with those off counts and facets
+# alone; each with the metric that says where its answers came from.
+KEPT = {"pages": ({}, "hrc_page_answers_total"),
+        "aggregates": ({"HRC_DIGEST_PAGE_CACHE": "0"}, "hrc_aggregate_answers_total")}
+
+
+def answers(base: str, source: str, kept: str = "aggregates") -> float:
+    return metric(base, KEPT[kept][1], source=source)
 
 
 def create(client: httpx.Client, base: str, key: str, title: str, topic: str) -> int:
@@ -69,11 +77,12 @@ def watcher(database) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.mark.parametrize("kept", list(KEPT))
 def test_an_answer_one_process_computed_is_served_by_another_from_redis(database, watcher,
-                                                                         redis_prefix):
+                                                                         redis_prefix, kept):
     url, key = database
-    with two_servers(url, HRC_DIGEST_REDIS_URL=REDIS_URL,
-                     HRC_DIGEST_REDIS_PREFIX=redis_prefix) as (one, two), \
+    with two_servers(url, HRC_DIGEST_REDIS_URL=REDIS_URL, HRC_DIGEST_REDIS_PREFIX=redis_prefix,
+                     **KEPT[kept][0]) as (one, two), \
             httpx.Client(timeout=TIMEOUT) as client:
         create(client, one, key, "Shared first", "tibet")
         # On PostgreSQL an answer is kept only when computed while no transaction of the
@@ -85,13 +94,16 @@ def test_an_answer_one_process_computed_is_served_by_another_from_redis(database
             question = f"{COUNTED}&facet_limit={limit}"
             computed = client.get(one + question)
             assert computed.status_code == 200, computed.text
-            computed_before = answers(two, "database")
-            shared_before = answers(two, "redis")
+            computed_before = answers(two, "database", kept)
+            shared_before = answers(two, "redis", kept)
             served = client.get(two + question)
             assert served.status_code == 200, served.text
             assert served.json()["facets"] == computed.json()["facets"]
-            if answers(two, "database") == computed_before:  # nothing computed by two
-                assert answers(two, "redis") > shared_before  # what one computed
+            if kept == "pages":
+                assert served.content == computed.content
+                assert served.headers["link"] == computed.headers["link"].replace(one, two)
+            if answers(two, "database", kept) == computed_before:  # nothing computed by two
+                assert answers(two, "redis", kept) > shared_before  # what one computed
                 break
             time.sleep(0.5)
         else:
@@ -125,15 +137,16 @@ def counts(client: httpx.Client, base: str) -> tuple[int, dict[str, int]]:
     return body["total"], {f["value"]: f["count"] for f in body["facets"]["topic"]}
 
 
-@pytest.mark.parametrize("shared", ["redis", "per process"])
+@pytest.mark.parametrize(("shared", "kept"), [("redis", "pages"), ("per process", "pages"),
+                                               ("redis", "aggregates")])
 def test_under_concurrent_writers_every_reader_sees_the_new_counts(database, request,
-                                                                   shared):
+                                                                   shared, kept):
     url, key = database
     auth = {"Authorization": f"Bearer {key}"}
-    settings = {"HRC_DIGEST_REDIS_URL": ""}
+    settings = {"HRC_DIGEST_REDIS_URL": ""} | KEPT[kept][0]
     if shared == "redis":
         prefix = request.getfixturevalue("redis_prefix")
-        settings = {"HRC_DIGEST_REDIS_URL": REDIS_URL, "HRC_DIGEST_REDIS_PREFIX": prefix}
+        settings |= {"HRC_DIGEST_REDIS_URL": REDIS_URL, "HRC_DIGEST_REDIS_PREFIX": prefix}
     with two_servers(url, **settings) as bases, httpx.Client(timeout=TIMEOUT) as client:
         before_total, before = counts(client, bases[0])
         writing, reads, lock = threading.Event(), [], threading.Lock()
@@ -147,6 +160,9 @@ def test_under_concurrent_writers_every_reader_sees_the_new_counts(database, req
                 for n in range(WRITES_EACH):
                     base = bases[n % 2]
                     entry = create(own, base, key, f"Shared writer {number} entry {n}", "xinjiang")
+                    # Its own write, read at once through the other server: listed.
+                    mine = own.get(f"{bases[(n + 1) % 2]}{ARTICLES}?q=shared&sort=-id&limit=100")
+                    assert entry in [item["id"] for item in mine.json()["items"]], entry
                     topic = "xinjiang"
                     if n % 3 == 2:
                         patched = own.patch(f"{base}{ARTICLES}/{entry}", headers=auth,

@@ -64,7 +64,7 @@ def test_a_slow_query_in_a_request_is_stopped_and_answered_503(timed, monkeypatc
         connection.execute(text(SLOW)).all()
         raise AssertionError("the slow query was not stopped")
 
-    monkeypatch.setattr(run, "page", slow_listing)
+    monkeypatch.setattr(run, "versioned_page", slow_listing)
     with TestClient(create_app(), raise_server_exceptions=False) as client:
         started = time.monotonic()
         response = client.get("/api/v1/articles")

@@ -35,20 +35,40 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.core.config import get_settings
 from app.entries.listing import kept
 from app.entries.models import EntryChange
+from app.reference.models import ReferenceChange
 
 changes = EntryChange.__table__
+reference_changes = ReferenceChange.__table__
+
+
+def _newest(log: Any, dialect: str) -> ColumnElement[Any]:
+    """A change log's newest version: its largest `txid` (PostgreSQL) or `seq`; 0 if empty."""
+    newest = func.max(log.c.txid if dialect == "postgresql" else log.c.seq)
+    return select(func.coalesce(newest, 0)).scalar_subquery()
 
 
 @cache
 def _version(dialect: str) -> Select[Any]:
     """The data version now (see the module's docstring); 0 while the log is empty."""
-    newest = func.max(changes.c.txid if dialect == "postgresql" else changes.c.seq)
-    return select(func.coalesce(newest, 0))
+    return select(_newest(changes, dialect).label("version"))
 
 
-def version_column(dialect: str) -> ColumnElement[Any]:
-    """The data version an aggregate statement runs at, or NULL when it may not be kept."""
-    newest = _version(dialect).scalar_subquery()
+@cache
+def answer_version(dialect: str) -> Select[Any]:
+    """The data version of whole list answers (`answers`): the entries' version as above,
+    moved also by every write to the reference data (`ReferenceChange`), which answers
+    name. PostgreSQL: the larger of the two logs' largest `txid` (the argument above
+    holds for both logs at once). SQLite: the sum of their newest `seq`, which any write
+    to either log raises."""
+    entries, reference = _newest(changes, dialect), _newest(reference_changes, dialect)
+    both = func.greatest(entries, reference) if dialect == "postgresql" else entries + reference
+    return select(both.label("version"))
+
+
+def version_column(dialect: str, *, answers: bool = False) -> ColumnElement[Any]:
+    """The data version a statement runs at (`answers`: `answer_version`'s), or NULL when
+    its answer may not be kept."""
+    newest = (answer_version if answers else _version)(dialect).scalar_subquery()
     if dialect != "postgresql":
         return newest.label("_version")
     snapshot = func.pg_current_snapshot()

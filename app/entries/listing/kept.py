@@ -1,5 +1,7 @@
-"""Where counts and facets are kept until the data changes: this process, and Redis.
+"""Where answers are kept until the data changes: this process, and Redis.
 
+Two kinds of answer: counts and facets (`aggregates`), and whole list answers (`answers`:
+`PageQuestion`, `Page`, `pages`, `SharedPages`), each kept apart, the same way.
 `aggregates.Aggregates` asks the stores in order, the process's first, and fills the
 earlier ones from a later one's answer:
 - `Remembered`: this process's latest answers (`HRC_DIGEST_AGGREGATE_CACHE` of them,
@@ -35,6 +37,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from functools import lru_cache
 from hashlib import blake2b
+from importlib.metadata import version as package_version
 from typing import Any, NamedTuple, Protocol
 from weakref import WeakKeyDictionary
 
@@ -89,8 +92,9 @@ class Remembered:
 
     source = "process"
 
-    def __init__(self, size: int | None = None) -> None:
-        self.size = size  # None: HRC_DIGEST_AGGREGATE_CACHE, read at each `put`
+    def __init__(self, size: int | None = None, setting: str = "aggregate_cache") -> None:
+        self.size = size  # None: the setting named (HRC_DIGEST_…), read at each `put`
+        self.setting = setting
         self._answers: OrderedDict[Hashable, tuple[int, list[Any]]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -105,7 +109,7 @@ class Remembered:
 
     def put(self, question: Hashable, version: int, answer: list[Any]) -> None:
         """Keep an answer (dropping the least recently used past the size)."""
-        size = self.size if self.size is not None else get_settings().aggregate_cache
+        size = self.size if self.size is not None else getattr(get_settings(), self.setting)
         with self._lock:
             self._answers[question] = (version, answer)
             self._answers.move_to_end(question)
@@ -119,6 +123,14 @@ class Remembered:
 
 
 remembered = Remembered()
+pages = Remembered(setting="page_cache")  # whole list answers (`answers`)
+
+
+def forget() -> None:
+    """Forget what this process keeps (counts, facets, list answers): for data changed
+    behind the app's back (tests, a restore), which moves no data version."""
+    remembered.clear()
+    pages.clear()
 
 
 # --- the database a question is asked of ------------------------------------------------
@@ -180,13 +192,15 @@ def _not_shareable(value: Any) -> Any:
 
 
 class Shared:
-    """Answers kept in Redis for every process using it (see the module's docstring)."""
+    """Answers kept in Redis for every process using it (see the module's docstring): the
+    aggregates' rows; `SharedPages` keeps list answers."""
 
     source = "redis"
+    kind = "aggregate"
 
     def __init__(self, client: redis.Redis, prefix: str, database: str, dialect: Dialect,
                  ttl: int) -> None:
-        self.client, self.prefix, self.ttl = client, f"{prefix}:aggregate:", ttl
+        self.client, self.prefix, self.ttl = client, f"{prefix}:{self.kind}:", ttl
         self.database, self.dialect = database, dialect
         self.paused_until = 0.0
 
@@ -199,13 +213,17 @@ class Shared:
             bound = orjson.dumps(sorted(values.items()), default=_not_shareable)
         except TypeError:
             return None
+        return self.digest(sql.encode(), bound)
+
+    def digest(self, *parts: bytes) -> str:
+        """The key of these parts, of this database on this dialect."""
         digest = blake2b(digest_size=20)
-        for part in (self.database.encode(), self.dialect.name.encode(), sql.encode(), bound):
+        for part in (self.database.encode(), self.dialect.name.encode(), *parts):
             digest.update(len(part).to_bytes(8, "big"))
             digest.update(part)
         return self.prefix + digest.hexdigest()
 
-    def get(self, question: Question, version: int) -> list[Any] | None:
+    def get(self, question: Any, version: int) -> Any:
         """The answer Redis keeps for `question` at exactly this version, if any."""
         key = self.key(question)
         if key is None or time.monotonic() < self.paused_until:
@@ -216,25 +234,33 @@ class Shared:
             self._pause(error)
             return None
         try:
-            kept, rows = orjson.loads(stored) if stored is not None else (None, None)
+            return self.decode(stored, version) if stored is not None else None
         except (orjson.JSONDecodeError, TypeError, ValueError):
             return None  # not a value this module wrote: a miss (and overwritten next)
+
+    def decode(self, stored: bytes, version: int) -> Any:
+        """The answer a stored value holds at exactly this version, else None."""
+        kept, rows = orjson.loads(stored)
         if kept != version or not isinstance(rows, list):
             return None
         return [tuple(row) for row in rows]
 
-    def put(self, question: Question, version: int, answer: list[Any]) -> None:
+    def encode(self, version: int, answer: Any) -> bytes | None:
+        """An answer as stored, or None for one that is not plain data."""
+        if not all(type(value) in _SHAREABLE for row in answer for value in row):
+            return None
+        try:
+            return orjson.dumps([version, [list(row) for row in answer]])
+        except TypeError:  # an integer beyond 64 bits
+            return None
+
+    def put(self, question: Any, version: int, answer: Any) -> None:
         """Keep an answer in Redis for `ttl` seconds (not one too large or not plain data)."""
         key = self.key(question)
         if key is None or time.monotonic() < self.paused_until:
             return
-        if not all(type(value) in _SHAREABLE for row in answer for value in row):
-            return
-        try:
-            value = orjson.dumps([version, [list(row) for row in answer]])
-        except TypeError:  # an integer beyond 64 bits
-            return
-        if len(value) > MAX_SHARED_BYTES:
+        value = self.encode(version, answer)
+        if value is None or len(value) > MAX_SHARED_BYTES:
             return
         try:
             self.client.set(key, value, ex=self.ttl)
@@ -260,6 +286,53 @@ class Shared:
         self.paused_until = now + PAUSE_SECONDS
 
 
+class PageQuestion(NamedTuple):
+    """A list answer's question (`answers`): the path and query string as sent, and the
+    settings that shape such an answer."""
+
+    path: str
+    query: bytes
+    settings: tuple[Any, ...]
+
+
+class Page(NamedTuple):
+    """A list answer as kept: the JSON body and its `Link` header."""
+
+    body: bytes
+    link: str
+
+
+class SharedPages(Shared):
+    """List answers kept in Redis. Key: the database, the dialect, this release and its
+    schema (another one may answer otherwise), the path, query and settings. Value: a
+    JSON line `[version, link]`, then the body as sent."""
+
+    kind = "page"
+
+    def key(self, question: PageQuestion) -> str | None:
+        try:
+            settings = orjson.dumps(question.settings, default=_not_shareable)
+        except TypeError:
+            return None
+        return self.digest(_release(), question.path.encode(), question.query, settings)
+
+    def decode(self, stored: bytes, version: int) -> Page | None:
+        head, _, body = stored.partition(b"\n")
+        kept, link = orjson.loads(head)
+        return Page(body, link) if kept == version and isinstance(link, str) else None
+
+    def encode(self, version: int, answer: Page) -> bytes:
+        return orjson.dumps([version, answer.link]) + b"\n" + answer.body
+
+
+@lru_cache(maxsize=1)
+def _release() -> bytes:
+    """This release and the newest migration it knows: answers of another differ."""
+    from app.core.migrations import head_revision  # alembic's script directory, read once
+
+    return f"{package_version('hrc-digest')}:{head_revision()}".encode()
+
+
 def redis_client(url: str) -> redis.Redis:
     """A client that fails at once rather than wait or retry: a read never waits on Redis
     longer than `TIMEOUT_SECONDS` (redis-py's default retries would take seconds)."""
@@ -269,18 +342,30 @@ def redis_client(url: str) -> redis.Redis:
 
 
 @lru_cache(maxsize=8)
-def _shared(url: str, prefix: str, ttl: int, database: str, dialect: Dialect) -> Shared:
-    return Shared(redis_client(url), prefix, database, dialect, ttl)
+def _shared(kind: type[Shared], url: str, prefix: str, ttl: int, database: str,
+            dialect: Dialect) -> Shared:
+    return kind(redis_client(url), prefix, database, dialect, ttl)
 
 
 def stores(connection: Connection) -> tuple[Store, ...]:
     """The stores to ask, in order, for a question on this connection's database."""
+    shared = shared_store(connection, Shared)
+    return (remembered,) if shared is None else (remembered, shared)
+
+
+def shared_store(connection: Connection, kind: type[Shared]) -> Shared | None:
+    """Redis's store of this kind of answer for this connection's database, when set."""
     settings = get_settings()
     if not settings.redis_url or settings.aggregate_cache_ttl <= 0:
-        return (remembered,)
+        return None
     try:
         database = identity(connection)
     except (OSError, DBAPIError):  # the database itself fails: the request will say so
-        return (remembered,)
-    return remembered, _shared(settings.redis_url, settings.redis_prefix,
-                               settings.aggregate_cache_ttl, database, connection.dialect)
+        return None
+    return _shared(kind, settings.redis_url, settings.redis_prefix,
+                   settings.aggregate_cache_ttl, database, connection.dialect)
+
+
+def known_identity(engine: Engine) -> str | None:
+    """The engine's database `identity`, once a connection of it has read it."""
+    return _identities.get(engine)

@@ -262,15 +262,17 @@ def _referenced(page: Select[Any], named: tuple[str, ...]) -> Select[Any]:
 
 @lru_cache(maxsize=KEPT)
 def page(scope: Scope, shape: Shape, dialect: str, sort: str, ranked: bool,
-         nulls: tuple[bool, ...] | None, fold: str | None, named: tuple[str, ...] = ()
-         ) -> Select[Any]:
+         nulls: tuple[bool, ...] | None, fold: str | None, named: tuple[str, ...] = (),
+         versioned: bool = False) -> Select[Any]:
     """The page statement of a request of this shape (`sort`: its canonical text), with the
     count `fold` names (see `_counted`), checking the reference values of the filters in
-    `named` (see `_referenced`)."""
+    `named` (see `_referenced`); `versioned`: with the data version it reads at
+    (`_version`, an uncorrelated scalar subquery: two index probes), under which the
+    whole answer may be kept (`answers`)."""
     keys = sort_keys(sort, dialect)
-    stmt = _counted(_page_statement(scope, shape, dialect, keys, ranked, nulls),
-                    scope, shape, dialect, fold)
-    return _referenced(stmt, named)
+    stmt = _referenced(_counted(_page_statement(scope, shape, dialect, keys, ranked, nulls),
+                                scope, shape, dialect, fold), named)
+    return stmt.add_columns(version_column(dialect, answers=True)) if versioned else stmt
 
 
 @lru_cache(maxsize=KEPT)

@@ -151,13 +151,21 @@ def page(connection: Connection, scope: Scope, params: dict[str, Any], *,
 
     `embed_json`: the page is answered as JSON (`dumps`), so its items' JSON fields may
     stay as the text stored (`_items`); otherwise they are decoded."""
+    return versioned_page(connection, scope, params, embed_json=embed_json, versioned=False)[0]
+
+
+def versioned_page(connection: Connection, scope: Scope, params: dict[str, Any], *,
+                   embed_json: bool = False, versioned: bool = True
+                   ) -> tuple[dict[str, Any], int | None]:
+    """`page`, and the data version its page statement read at (`versioned`; `plan.page`):
+    None when it has no row or may not be kept (`aggregates.version_column`)."""
     request = parse(connection, scope, params)
     shape, limit, mode = request.shape, request.limit, request.count
     cap = get_settings().count_cap
     named = request.named
     fold = _fold(request)
     stmt = plan.page(scope, shape, request.dialect, request.sort, request.ranked,
-                     request.nulls, fold, tuple(named))
+                     request.nulls, fold, tuple(named), versioned)
     bound = request.values | {"limit": limit + 1, "offset": request.offset,
                               "count_cap": cap + 1}
     bound |= {f"known_{name}": values for name, values in named.items()}
@@ -168,6 +176,7 @@ def page(connection: Connection, scope: Scope, params: dict[str, Any], *,
     if named and (not rows or any(rows[0][at[f"_known_{name}"]] < len(set(values))
                                   for name, values in named.items())):
         check_references(connection, request.criteria)  # names the unknown value: 422
+    version = rows[0][at["_version"]] if rows and versioned else None
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None
@@ -203,7 +212,7 @@ def page(connection: Connection, scope: Scope, params: dict[str, Any], *,
         total, exact = _count(connection, aggregates or Aggregates(connection), scope, shape,
                               request, mode)
     answer["total"], answer["total_exact"] = total, exact
-    return answer
+    return answer, version
 
 
 def _fold(request: ListRequest) -> str | None:

@@ -1,0 +1,171 @@
+"""Whole list answers kept until the data changes (app/entries/listing/answers.py).
+
+A kept answer is sent without its page statement: `page_runs` (tests/conftest.py)
+records the page statements the read pool sends, so a request that sends none was
+answered as kept (`kept_response`). Across processes on real servers, with concurrent
+writers: tests/process/test_shared_cache.py.
+"""
+
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.dialects import sqlite
+
+from app.core.config import get_settings
+from app.entries.listing import kept
+from app.entries.registry import KINDS
+from tests.helpers import REDIS_URL, kept_response, redis_keys, sample
+
+ARTICLES = "/api/v1/articles"
+TOPICAL = f"{ARTICLES}?topic=xinjiang&limit=1"
+
+
+def answered(client) -> dict[str, float]:
+    """`hrc_page_answers_total` by source."""
+    text = client.get("/metrics").text
+    return {sample.labels["source"]: sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples if sample.name == "hrc_page_answers_total"}
+
+
+def article(title: str, **fields) -> dict:
+    return sample(KINDS[0], title=title, **{"topics": ["xinjiang"]} | fields)
+
+
+@pytest.mark.usefixtures("seeded")
+def test_a_page_asked_again_is_sent_as_kept_with_its_headers(client, page_runs):
+    first = client.get(TOPICAL)
+    kept_answer = kept_response(client, TOPICAL, page_runs)
+    assert kept_answer.json()["items"] and kept_answer.json()["next_cursor"]
+    assert kept_answer.content == first.content
+    for header in ("content-type", "link", "etag", "cache-control", "vary"):
+        assert kept_answer.headers.get(header) == first.headers.get(header), header
+    before = answered(client)
+    again = client.get(TOPICAL)
+    assert answered(client)["process"] == before["process"] + 1
+    assert again.content == first.content and not page_runs
+    # The HTTP layer still applies to the kept bytes: conditional GET, HEAD and gzip.
+    assert client.get(TOPICAL, headers={"If-None-Match": first.headers["etag"]}
+                      ).status_code == 304
+    head = client.head(TOPICAL)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["etag"] == first.headers["etag"]
+    zipped = client.get(TOPICAL, headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.content == first.content  # httpx decodes it
+    assert not page_runs
+
+
+@pytest.mark.usefixtures("seeded")
+def test_the_query_as_sent_is_the_question(client, page_runs):
+    kept_response(client, TOPICAL, page_runs)
+    reordered = client.get(f"{ARTICLES}?limit=1&topic=xinjiang")
+    assert page_runs  # another question, computed
+    assert reordered.json() == client.get(TOPICAL).json()
+    # Its links keep the request's own query: different links, both right.
+    assert reordered.headers["link"] != client.get(TOPICAL).headers["link"]
+    assert "limit=1&topic=xinjiang" in reordered.headers["link"]
+
+
+@pytest.mark.usefixtures("seeded")
+def test_every_write_to_an_entry_moves_a_kept_page_on(client, auth, page_runs):
+    url = f"{ARTICLES}?topic=xinjiang&sort=-id&limit=3"
+    total = kept_response(client, url, page_runs).json()["total"]
+    created = client.post(ARTICLES, json=article("Kept page check"), headers=auth)
+    assert created.status_code == 201, created.text
+    entry = created.json()
+    listed = client.get(url).json()
+    assert listed["total"] == total + 1 and listed["items"][0]["id"] == entry["id"]
+    kept_response(client, url, page_runs)
+    patched = client.patch(f"{ARTICLES}/{entry['id']}", json={"title": "Kept page renamed"},
+                           headers=auth | {"If-Match": created.headers["etag"]})
+    assert patched.status_code == 200, patched.text
+    assert client.get(url).json()["items"][0]["title"] == "Kept page renamed"
+    kept_response(client, url, page_runs)
+    assert client.delete(f"{ARTICLES}/{entry['id']}", headers=auth).status_code == 204
+    listed = client.get(url).json()
+    assert listed["total"] == total and entry["id"] not in [i["id"] for i in listed["items"]]
+
+
+@pytest.mark.usefixtures("seeded")
+def test_a_topic_renamed_is_named_so_in_kept_facets(client, auth, page_runs):
+    url = f"{ARTICLES}?facets=topic&limit=1"
+    labels = {f["value"]: f["label"] for f in kept_response(client, url, page_runs).json()[
+        "facets"]["topic"]}
+    assert "xinjiang" in labels
+    renamed = client.patch("/api/v1/topics/xinjiang", json={"name": "Xinjiang (renamed)"},
+                           headers=auth)
+    assert renamed.status_code == 200, renamed.text
+    facets = client.get(url).json()["facets"]["topic"]
+    assert {f["value"]: f["label"] for f in facets}["xinjiang"] == "Xinjiang (renamed)"
+
+
+@pytest.mark.usefixtures("seeded")
+def test_a_topic_deleted_is_unknown_to_a_kept_page_that_named_it(client, auth, page_runs):
+    created = client.post("/api/v1/topics", json={"slug": "kept-check", "name": "Kept check"},
+                          headers=auth)
+    assert created.status_code == 201, created.text
+    url = f"{ARTICLES}?topic=xinjiang,kept-check&limit=1"
+    assert kept_response(client, url, page_runs).json()["items"]
+    assert client.delete("/api/v1/topics/kept-check", headers=auth).status_code == 204
+    gone = client.get(url)
+    assert gone.status_code == 422 and "kept-check" in gone.json()["detail"]
+
+
+@pytest.mark.usefixtures("seeded")
+def test_a_setting_that_shapes_answers_is_part_of_the_question(client, page_runs,
+                                                               monkeypatch):
+    url = "/api/v1/search?q=human&count=capped&limit=1"
+    first = kept_response(client, url, page_runs).json()
+    assert first["total"] > 2 and first["total_exact"]
+    monkeypatch.setattr(get_settings(), "count_cap", 2)
+    capped = client.get(url).json()
+    assert page_runs and capped["total"] == 2 and not capped["total_exact"]
+
+
+@pytest.mark.usefixtures("seeded")
+def test_no_page_is_kept_when_keeping_is_off(client, page_runs, monkeypatch):
+    monkeypatch.setattr(get_settings(), "page_cache", 0)
+    for _ in range(3):
+        page_runs.clear()
+        assert client.get(TOPICAL).status_code == 200
+        assert len(page_runs) == 1
+
+
+@pytest.mark.usefixtures("seeded")
+def test_errors_and_empty_pages_are_not_kept(client, page_runs):
+    for url in (f"{ARTICLES}?topic=tibbet", f"{ARTICLES}?q=nosuchwordanywhere"):
+        first = client.get(url)
+        page_runs.clear()
+        assert client.get(url).content == first.content
+        assert page_runs, url
+
+
+@pytest.mark.usefixtures("seeded")
+def test_a_page_kept_in_redis_serves_a_process_that_never_computed_it(
+        client, auth, page_runs, monkeypatch, redis_prefix):
+    for name, value in {"redis_url": REDIS_URL, "redis_prefix": redis_prefix,
+                        "aggregate_cache_ttl": 600}.items():
+        monkeypatch.setattr(get_settings(), name, value)
+    computed = kept_response(client, TOPICAL, page_runs)
+    assert redis_keys(f"{redis_prefix}:page:")
+    kept.pages.clear()  # another process: only Redis could answer
+    before = answered(client)
+    served = client.get(TOPICAL)
+    assert not page_runs and served.content == computed.content
+    assert served.headers["link"] == computed.headers["link"]
+    assert answered(client)["redis"] == before.get("redis", 0) + 1
+    # A write moves the version: Redis's answer is not served at the new one.
+    assert client.post(ARTICLES, json=article("Kept in Redis"), headers=auth).status_code == 201
+    kept.pages.clear()
+    fresh = client.get(TOPICAL)
+    assert page_runs and fresh.json()["total"] == computed.json()["total"] + 1
+
+
+def test_a_kept_answer_in_redis_holds_its_bytes_as_sent():
+    store = kept.SharedPages(None, "prefix", "database", sqlite.dialect(), 60)
+    page = kept.Page(b'{"items":[]}\n{"x": 1}', '</api/v1/articles>; rel="first"')
+    stored = store.encode(7, page)
+    assert store.decode(stored, 7) == page
+    assert store.decode(stored, 8) is None
+
