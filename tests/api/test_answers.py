@@ -142,6 +142,15 @@ def test_errors_and_empty_pages_are_not_kept(client, page_runs):
 
 
 @pytest.mark.usefixtures("seeded")
+def test_an_answer_too_large_to_keep_is_computed_each_time(client, page_runs, monkeypatch):
+    monkeypatch.setattr(kept, "MAX_SHARED_BYTES", 200)  # below any page of entries
+    for _ in range(2):
+        page_runs.clear()
+        assert client.get(TOPICAL).status_code == 200
+        assert page_runs
+
+
+@pytest.mark.usefixtures("seeded")
 def test_a_page_kept_in_redis_serves_a_process_that_never_computed_it(
         client, auth, page_runs, monkeypatch, redis_prefix):
     for name, value in {"redis_url": REDIS_URL, "redis_prefix": redis_prefix,

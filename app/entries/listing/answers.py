@@ -25,8 +25,10 @@ negotiation, `ETag` and `Vary`, gzip and CORS are the HTTP layer's, applied to t
 answer's bytes on every request (`core.http`).
 
 Not kept: an answer with no rows (its statement carries no version; such pages cost an
-index probe or two anyway), one computed while a write was in progress (PostgreSQL), any
-error. `HRC_DIGEST_PAGE_CACHE=0` turns keeping off (every page computed).
+index probe or two anyway), one computed while a write was in progress (PostgreSQL), one
+larger than `kept.MAX_SHARED_BYTES` (256 KiB: a process keeps at most
+`HRC_DIGEST_PAGE_CACHE` × that), any error. `HRC_DIGEST_PAGE_CACHE=0` turns keeping off
+(every page computed).
 """
 
 from collections.abc import Callable
@@ -102,7 +104,7 @@ def _computed(request: Request, engine: Engine, scope: Scope, values: dict[str, 
     ANSWERED["database"].inc()
     links = page_links(request, answer["next_cursor"], answer["offset"], answer["limit"])
     response = FastJSONResponse(answer, headers=links)
-    if database is not None:
+    if database is not None and len(response.body) <= kept.MAX_SHARED_BYTES:
         page = kept.Page(bytes(response.body), links["Link"])
         kept.pages.put((database, asked), at, page)
         if shared is not None:
