@@ -416,11 +416,13 @@ def _sqlite_match(form: str, pool: Select[Any] | None) -> TextMatch:
     if form == "excluded":  # only exclusions: every row without them, unranked
         return TextMatch([entries.c.id.not_in(_fts5("fts_excluded"))],
                          cast(literal(0.0), Float))
+    # Read twice below (the rows scored, and the instances' documents): a common table
+    # expression, which SQLite then materializes once, where a subquery would be run
+    # again (a pool of 1,000 of 10,000 matches: the statement −30 %).
     if pool is not None:  # already matched and filtered: score only these
-        matched = pool.with_only_columns(entries.c.id.label("id")).subquery("matched")
+        matched = pool.with_only_columns(entries.c.id.label("id")).cte("matched")
     else:
-        matched = _fts5("fts").with_only_columns(
-            fts_table.c.rowid.label("id")).subquery("matched")
+        matched = _fts5("fts").with_only_columns(fts_table.c.rowid.label("id")).cte("matched")
     found, terms = _instances(form, select(matched.c.id))
     weight = case(*((found.c.col == name, w) for name, w in COLUMN_WEIGHTS.items()),
                   else_=1.0)
@@ -467,7 +469,11 @@ def text_filter(form: str, dialect: str) -> TextMatch:
         return TextMatch(_postgres_match(None).where, literal(0.0))
     if form == "excluded":
         return _sqlite_match(form, None)
-    return TextMatch([entries.c.id.in_(_fts5("fts"))], literal(0.0))
+    # `0 + id`, as for a topic (`predicates`): SQLite then walks the kind's date index and
+    # tests each row against the matches (a page or the ranking pool stops after its
+    # limit), rather than read every match by id and sort them all: the newest 1,000 of
+    # 8,300 matches 41 → 4.4 ms; a rare word walks the whole index (10,000 rows, 1.3 ms).
+    return TextMatch([(literal_column("0") + entries.c.id).in_(_fts5("fts"))], literal(0.0))
 
 
 # A date histogram's bucket of the placement date: strftime (SQLite) and to_char

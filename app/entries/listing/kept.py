@@ -37,6 +37,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from functools import lru_cache
 from hashlib import blake2b
+from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from typing import Any, NamedTuple, Protocol
 from weakref import WeakKeyDictionary
@@ -95,10 +96,10 @@ class Remembered:
     def __init__(self, size: int | None = None, setting: str = "aggregate_cache") -> None:
         self.size = size  # None: the setting named (HRC_DIGEST_…), read at each `put`
         self.setting = setting
-        self._answers: OrderedDict[Hashable, tuple[int, list[Any]]] = OrderedDict()
+        self._answers: OrderedDict[Hashable, tuple[int, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, question: Hashable, version: int) -> list[Any] | None:
+    def get(self, question: Hashable, version: int) -> Any:
         """The answer kept for `question` at exactly this version, if any."""
         with self._lock:
             kept = self._answers.get(question)
@@ -107,7 +108,7 @@ class Remembered:
             self._answers.move_to_end(question)
             return kept[1]
 
-    def put(self, question: Hashable, version: int, answer: list[Any]) -> None:
+    def put(self, question: Hashable, version: int, answer: Any) -> None:
         """Keep an answer (dropping the least recently used past the size)."""
         size = self.size if self.size is not None else getattr(get_settings(), self.setting)
         with self._lock:
@@ -330,7 +331,11 @@ def _release() -> bytes:
     """This release and the newest migration it knows: answers of another differ."""
     from app.core.migrations import head_revision  # alembic's script directory, read once
 
-    return f"{package_version('hrc-digest')}:{head_revision()}".encode()
+    try:
+        release = package_version("hrc-digest")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        release = "source"
+    return f"{release}:{head_revision()}".encode()
 
 
 def redis_client(url: str) -> redis.Redis:
