@@ -14,6 +14,7 @@ from app.core.observability import configure_logging, metrics_router
 from app.core.openapi import install_openapi
 from app.core.routing import API_PREFIX, add_routes
 from app.docs import router as docs_router
+from app.entries.answers import KeptAnswers
 from app.entries.registry import KINDS
 from app.entries.router import build_router
 from app.feeds.router import router as feeds_router
@@ -73,11 +74,14 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     configure_logging(settings.log_format, settings.log_level)
     # Outermost last: request id, log and metrics > CORS > the request policies (rate
-    # limit, body cap, query checks, HEAD as GET, conditional GET) > routes (app.core.http).
+    # limit, body cap, query checks, HEAD as GET, conditional GET) (app.core.http) > kept
+    # answers (app.entries.answers) > routes.
     rate_limited = bool(settings.rate_limit or settings.rate_limit_keyed)
     rate_limits = {"anonymous": settings.rate_limit, "keyed": settings.rate_limit_keyed,
                    "window": settings.rate_limit_window, "redis_url": settings.redis_url,
                    "redis_prefix": settings.redis_prefix} if rate_limited else None
+    # Innermost: kept answers are sent before routing, inside every policy above.
+    app.add_middleware(KeptAnswers)
     app.add_middleware(HttpPolicies, rate_limits=rate_limits, max_body=settings.max_body_bytes,
                        max_bulk_body=settings.max_bulk_bytes, bulk_paths=bulk_paths(),
                        max_age=settings.cache_max_age, trust_proxy=settings.trust_proxy)

@@ -187,9 +187,11 @@ def cluster_quiet(engine) -> bool:
         return bool(connection.execute(_QUIET).scalar())
 
 
-def kept_response(client, url: str, sent: list[str]):
-    """The answer once the process keeps its aggregates: asked again, it runs no statement
-    that `sent` (a `statements_sent` list) records.
+def kept_response(client, url: str, sent: list[str] | Callable[[], float],
+                  headers: dict[str, str] | None = None):
+    """The answer once the process keeps it: asked again, it runs no statement that `sent`
+    (a `statements_sent` list) records, or `sent` (a callable: a count of answers sent
+    as kept, from /metrics) rises.
 
     On PostgreSQL an answer is kept only when computed while no transaction of the
     cluster is running; other databases' work (other test runs sharing the server, a
@@ -200,12 +202,12 @@ def kept_response(client, url: str, sent: list[str]):
     deadline, quiet_seen = time.monotonic() + 20, False
     while True:
         quiet_seen = quiet_seen or cluster_quiet(core_db.get_read_engine())
-        answer = client.get(url)
+        answer = client.get(url, headers=headers)
         assert answer.status_code == 200, answer.text
-        sent.clear()
-        again = client.get(url)
-        if not sent:
-            assert again.json() == answer.json()
+        before = sent.clear() if isinstance(sent, list) else sent()
+        again = client.get(url, headers=headers)
+        if (not sent) if isinstance(sent, list) else sent() > before:
+            assert again.content == answer.content
             return answer
         if time.monotonic() > deadline:
             if not quiet_seen:

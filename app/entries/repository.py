@@ -38,6 +38,7 @@ from app.core.routing import API_PREFIX
 from app.entries import tallies
 from app.entries.fields import PLACEMENT_FIELDS
 from app.entries.listing import fulltext
+from app.entries.listing.aggregates import version_column
 from app.entries.models import Entry, EntryChange, EntryCountry, EntryTopic
 from app.entries.spec import KindSpec
 from app.reference.models import CouncilSession
@@ -170,9 +171,13 @@ def get_cited(connection: Connection, spec: KindSpec, key: str, value: Any
 
 
 @cache
-def _by_key(spec: KindSpec, key: str) -> Select[Any]:
-    """A kind's entry by the unique column `key` (bound as `key`), built once."""
-    return kind_select(spec).where(entries.c[key] == bindparam(key))
+def _by_key(spec: KindSpec, key: str, versioned: str | None = None) -> Select[Any]:
+    """A kind's entry by the unique column `key` (bound as `key`), built once; with the
+    data version it is read at as `_version` on the dialect `versioned` names (`app.entries.
+    answers` keeps the answer under it)."""
+    stmt = kind_select(spec).where(entries.c[key] == bindparam(key))
+    return stmt if versioned is None else stmt.add_columns(
+        version_column(versioned, answers=True))
 
 
 def _one_by(session: Session, spec: KindSpec, key: str, value: Any) -> dict[str, Any] | None:
@@ -182,10 +187,13 @@ def _one_by(session: Session, spec: KindSpec, key: str, value: Any) -> dict[str,
     return dict(zip(result.keys(), row, strict=True)) if row else None
 
 
-def read_by(engine: Engine, spec: KindSpec, key: str, value: Any) -> dict[str, Any] | None:
+def read_by(engine: Engine, spec: KindSpec, key: str, value: Any, *,
+            versioned: bool = False) -> dict[str, Any] | None:
     """`_one_by` for a read route: the same statement, on a connection of its own
-    (`app.core.fetch`: a read that is one index lookup, without the cost of a Connection)."""
-    return fetch.one(engine, _by_key(spec, key), {key: value})
+    (`app.core.fetch`: a read that is one index lookup, without the cost of a Connection);
+    with its data version as `_version` when `versioned`."""
+    stmt = _by_key(spec, key, engine.dialect.name if versioned else None)
+    return fetch.one(engine, stmt, {key: value})
 
 
 def get_by_id(session: Session, spec: KindSpec, entry_id: int) -> dict[str, Any] | None:

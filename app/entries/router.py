@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Header, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, WithJsonSchema
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from starlette import status
 from starlette.convertors import Convertor, register_url_convertor
 
@@ -22,12 +22,13 @@ from app.core.openapi import answer
 from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
 from app.core.security import WriterDep
-from app.entries import citations, embedding, service
+from app.entries import answers, citations, embedding, service
 from app.entries.bulk import transfer
 from app.entries.bulk.statistics import StatisticsRefresh, entry_tables
 from app.entries.bulk.writer import BATCH_SIZE, MAX_ITEMS, OnConflict, write_request
 from app.entries.fields import MAX_ENTRY_ID
-from app.entries.listing import answers, run
+from app.entries.listing import run
+from app.entries.listing.aggregates import version_column
 from app.entries.listing.params import Param, common_params, kind_filter_params, query_values
 from app.entries.listing.parse import SORT_KEYS, Scope, cited_scope, kind_scope, parse_filters
 from app.entries.schemas import HIGHLIGHTED, BulkResult, item_model, page_model
@@ -268,21 +269,32 @@ def export_rows(scope: Scope, query: dict[str, Any], engine: Engine
 def _detail(request: Request, engine: Engine, spec: KindSpec, key: tuple[str, Any],
             included: tuple[embedding.Relation, ...]) -> Response:
     """One entry, by id or slug (`key`): JSON, with the relations it includes, or the
-    citation `Accept` prefers."""
+    citation `Accept` prefers; keepable (`answers`) at the data version it was read at."""
     media_type = preferred(request.headers.get("accept"), ENTRY_MEDIA_TYPES)
     if media_type is None:
         raise NotAcceptable(f"{spec.a_type} is available as "
                             f"{', '.join(ENTRY_MEDIA_TYPES)}", headers=VARY_ACCEPT)
+    keeping = answers.keeping()
     if media_type == JSON and not included:
-        return _entry_response(service.read_alone(engine, spec, *key), 200, VARY_ACCEPT)
+        row, version = service.read_alone(engine, spec, *key, versioned=keeping)
+        if keeping:
+            answers.keep(request, version)
+        return _entry_response(row, 200, VARY_ACCEPT)
     with engine.connect() as connection:
+        # The version read before what it versions (`answers`), in a statement of its own.
+        version = connection.scalar(select(version_column(engine.dialect.name, answers=True))
+                                    ) if keeping else None
         if media_type == JSON:
             row = service.read(connection, spec, *key)
             embedding.embed(connection, included, [row])
-            # No ETag of the route's: the entry's version does not change with what it
-            # includes; the HTTP layer tags the bytes.
-            return FastJSONResponse(row, headers=VARY_ACCEPT)
-        row = service.get_cited(connection, spec, *key)
+        else:
+            row = service.get_cited(connection, spec, *key)
+    if keeping:
+        answers.keep(request, version)
+    if media_type == JSON:
+        # No ETag of the route's: the entry's version does not change with what it
+        # includes; the HTTP layer tags the bytes.
+        return FastJSONResponse(row, headers=VARY_ACCEPT)
     # No ETag of the route's: a citation also shows the linked event's title and the
     # session's name, which change without the entry's version; the HTTP layer tags
     # the bytes instead (so each representation has its own tag).

@@ -59,13 +59,16 @@ def read(connection: Connection | Session, spec: KindSpec, key: str, value: Any
     return public(spec, row)
 
 
-def read_alone(engine: Engine, spec: KindSpec, key: str, value: Any) -> dict[str, Any]:
-    """`read` for a route that reads nothing else: on a connection of its own (a detail
-    answered as JSON without `include`)."""
-    row = repo.read_by(engine, spec, key, value)
+def read_alone(engine: Engine, spec: KindSpec, key: str, value: Any, *,
+               versioned: bool = False) -> tuple[dict[str, Any], int | None]:
+    """`read` for a route that reads nothing else, on a connection of its own (a detail
+    answered as JSON without `include`), and the data version it was read at when
+    `versioned` (None: not asked, or not to be kept; `app.entries.answers`)."""
+    row = repo.read_by(engine, spec, key, value, versioned=versioned)
     if row is None:
         raise _missing(spec, key, value)
-    return public(spec, row)
+    version = row.pop("_version", None)
+    return public(spec, row), version
 
 
 def get_cited(connection: Connection, spec: KindSpec, key: str, value: Any

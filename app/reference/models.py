@@ -44,7 +44,7 @@ class ReferenceChange(SQLModel, table=True):
     """One write to the reference data: a topic or session created, updated or deleted.
 
     List answers name topics and sessions (a filter's value that must exist, a facet's
-    label), so a kept list answer (app/entries/listing/answers.py) is exact only until
+    label), so a kept list answer (app/entries/answers.py) is exact only until
     the next such write as much as until the next write of an entry: the data version it
     is kept under counts these rows too (`aggregates.answer_version`). Not replayed by
     /changes, which carries entries only. `txid` (PostgreSQL only): the writing

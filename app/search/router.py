@@ -12,9 +12,8 @@ from app.core.errors import NotFound, problem_responses
 from app.core.openapi import answer
 from app.core.responses import FastJSONResponse
 from app.core.routing import api_router
-from app.entries import citations
+from app.entries import answers, citations
 from app.entries import repository as repo
-from app.entries.listing import answers
 from app.entries.listing.filters import entries
 from app.entries.listing.params import (
     COMMON_FACETS,

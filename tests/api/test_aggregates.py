@@ -15,7 +15,7 @@ SEARCH = "/api/v1/search?q=poverty&facets=type,topic"
 @pytest.fixture(autouse=True)
 def no_kept_pages(monkeypatch):
     """These tests watch the aggregates' stores: whole list answers, kept too
-    (app/entries/listing/answers.py, tests/api/test_answers.py), would answer the repeated
+    (app/entries/answers.py, tests/api/test_answers.py), would answer the repeated
     requests before them."""
     monkeypatch.setattr(get_settings(), "page_cache", 0)
 

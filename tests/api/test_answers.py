@@ -1,16 +1,21 @@
-"""Whole list answers kept until the data changes (app/entries/listing/answers.py).
+"""Whole answers kept until the data changes (app/entries/answers.py): list pages and
+entries.
 
-A kept answer is sent without its page statement: `page_runs` (tests/conftest.py)
+A kept page is sent without its page statement: `page_runs` (tests/conftest.py)
 records the page statements the read pool sends, so a request that sends none was
-answered as kept (`kept_response`). Across processes on real servers, with concurrent
-writers: tests/process/test_shared_cache.py.
+answered as kept (`kept_response`). An entry is read on the lean path (app/core/fetch.py),
+below SQLAlchemy's events: `hrc_page_answers_total{source="process"}` counts it sent as
+kept. Across processes on real servers, with concurrent writers:
+tests/process/test_shared_cache.py.
 """
 
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import OperationalError
 
+from app.core import fetch
 from app.core.config import get_settings
 from app.entries.listing import kept
 from app.entries.registry import KINDS
@@ -158,7 +163,7 @@ def test_a_page_kept_in_redis_serves_a_process_that_never_computed_it(
         monkeypatch.setattr(get_settings(), name, value)
     computed = kept_response(client, TOPICAL, page_runs)
     assert redis_keys(f"{redis_prefix}:page:")
-    kept.pages.clear()  # another process: only Redis could answer
+    kept.answers.clear()  # another process: only Redis could answer
     before = answered(client)
     served = client.get(TOPICAL)
     assert not page_runs and served.content == computed.content
@@ -166,7 +171,7 @@ def test_a_page_kept_in_redis_serves_a_process_that_never_computed_it(
     assert answered(client)["redis"] == before.get("redis", 0) + 1
     # A write moves the version: Redis's answer is not served at the new one.
     assert client.post(ARTICLES, json=article("Kept in Redis"), headers=auth).status_code == 201
-    kept.pages.clear()
+    kept.answers.clear()
     fresh = client.get(TOPICAL)
     assert page_runs and fresh.json()["total"] == computed.json()["total"] + 1
 
@@ -178,3 +183,93 @@ def test_a_kept_answer_in_redis_holds_its_bytes_as_sent():
     assert store.decode(stored, 7) == page
     assert store.decode(stored, 8) is None
 
+
+
+# --- entries --------------------------------------------------------------------------
+
+RIS = "application/x-research-info-systems"
+
+
+def kept_count(client):
+    """A callable for `kept_response`: answers sent as kept so far."""
+    return lambda: answered(client).get("process", 0)
+
+
+def newest(client) -> dict:
+    return client.get(f"{ARTICLES}?limit=1").json()["items"][0]
+
+
+@pytest.mark.usefixtures("seeded")
+def test_an_entry_asked_again_is_sent_as_kept_until_it_changes(client, auth):
+    entry = newest(client)
+    url = f"{ARTICLES}/{entry['id']}"
+    first = kept_response(client, url, kept_count(client))
+    again = client.get(url)
+    assert again.content == first.content
+    for header in ("content-type", "etag", "vary", "cache-control"):
+        assert again.headers[header] == first.headers[header], header
+    assert client.get(url, headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+    by_slug = f"{ARTICLES}/by-slug/{entry['slug']}"
+    assert kept_response(client, by_slug, kept_count(client)).content == first.content
+    patched = client.patch(url, json={"title": "Kept entry renamed"},
+                           headers=auth | {"If-Match": first.headers["etag"]})
+    assert patched.status_code == 200, patched.text
+    for path in (url, by_slug):
+        fresh = client.get(path)
+        assert fresh.json()["title"] == "Kept entry renamed", path
+        assert fresh.json()["version"] == patched.json()["version"] == entry["version"] + 1
+        assert fresh.headers["etag"] != first.headers["etag"]
+    assert client.delete(url, headers=auth).status_code == 204
+    assert client.get(url).status_code == 404
+    assert client.get(url).status_code == 404  # a 404 is never kept
+
+
+@pytest.mark.usefixtures("seeded")
+def test_a_citation_and_the_json_are_kept_apart(client, auth):
+    entry = newest(client)
+    url = f"{ARTICLES}/{entry['id']}"
+    as_json = kept_response(client, url, kept_count(client))
+    cited = kept_response(client, url, kept_count(client), headers={"Accept": RIS})
+    assert cited.headers["content-type"].startswith(RIS)
+    assert client.get(url).content == as_json.content
+    assert client.get(url, headers={"Accept": RIS}).content == cited.content
+    # A citation names the session: renaming it moves the version (a reference write).
+    number = entry["session"]
+    name = client.get(f"/api/v1/sessions/{number}").json()["name"]
+    assert name in cited.text
+    renamed = client.patch(f"/api/v1/sessions/{number}", json={"name": "Kept session"},
+                           headers=auth)
+    assert renamed.status_code == 200, renamed.text
+    assert "Kept session" in client.get(url, headers={"Accept": RIS}).text
+
+
+@pytest.mark.usefixtures("seeded")
+def test_a_kept_entry_is_sent_with_its_route_in_the_metrics(client):
+    url = f"{ARTICLES}/{newest(client)['id']}"
+    kept_response(client, url, kept_count(client))
+    route = f'hrc_http_requests_total{{method="GET",route="{ARTICLES}/{{entry_id}}",' \
+            'status="200"}'
+
+    def served() -> float:
+        line = next(line for line in client.get("/metrics").text.splitlines()
+                    if line.startswith(route))
+        return float(line.rpartition(" ")[2])
+
+    before, hits = served(), answered(client)["process"]
+    client.get(url)
+    assert served() == before + 1 and answered(client)["process"] == hits + 1
+
+
+@pytest.mark.usefixtures("seeded")
+def test_a_database_that_fails_gets_its_503_not_a_kept_answer(client, monkeypatch):
+    url = f"{ARTICLES}/{newest(client)['id']}"
+    kept_response(client, url, kept_count(client))
+
+    def down(*_args):
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+
+    monkeypatch.setattr(fetch, "one", down)
+    failed = client.get(url)
+    assert failed.status_code == 503, failed.text
+    assert failed.headers["retry-after"]
+    assert failed.headers["content-type"].startswith("application/problem+json")

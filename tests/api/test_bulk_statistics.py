@@ -83,7 +83,7 @@ def _sent_for(client: TestClient, path: str) -> list[tuple[str, Any]]:
     reads = core_db.get_read_engine()
     event.listen(reads, "before_cursor_execute", capture)
     try:
-        kept.pages.clear()  # the page computed, not its kept answer (listing/answers.py)
+        kept.answers.clear()  # the page computed, not its kept answer (entries/answers.py)
         assert client.get(path).status_code == 200
     finally:
         event.remove(reads, "before_cursor_execute", capture)

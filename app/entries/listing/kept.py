@@ -1,7 +1,8 @@
 """Where answers are kept until the data changes: this process, and Redis.
 
-Two kinds of answer: counts and facets (`aggregates`), and whole list answers (`answers`:
-`PageQuestion`, `Page`, `pages`, `SharedPages`), each kept apart, the same way.
+Two kinds of answer: counts and facets (`aggregates`), and whole answers (`app.entries.answers`:
+`PageQuestion`, `Answer` and `answers` in the process, `Page` and `SharedPages` in Redis),
+each kept apart, the same way.
 `aggregates.Aggregates` asks the stores in order, the process's first, and fills the
 earlier ones from a later one's answer:
 - `Remembered`: this process's latest answers (`HRC_DIGEST_AGGREGATE_CACHE` of them,
@@ -117,6 +118,10 @@ class Remembered:
             while len(self._answers) > size:
                 self._answers.popitem(last=False)
 
+    def __contains__(self, question: Hashable) -> bool:
+        """Whether an answer is kept for `question`, at any version."""
+        return question in self._answers
+
     def clear(self) -> None:
         """Forget every answer."""
         with self._lock:
@@ -124,14 +129,14 @@ class Remembered:
 
 
 remembered = Remembered()
-pages = Remembered(setting="page_cache")  # whole list answers (`answers`)
+answers = Remembered(setting="page_cache")  # whole answers (`app.entries.answers`)
 
 
 def forget() -> None:
-    """Forget what this process keeps (counts, facets, list answers): for data changed
+    """Forget what this process keeps (counts, facets, whole answers): for data changed
     behind the app's back (tests, a restore), which moves no data version."""
     remembered.clear()
-    pages.clear()
+    answers.clear()
 
 
 # --- the database a question is asked of ------------------------------------------------
@@ -154,6 +159,15 @@ def identity(connection: Connection) -> str:
         known = _identities[engine] = (_postgres_identity(connection)
                                        if engine.dialect.name == "postgresql"
                                        else _sqlite_identity(engine))
+    return known
+
+
+def engine_identity(engine: Engine) -> str:
+    """`identity` for a caller without a connection: known, or read on one of its own."""
+    known = _identities.get(engine)
+    if known is None:
+        with engine.connect() as connection:
+            known = identity(connection)
     return known
 
 
@@ -288,16 +302,26 @@ class Shared:
 
 
 class PageQuestion(NamedTuple):
-    """A list answer's question (`answers`): the path and query string as sent, and the
-    settings that shape such an answer."""
+    """A whole answer's question (`app.entries.answers`): the path, query string and
+    `Accept` field as sent, and the settings that shape such an answer."""
 
     path: str
     query: bytes
+    accept: bytes
     settings: tuple[Any, ...]
 
 
+class Answer(NamedTuple):
+    """A whole 200 answer as a process keeps it: its fields and body as the route sent
+    them, and the route that answered (for the request's log line and metrics)."""
+
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    route: Any
+
+
 class Page(NamedTuple):
-    """A list answer as kept: the JSON body and its `Link` header."""
+    """A list answer as Redis keeps it: the JSON body and its `Link` header."""
 
     body: bytes
     link: str
@@ -305,8 +329,8 @@ class Page(NamedTuple):
 
 class SharedPages(Shared):
     """List answers kept in Redis. Key: the database, the dialect, this release and its
-    schema (another one may answer otherwise), the path, query and settings. Value: a
-    JSON line `[version, link]`, then the body as sent."""
+    schema (another one may answer otherwise), the path, query, `Accept` and settings.
+    Value: a JSON line `[version, link]`, then the body as sent."""
 
     kind = "page"
 
@@ -315,7 +339,8 @@ class SharedPages(Shared):
             settings = orjson.dumps(question.settings, default=_not_shareable)
         except TypeError:
             return None
-        return self.digest(_release(), question.path.encode(), question.query, settings)
+        return self.digest(_release(), question.path.encode(), question.query,
+                           question.accept, settings)
 
     def decode(self, stored: bytes, version: int) -> Page | None:
         head, _, body = stored.partition(b"\n")
