@@ -106,18 +106,20 @@ class KeptAnswers:
             if answer is not None:
                 ANSWERED["process"].inc()
                 scope["route"] = answer.route  # for the request's log line and metrics
+                # A copy of the fields: the outer layers add theirs to the list they get.
                 await send({"type": "http.response.start", "status": 200,
-                            "headers": answer.headers})
+                            "headers": list(answer.headers)})
                 await send({"type": "http.response.body", "body": answer.body})
                 return
-        started: list[Message] = []
+        sent: dict[str, Any] = {}  # the start's status and fields as the route sent them
 
         async def watched(message: Message) -> None:
             if message["type"] == "http.response.start":
-                started.append(message)
-            elif not message.get("more_body", False) and len(started) == 1 \
-                    and started[0]["status"] == 200:
-                await _keep(scope, engine, asked, started[0], message.get("body", b""))
+                sent.update(status=message["status"], fields=list(message.get("headers", ())))
+            elif message["type"] == "http.response.body" and not sent.get("body"):
+                sent["body"] = True  # only a first body message can be the whole body
+                if sent["status"] == 200 and not message.get("more_body", False):
+                    await _keep(scope, engine, asked, sent["fields"], message.get("body", b""))
             await send(message)
 
         await self.app(scope, receive, watched)
@@ -129,8 +131,8 @@ def _remembered(engine: Engine, key: tuple[str, kept.PageQuestion]) -> kept.Answ
     return None if row is None else kept.answers.get(key, row["version"])
 
 
-async def _keep(scope: Scope, engine: Engine, asked: kept.PageQuestion, start: Message,
-                body: bytes) -> None:
+async def _keep(scope: Scope, engine: Engine, asked: kept.PageQuestion,
+                fields: list[tuple[bytes, bytes]], body: bytes) -> None:
     """Keep a whole 200 answer its route marked keepable (not one too large)."""
     version = scope.get("state", {}).get(_KEEP_AT)
     if version is None or len(body) > kept.MAX_SHARED_BYTES:
@@ -142,7 +144,7 @@ async def _keep(scope: Scope, engine: Engine, asked: kept.PageQuestion, start: M
         except SQLAlchemyError:
             return  # not kept this time; the answer is sent all the same
     kept.answers.put((database, asked), version,
-                     kept.Answer(list(start["headers"]), bytes(body), scope.get("route")))
+                     kept.Answer(fields, bytes(body), scope.get("route")))
 
 
 # --- list pages ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ tests/process/test_shared_cache.py.
 
 
 import pytest
+from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import OperationalError
@@ -19,6 +20,7 @@ from app.core import fetch
 from app.core.config import get_settings
 from app.entries.listing import kept
 from app.entries.registry import KINDS
+from app.main import create_app
 from tests.helpers import REDIS_URL, kept_response, redis_keys, sample
 
 ARTICLES = "/api/v1/articles"
@@ -273,3 +275,17 @@ def test_a_database_that_fails_gets_its_503_not_a_kept_answer(client, monkeypatc
     assert failed.status_code == 503, failed.text
     assert failed.headers["retry-after"]
     assert failed.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.usefixtures("seeded")
+def test_a_kept_answer_carries_this_request_s_rate_limit_fields(client, monkeypatch):
+    url = f"{ARTICLES}/{newest(client)['id']}"
+    for name, value in {"rate_limit": 50, "rate_limit_window": 60}.items():
+        monkeypatch.setattr(get_settings(), name, value)
+    with TestClient(create_app(), raise_server_exceptions=False) as limited:
+        kept_response(limited, url, kept_count(limited))
+        hits = answered(limited)["process"]
+        fields = [limited.get(url).headers.get_list("ratelimit") for _ in range(3)]
+        assert answered(limited)["process"] == hits + 3
+    assert all(len(field) == 1 for field in fields), fields  # none kept from an earlier one
+    assert len({field[0] for field in fields}) == 3, fields  # each request's own count
