@@ -97,12 +97,14 @@ class KeptAnswers:
             return
         asked = question(scope)
         engine = get_read_engine()
-        database = kept.known_identity(engine)
-        if database is not None and (database, asked) in kept.answers:
+        key = kept.held(engine, asked)
+        if key is not None:
             try:
-                answer = await bounded_read(engine, _remembered, engine, (database, asked))
+                now = await bounded_read(engine, fetch.one, engine,
+                                         answer_version(engine.dialect.name), {})
             except SQLAlchemyError:  # the route reads the database too, and answers why not
-                answer = None
+                now = None
+            answer = None if now is None else kept.answers.get(key, now["version"])
             if answer is not None:
                 ANSWERED["process"].inc()
                 scope["route"] = answer.route  # for the request's log line and metrics
@@ -123,12 +125,6 @@ class KeptAnswers:
             await send(message)
 
         await self.app(scope, receive, watched)
-
-
-def _remembered(engine: Engine, key: tuple[str, kept.PageQuestion]) -> kept.Answer | None:
-    """This process's answer kept at the data version now, if any."""
-    row = fetch.one(engine, answer_version(engine.dialect.name), {})
-    return None if row is None else kept.answers.get(key, row["version"])
 
 
 async def _keep(scope: Scope, engine: Engine, asked: kept.PageQuestion,

@@ -1,12 +1,13 @@
-"""Kept answers across processes (app/entries/listing/kept.py), on real servers: whole list
-answers (`answers.py`) and, with those off (`HRC_DIGEST_PAGE_CACHE=0`), counts and facets.
+"""Kept answers across processes (app/entries/listing/kept.py), on real servers: whole
+answers (list pages and entries, app/entries/answers.py) and, with those off
+(`HRC_DIGEST_PAGE_CACHE=0`), counts and facets.
 
 Two one-worker servers on one database stand for two machines: with Redis they share
-their kept answers, without it each keeps its own. Either way an answer is served only
-at the data version it was computed at, so while writers write through both servers
-no reader is ever sent an older count than one already seen, a writer reads its own
-write at once, and once the writers are done every reader on both servers sees the new
-counts.
+their kept list answers, without it each keeps its own. Either way an answer is served
+only at the data version it was computed at, so while writers write through both
+servers no reader is ever sent an older count than one already seen, a writer reads its
+own write at once (its entry listed, and the entry as it patched it, through the other
+server), and once the writers are done every reader on both servers sees the new counts.
 
 Redis tests skip when it is unreachable (failing under CI, `redis_prefix`); each uses a
 key prefix of its own. Every request has a time-out and every loop a bound; the servers
@@ -165,9 +166,15 @@ def test_under_concurrent_writers_every_reader_sees_the_new_counts(database, req
                     assert entry in [item["id"] for item in mine.json()["items"]], entry
                     topic = "xinjiang"
                     if n % 3 == 2:
+                        for each in (*bases, *bases):  # asked twice on each: kept if it may be
+                            assert own.get(f"{each}{ARTICLES}/{entry}").status_code == 200
                         patched = own.patch(f"{base}{ARTICLES}/{entry}", headers=auth,
                                             json={"topics": ["tibet"]})
                         assert patched.status_code == 200, patched.text
+                        # Its own write, read at once through the other server: as patched.
+                        seen = own.get(f"{bases[(n + 1) % 2]}{ARTICLES}/{entry}").json()
+                        assert seen["version"] == patched.json()["version"], seen
+                        assert seen["topics"] == ["tibet"], seen
                         topic = "tibet"
                     moved[topic] += 1
             return moved

@@ -132,6 +132,14 @@ remembered = Remembered()
 answers = Remembered(setting="page_cache")  # whole answers (`app.entries.answers`)
 
 
+def held(engine: Engine, question: "PageQuestion") -> tuple[str, "PageQuestion"] | None:
+    """The key of the whole answer this process keeps for `question` on the engine's
+    database (at some version), or None when it keeps none."""
+    database = _identities.get(engine)
+    key = (database, question)
+    return key if database is not None and key in answers else None
+
+
 def forget() -> None:
     """Forget what this process keeps (counts, facets, whole answers): for data changed
     behind the app's back (tests, a restore), which moves no data version."""
