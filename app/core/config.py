@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     cache_max_age: int = Field(default=0, ge=0)
     rank_window: int = Field(default=1000, ge=1, le=100_000)
     aggregate_cache: int = Field(default=1024, ge=0)  # counts and facets kept per process
-    page_cache: int = Field(default=256, ge=0)  # whole list answers kept per process; 0: none
+    page_cache: int = Field(default=2048, ge=0)  # whole answers kept per process; 0: none
+    page_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)  # their bodies, at most
     # Seconds Redis keeps a count, facets or a list answer (with redis_url; 0: kept per
     # process only).
     aggregate_cache_ttl: int = Field(default=600, ge=0, le=30 * 86400)

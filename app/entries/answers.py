@@ -12,9 +12,10 @@ read routes mark as keepable (`keep`): every entry list (each kind's, `/search`,
    routing, query validation or SQL. Any other question goes to the app.
 2. A route that marks its answer keepable (`keep`, with the version it read at) has it
    kept once it is sent whole and 200: in this process (`kept.answers`,
-   `HRC_DIGEST_PAGE_CACHE` of them) and, for list pages when `HRC_DIGEST_REDIS_URL` is
-   set, in Redis by the list route itself (`kept.SharedPages`; one worker's page serves
-   every worker on every machine).
+   `HRC_DIGEST_PAGE_CACHE` of them, with bodies of `HRC_DIGEST_PAGE_CACHE_BYTES` in all
+   at most) and, for list pages when `HRC_DIGEST_REDIS_URL` is set, in Redis by the list
+   route itself (`kept.SharedPages`; one worker's page serves every worker on every
+   machine).
 
 Why a kept answer is exact: it is kept under a data version read in its own statement's
 snapshot (a list page, a detail as JSON) or before its data (a detail with `include`, a
@@ -32,8 +33,8 @@ answer on every request, as to any other.
 Not kept: any answer but a whole 200 (errors, 304s, streamed exports), a list page with
 no rows (its statement carries no version; it costs an index probe or two anyway), one
 computed while a write was in progress (PostgreSQL), one larger than
-`kept.MAX_SHARED_BYTES` (256 KiB). `HRC_DIGEST_PAGE_CACHE=0` turns keeping off (every
-answer computed, no version read).
+`kept.MAX_SHARED_BYTES` (256 KiB). `HRC_DIGEST_PAGE_CACHE=0` (or `…_BYTES=0`) turns
+keeping off (every answer computed, no version read).
 """
 
 from collections.abc import Callable
@@ -64,8 +65,9 @@ Embed = Callable[[Connection, list[dict[str, Any]]], None]
 
 
 def keeping() -> bool:
-    """Whether answers are kept (`HRC_DIGEST_PAGE_CACHE` above 0)."""
-    return get_settings().page_cache > 0
+    """Whether answers are kept (`HRC_DIGEST_PAGE_CACHE` and `…_BYTES` above 0)."""
+    settings = get_settings()
+    return settings.page_cache > 0 and settings.page_cache_bytes > 0
 
 
 def question(scope: Scope) -> kept.PageQuestion:

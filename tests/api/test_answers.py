@@ -289,3 +289,28 @@ def test_a_kept_answer_carries_this_request_s_rate_limit_fields(client, monkeypa
         assert answered(limited)["process"] == hits + 3
     assert all(len(field) == 1 for field in fields), fields  # none kept from an earlier one
     assert len({field[0] for field in fields}) == 3, fields  # each request's own count
+
+
+def test_whole_answers_kept_are_bounded_by_count_and_by_bytes():
+    store = kept.Remembered(size=3, weigh=len, budget=10)
+    store.put("a", 1, b"12345")
+    store.put("b", 1, b"1234")
+    assert store.get("a", 1) == b"12345"  # "b" is now the least recently used
+    store.put("c", 1, b"123")  # 12 bytes: over the budget, "b" goes
+    assert store.get("b", 1) is None and store.get("a", 1) and store.get("c", 1)
+    store.put("a", 2, b"1")  # replaced: only its new weight counts (4 bytes in all)
+    store.put("d", 1, b"12345")  # 9 bytes, 3 answers: all kept
+    assert store.get("a", 2) == b"1" and store.get("c", 1) and store.get("d", 1)
+    store.put("e", 1, b"1")  # 4 answers: over the size, the least recently used goes
+    assert store.get("a", 2) is None and store.get("e", 1) == b"1"
+    store.put("f", 1, b"x" * 11)  # larger than the budget alone: not kept, the rest gone
+    assert all(store.get(k, 1) is None for k in "cdef")
+
+
+@pytest.mark.usefixtures("seeded")
+def test_no_answer_is_kept_with_no_bytes_to_keep_it_in(client, page_runs, monkeypatch):
+    monkeypatch.setattr(get_settings(), "page_cache_bytes", 0)
+    for _ in range(2):
+        page_runs.clear()
+        assert client.get(TOPICAL).status_code == 200
+        assert page_runs

@@ -35,7 +35,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from functools import lru_cache
 from hashlib import blake2b
 from importlib.metadata import PackageNotFoundError
@@ -90,14 +90,21 @@ class Store(Protocol):
 
 
 class Remembered:
-    """The latest answers, least recently used out first; shared by a process's threads."""
+    """The latest answers, least recently used out first; shared by a process's threads.
+
+    At most `size` of them and, when answers are weighed (`weigh`: an answer's size in
+    bytes), at most `budget` bytes of them; each None: the setting named, read at each
+    `put` (`HRC_DIGEST_…`)."""
 
     source = "process"
 
-    def __init__(self, size: int | None = None, setting: str = "aggregate_cache") -> None:
-        self.size = size  # None: the setting named (HRC_DIGEST_…), read at each `put`
-        self.setting = setting
+    def __init__(self, size: int | None = None, setting: str = "aggregate_cache", *,
+                 weigh: Callable[[Any], int] | None = None, budget: int | None = None,
+                 budget_setting: str | None = None) -> None:
+        self.size, self.setting = size, setting
+        self.weigh, self.budget, self.budget_setting = weigh, budget, budget_setting
         self._answers: OrderedDict[Hashable, tuple[int, Any]] = OrderedDict()
+        self._bytes = 0  # the weight of what is kept (0 when not weighed)
         self._lock = threading.Lock()
 
     def get(self, question: Hashable, version: int) -> Any:
@@ -110,13 +117,21 @@ class Remembered:
             return kept[1]
 
     def put(self, question: Hashable, version: int, answer: Any) -> None:
-        """Keep an answer (dropping the least recently used past the size)."""
-        size = self.size if self.size is not None else getattr(get_settings(), self.setting)
+        """Keep an answer (dropping the least recently used past the size or budget)."""
+        settings = get_settings()
+        size = self.size if self.size is not None else getattr(settings, self.setting)
+        budget = self.budget if self.budget is not None or self.budget_setting is None \
+            else getattr(settings, self.budget_setting)
+        weigh = self.weigh or (lambda _answer: 0)
         with self._lock:
+            replaced = self._answers.pop(question, None)
+            if replaced is not None:
+                self._bytes -= weigh(replaced[1])
             self._answers[question] = (version, answer)
-            self._answers.move_to_end(question)
-            while len(self._answers) > size:
-                self._answers.popitem(last=False)
+            self._bytes += weigh(answer)
+            while self._answers and (len(self._answers) > size
+                                     or budget is not None and self._bytes > budget):
+                self._bytes -= weigh(self._answers.popitem(last=False)[1][1])
 
     def __contains__(self, question: Hashable) -> bool:
         """Whether an answer is kept for `question`, at any version."""
@@ -126,10 +141,13 @@ class Remembered:
         """Forget every answer."""
         with self._lock:
             self._answers.clear()
+            self._bytes = 0
 
 
 remembered = Remembered()
-answers = Remembered(setting="page_cache")  # whole answers (`app.entries.answers`)
+# Whole answers (`app.entries.answers`), weighed by their bodies.
+answers = Remembered(setting="page_cache", weigh=lambda answer: len(answer.body),
+                     budget_setting="page_cache_bytes")
 
 
 def held(engine: Engine, question: "PageQuestion") -> tuple[str, "PageQuestion"] | None:
