@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Header, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, WithJsonSchema
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from starlette import status
 from starlette.convertors import Convertor, register_url_convertor
 
@@ -28,7 +28,7 @@ from app.entries.bulk.statistics import StatisticsRefresh, entry_tables
 from app.entries.bulk.writer import BATCH_SIZE, MAX_ITEMS, OnConflict, write_request
 from app.entries.fields import MAX_ENTRY_ID
 from app.entries.listing import run
-from app.entries.listing.aggregates import version_column
+from app.entries.listing.aggregates import keepable_version
 from app.entries.listing.params import Param, common_params, kind_filter_params, query_values
 from app.entries.listing.parse import SORT_KEYS, Scope, cited_scope, kind_scope, parse_filters
 from app.entries.schemas import HIGHLIGHTED, BulkResult, item_model, page_model
@@ -282,8 +282,8 @@ def _detail(request: Request, engine: Engine, spec: KindSpec, key: tuple[str, An
         return _entry_response(row, 200, VARY_ACCEPT)
     with engine.connect() as connection:
         # The version read before what it versions (`answers`), in a statement of its own.
-        version = connection.scalar(select(version_column(engine.dialect.name, answers=True))
-                                    ) if keeping else None
+        version = connection.scalar(keepable_version(engine.dialect.name)) \
+            if keeping else None
         if media_type == JSON:
             row = service.read(connection, spec, *key)
             embedding.embed(connection, included, [row])

@@ -76,6 +76,13 @@ def version_column(dialect: str, *, answers: bool = False) -> ColumnElement[Any]
     return case((quiet, newest), else_=None).label("_version")
 
 
+@cache
+def keepable_version(dialect: str) -> Select[Any]:
+    """`version_column` of whole answers as a statement of its own (for an answer whose
+    data is read after it, in other statements)."""
+    return select(version_column(dialect, answers=True))
+
+
 def _frozen(values: dict[str, Any]) -> tuple[Any, ...]:
     """Bound values as a key (lists, for IN, as tuples)."""
     return tuple(sorted((name, tuple(value) if isinstance(value, list) else value)
