@@ -209,7 +209,14 @@ def build_engine(url: str, *, pool_size: int = 20, statement_timeout_ms: int = 0
     # many times slower so); a custom plan per run costs well under a millisecond.
     # JIT compiles expensive-looking plans for tens of milliseconds, which a page
     # query never wins back.
-    options = ["-c plan_cache_mode=force_custom_plan", "-c jit=off"]
+    # The same keepalives on the server's side of the connection: a session whose app
+    # vanished mid-transaction is ended (and rolled back) within about a minute, instead
+    # of holding its locks, and its transaction id, for two hours; while a writer's
+    # transaction is open no answer is kept anywhere on the cluster (app.entries.listing.
+    # aggregates).
+    options = ["-c plan_cache_mode=force_custom_plan", "-c jit=off",
+               "-c tcp_keepalives_idle=30", "-c tcp_keepalives_interval=10",
+               "-c tcp_keepalives_count=3"]
     if statement_timeout_ms:
         options.append(f"-c statement_timeout={statement_timeout_ms}")
     connect_args["options"] = " ".join(options)

@@ -38,3 +38,22 @@ def test_a_busy_connection_is_not_pinged(monkeypatch):
         assert pings == []
     finally:
         engine.dispose()
+
+
+def test_the_server_ends_a_vanished_app_s_session_within_a_minute():
+    """Keepalives on PostgreSQL's side of every connection (not only the app's): a host
+    gone mid-transaction without a reset leaves no session holding its locks and its
+    transaction id for the operating system's two hours (docs/operations.md)."""
+    engine = core_db.build_engine(BASE_URL, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            settings = {name: conn.execute(text(f"SHOW {name}")).scalar() for name in
+                        ("tcp_keepalives_idle", "tcp_keepalives_interval",
+                         "tcp_keepalives_count")}
+            client = conn.execute(text("SELECT inet_client_addr()")).scalar()
+    finally:
+        engine.dispose()
+    if client is None:  # a Unix socket: no TCP, the settings read 0
+        pytest.skip("connected over a Unix socket")
+    assert settings == {"tcp_keepalives_idle": "30", "tcp_keepalives_interval": "10",
+                        "tcp_keepalives_count": "3"}

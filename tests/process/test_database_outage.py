@@ -63,7 +63,11 @@ class TcpProxy:
         self._thread.start()
 
     def cut(self) -> None:
-        """Stop listening (new connections are refused) and reset every open one."""
+        """Stop listening (new connections are refused) and end every open one, on both
+        sides: the server's connections fail, and PostgreSQL ends their sessions and rolls
+        back what they left open (else a transaction cut mid-way would hold its locks and
+        transaction id until this process ends, and no answer would be kept meanwhile on
+        any database of the cluster: app/entries/listing/aggregates.py)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -72,7 +76,9 @@ class TcpProxy:
         for sock in pairs:
             with suppress(OSError):  # RST, as a crashed host or a broken network path gives
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            sock.close()
+            with suppress(OSError):  # wakes the relay thread blocked reading it: closing
+                sock.shutdown(socket.SHUT_RDWR)  # alone would leave the socket open until
+            sock.close()  # that read returned, which on a quiet connection is never
 
     close = cut
 
