@@ -38,6 +38,7 @@ keeping off (every answer computed, no version read).
 """
 
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 from fastapi import Request, Response
@@ -136,10 +137,10 @@ async def _keep(scope: Scope, engine: Engine, asked: kept.PageQuestion,
     if version is None or len(body) > kept.MAX_SHARED_BYTES:
         return
     database = kept.known_identity(engine)
-    if database is None:  # read once per engine (SQLite: no round trip)
+    if database is None:  # read once per engine (a list page's route reads it first)
         try:
             database = await bounded_read(engine, kept.engine_identity, engine)
-        except SQLAlchemyError:
+        except (SQLAlchemyError, OSError):
             return  # not kept this time; the answer is sent all the same
     kept.answers.put((database, asked), version,
                      kept.Answer(fields, bytes(body), scope.get("route")))
@@ -158,6 +159,9 @@ def _computed(request: Request, engine: Engine, scope: ListScope, values: dict[s
     the version its statement read, when it may be kept)."""
     keepable = keeping()
     with engine.connect() as connection:
+        if keepable:  # once per engine, on this connection (`_keep`); a failure is the
+            with suppress(OSError, SQLAlchemyError):  # page statement's to report
+                kept.identity(connection)
         shared = kept.shared_store(connection, kept.SharedPages) if keepable else None
         if shared is not None:
             asked = question(request.scope)

@@ -4,7 +4,7 @@ Revision ID: 0016
 Revises: 0015
 Create Date: 2026-12-05
 
-A list answer is kept until the data changes (app/entries/listing/answers.py), and it
+A list answer is kept until the data changes (app/entries/answers.py), and it
 names topics and sessions: a filter's values must exist, a facet carries their names.
 Their writes are logged here, as the entries' are in `entry_changes`, so that the data
 version a kept answer is checked against moves with them too.

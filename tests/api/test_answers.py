@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from app.core import fetch
 from app.core.config import get_settings
 from app.entries.listing import kept
-from app.entries.registry import KINDS
+from app.entries.registry import BY_PLURAL, KINDS
 from app.main import create_app
 from tests.helpers import REDIS_URL, kept_response, redis_keys, sample
 
@@ -211,6 +211,9 @@ def test_an_entry_asked_again_is_sent_as_kept_until_it_changes(client, auth):
     for header in ("content-type", "etag", "vary", "cache-control"):
         assert again.headers[header] == first.headers[header], header
     assert client.get(url, headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+    head = client.head(url)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["etag"] == first.headers["etag"]
     by_slug = f"{ARTICLES}/by-slug/{entry['slug']}"
     assert kept_response(client, by_slug, kept_count(client)).content == first.content
     patched = client.patch(url, json={"title": "Kept entry renamed"},
@@ -222,8 +225,10 @@ def test_an_entry_asked_again_is_sent_as_kept_until_it_changes(client, auth):
         assert fresh.json()["version"] == patched.json()["version"] == entry["version"] + 1
         assert fresh.headers["etag"] != first.headers["etag"]
     assert client.delete(url, headers=auth).status_code == 204
-    assert client.get(url).status_code == 404
-    assert client.get(url).status_code == 404  # a 404 is never kept
+    hits = answered(client)["process"]
+    for _ in range(2):
+        assert client.get(url).status_code == 404
+    assert answered(client)["process"] == hits  # a 404 is never kept
 
 
 @pytest.mark.usefixtures("seeded")
@@ -291,6 +296,25 @@ def test_a_kept_answer_carries_this_request_s_rate_limit_fields(client, monkeypa
     assert len({field[0] for field in fields}) == 3, fields  # each request's own count
 
 
+@pytest.mark.usefixtures("seeded")
+def test_an_included_entry_written_moves_the_kept_answer_on(client, auth):
+    events, statements = (BY_PLURAL[plural] for plural in ("events", "statements"))
+    event = client.post("/api/v1/events", json=sample(events, title="Kept forum"),
+                        headers=auth)
+    assert event.status_code == 201, event.text
+    said = client.post("/api/v1/statements", headers=auth, json=sample(
+        statements, title="Kept words", event=event.json()["slug"]))
+    assert said.status_code == 201, said.text
+    url = f"/api/v1/events/{event.json()['id']}?include=statements"
+    first = kept_response(client, url, kept_count(client))
+    assert [s["title"] for s in first.json()["statements"]] == ["Kept words"]
+    renamed = client.patch(f"/api/v1/statements/{said.json()['id']}", headers=auth,
+                           json={"title": "Kept words, renamed"})
+    assert renamed.status_code == 200, renamed.text
+    assert [s["title"] for s in client.get(url).json()["statements"]] == [
+        "Kept words, renamed"]
+
+
 def test_whole_answers_kept_are_bounded_by_count_and_by_bytes():
     store = kept.Remembered(size=3, weigh=len, budget=10)
     store.put("a", 1, b"12345")
@@ -303,8 +327,12 @@ def test_whole_answers_kept_are_bounded_by_count_and_by_bytes():
     assert store.get("a", 2) == b"1" and store.get("c", 1) and store.get("d", 1)
     store.put("e", 1, b"1")  # 4 answers: over the size, the least recently used goes
     assert store.get("a", 2) is None and store.get("e", 1) == b"1"
-    store.put("f", 1, b"x" * 11)  # larger than the budget alone: not kept, the rest gone
-    assert all(store.get(k, 1) is None for k in "cdef")
+    store.put("f", 1, b"x" * 11)  # larger than the budget alone: not kept, nothing dropped
+    assert store.get("f", 1) is None and "f" not in store
+    assert store.get("c", 1) and store.get("d", 1) and store.get("e", 1)
+    assert store.get("c", 2) is None and "c" not in store  # the data moved on: dropped
+    store.put("g", 1, b"1234")  # the dropped answer's bytes are free again: 5 + 1 + 4
+    assert store.get("d", 1) and store.get("e", 1) and store.get("g", 1)
 
 
 @pytest.mark.usefixtures("seeded")
@@ -313,4 +341,4 @@ def test_no_answer_is_kept_with_no_bytes_to_keep_it_in(client, page_runs, monkey
     for _ in range(2):
         page_runs.clear()
         assert client.get(TOPICAL).status_code == 200
-        assert page_runs
+        assert page_runs and "_version" not in page_runs[0]  # not even the version read

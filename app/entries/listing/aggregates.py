@@ -55,11 +55,12 @@ def _version(dialect: str) -> Select[Any]:
 
 @cache
 def answer_version(dialect: str) -> Select[Any]:
-    """The data version of whole list answers (`answers`): the entries' version as above,
+    """The data version of whole answers (`app.entries.answers`): the entries' version as above,
     moved also by every write to the reference data (`ReferenceChange`), which answers
     name. PostgreSQL: the larger of the two logs' largest `txid` (the argument above
     holds for both logs at once). SQLite: the sum of their newest `seq`, which any write
-    to either log raises."""
+    to either log raises (as long as neither log loses its newest row: docs/operations.md,
+    known limitations)."""
     entries, reference = _newest(changes, dialect), _newest(reference_changes, dialect)
     both = func.greatest(entries, reference) if dialect == "postgresql" else entries + reference
     return select(both.label("version"))

@@ -111,7 +111,10 @@ class Remembered:
         """The answer kept for `question` at exactly this version, if any."""
         with self._lock:
             kept = self._answers.get(question)
-            if kept is None or kept[0] != version:
+            if kept is None:
+                return None
+            if kept[0] != version:  # the data moved on: of no use again, and asking for
+                self._drop(question)  # it would cost every request a version read
                 return None
             self._answers.move_to_end(question)
             return kept[1]
@@ -123,6 +126,8 @@ class Remembered:
         budget = self.budget if self.budget is not None or self.budget_setting is None \
             else getattr(settings, self.budget_setting)
         weigh = self.weigh or (lambda _answer: 0)
+        if budget is not None and weigh(answer) > budget:
+            return  # never kept: making room for it would empty the store
         with self._lock:
             replaced = self._answers.pop(question, None)
             if replaced is not None:
@@ -132,6 +137,11 @@ class Remembered:
             while self._answers and (len(self._answers) > size
                                      or budget is not None and self._bytes > budget):
                 self._bytes -= weigh(self._answers.popitem(last=False)[1][1])
+
+    def _drop(self, question: Hashable) -> None:
+        """Forget one answer (under the lock)."""
+        _, answer = self._answers.pop(question)
+        self._bytes -= self.weigh(answer) if self.weigh else 0
 
     def __contains__(self, question: Hashable) -> bool:
         """Whether an answer is kept for `question`, at any version."""
@@ -174,7 +184,8 @@ _identities: WeakKeyDictionary[Engine, str] = WeakKeyDictionary()
 def identity(connection: Connection) -> str:
     """What names the connection's database wherever it is reached from, and changes when
     the database is made again (its data versions start over); read once per engine, on
-    the request's own connection (a second one could wait on a full pool).
+    the request's own connection where it has one (a second one could wait on a full
+    pool; `engine_identity` takes one, once, for a caller without).
 
     PostgreSQL: the cluster's system identifier (a physical replica shares it), and the
     database's name and oid. SQLite: the machine, the file's path and its inode.
@@ -355,8 +366,8 @@ class Page(NamedTuple):
 
 class SharedPages(Shared):
     """List answers kept in Redis. Key: the database, the dialect, this release and its
-    schema (another one may answer otherwise), the path, query, `Accept` and settings.
-    Value: a JSON line `[version, link]`, then the body as sent."""
+    schema (another one may answer otherwise), the path, query and settings. Value: a
+    JSON line `[version, link]`, then the body as sent."""
 
     kind = "page"
 
@@ -365,8 +376,9 @@ class SharedPages(Shared):
             settings = orjson.dumps(question.settings, default=_not_shareable)
         except TypeError:
             return None
-        return self.digest(_release(), question.path.encode(), question.query,
-                           question.accept, settings)
+        # Not the `Accept` field: a list answers JSON whatever it says, and one page
+        # serves every client.
+        return self.digest(_release(), question.path.encode(), question.query, settings)
 
     def decode(self, stored: bytes, version: int) -> Page | None:
         head, _, body = stored.partition(b"\n")
