@@ -131,12 +131,13 @@ def test_a_setting_that_shapes_answers_is_part_of_the_question(client, page_runs
 
 
 @pytest.mark.usefixtures("seeded")
-def test_no_page_is_kept_when_keeping_is_off(client, page_runs, monkeypatch):
-    monkeypatch.setattr(get_settings(), "page_cache", 0)
+@pytest.mark.parametrize("setting", ["page_cache", "page_cache_bytes"])
+def test_no_page_is_kept_when_keeping_is_off(client, page_runs, monkeypatch, setting):
+    monkeypatch.setattr(get_settings(), setting, 0)  # no answers, or no bytes to keep one in
     for _ in range(3):
         page_runs.clear()
         assert client.get(TOPICAL).status_code == 200
-        assert len(page_runs) == 1
+        assert len(page_runs) == 1 and "_version" not in page_runs[0]  # no version read
 
 
 @pytest.mark.usefixtures("seeded")
@@ -333,12 +334,3 @@ def test_whole_answers_kept_are_bounded_by_count_and_by_bytes():
     assert store.get("c", 2) is None and "c" not in store  # the data moved on: dropped
     store.put("g", 1, b"1234")  # the dropped answer's bytes are free again: 5 + 1 + 4
     assert store.get("d", 1) and store.get("e", 1) and store.get("g", 1)
-
-
-@pytest.mark.usefixtures("seeded")
-def test_no_answer_is_kept_with_no_bytes_to_keep_it_in(client, page_runs, monkeypatch):
-    monkeypatch.setattr(get_settings(), "page_cache_bytes", 0)
-    for _ in range(2):
-        page_runs.clear()
-        assert client.get(TOPICAL).status_code == 200
-        assert page_runs and "_version" not in page_runs[0]  # not even the version read

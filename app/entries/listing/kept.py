@@ -102,7 +102,8 @@ class Remembered:
                  weigh: Callable[[Any], int] | None = None, budget: int | None = None,
                  budget_setting: str | None = None) -> None:
         self.size, self.setting = size, setting
-        self.weigh, self.budget, self.budget_setting = weigh, budget, budget_setting
+        self.weigh = weigh or (lambda _answer: 0)
+        self.budget, self.budget_setting = budget, budget_setting
         self._answers: OrderedDict[Hashable, tuple[int, Any]] = OrderedDict()
         self._bytes = 0  # the weight of what is kept (0 when not weighed)
         self._lock = threading.Lock()
@@ -125,23 +126,20 @@ class Remembered:
         size = self.size if self.size is not None else getattr(settings, self.setting)
         budget = self.budget if self.budget is not None or self.budget_setting is None \
             else getattr(settings, self.budget_setting)
-        weigh = self.weigh or (lambda _answer: 0)
-        if budget is not None and weigh(answer) > budget:
+        if budget is not None and self.weigh(answer) > budget:
             return  # never kept: making room for it would empty the store
         with self._lock:
-            replaced = self._answers.pop(question, None)
-            if replaced is not None:
-                self._bytes -= weigh(replaced[1])
+            if question in self._answers:
+                self._drop(question)
             self._answers[question] = (version, answer)
-            self._bytes += weigh(answer)
-            while self._answers and (len(self._answers) > size
-                                     or budget is not None and self._bytes > budget):
-                self._bytes -= weigh(self._answers.popitem(last=False)[1][1])
+            self._bytes += self.weigh(answer)
+            while len(self._answers) > size or budget is not None and self._bytes > budget:
+                self._drop(next(iter(self._answers)))  # the least recently used
 
     def _drop(self, question: Hashable) -> None:
         """Forget one answer (under the lock)."""
         _, answer = self._answers.pop(question)
-        self._bytes -= self.weigh(answer) if self.weigh else 0
+        self._bytes -= self.weigh(answer)
 
     def __contains__(self, question: Hashable) -> bool:
         """Whether an answer is kept for `question`, at any version."""
